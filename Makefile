@@ -1,0 +1,127 @@
+# pnm-tc: one entry point. make, make check, make demo, make deps,
+# make install, make format, make clean; V=1 shows the full commands.
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+VERSION := 0.1.0
+OUTPUT := .output
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+PREFIX ?= /usr/local
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/')
+
+# Debian packages: to build, and to run the tests and the demo.
+DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
+	libnl-3-dev libnl-route-3-dev libjson-c-dev libcmocka-dev pkg-config
+DEPS_TEST := iproute2 ethtool tshark iperf3 nginx-light curl python3 procps util-linux
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKGS := libbpf libnl-3.0 libnl-route-3.0 json-c
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -DPNM_VERSION='"$(VERSION)"' \
+	-I$(OUTPUT) -Imaps -Iloader -Iiface $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS) -pie -Wl,-z,relro,-z,now
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I$(OUTPUT) -Imaps -Ibpf -MMD -MP
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+APP_SRCS := $(wildcard loader/*.c iface/*.c)
+APP_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(APP_SRCS))
+
+# Unit tests: the pure user-side modules, rebuilt with sanitizers.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+UNIT_MODS := loader/parse.c loader/format.c loader/snapshot.c loader/report.c
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all deps check unit integration demo install uninstall format clean
+
+all: pnm-tc
+
+$(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/iface $(OUTPUT)/tests $(OUTPUT)/san:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .skel.h,,$(notdir $@))_bpf > $@
+
+$(OUTPUT)/loader/%.o: loader/%.c | $(SKELS) $(OUTPUT)/loader
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) -c $< -o $@
+
+$(OUTPUT)/iface/%.o: iface/%.c | $(OUTPUT)/iface
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) -c $< -o $@
+
+pnm-tc: $(APP_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -lelf -lz -o $@
+
+$(OUTPUT)/san/%.o: loader/%.c | $(OUTPUT)/san
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+
+$(OUTPUT)/tests/%: tests/unit/%.c $(patsubst loader/%.c,$(OUTPUT)/san/%.o,$(UNIT_MODS)) | $(OUTPUT)/tests
+	$(call msg,TEST-CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $^ $(PKG_LIBS) -lcmocka -o $@
+
+# Install what is missing from Debian's packages; nothing when all is there.
+deps:
+	$(Q)missing=$$(for p in $(DEPS_BUILD) $(DEPS_TEST); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS     installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install: $$missing" >&2; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+unit: $(UNIT_TESTS)
+	$(Q)fail=0; for t in $(UNIT_TESTS); do $$t || fail=1; done; exit $$fail
+
+integration: pnm-tc
+	$(Q)bash tests/integration/run.sh
+
+# The README's test command; .ci/run calls exactly this.
+check: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_TESTS)
+	$(Q)bash ci/check.sh $(UNIT_TESTS)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash ci/demo.sh
+
+install: pnm-tc
+	install -D -m 0755 pnm-tc $(DESTDIR)$(PREFIX)/sbin/pnm-tc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/pnm-tc
+
+format:
+	clang-format -i $(wildcard bpf/*.c bpf/*.h maps/*.h loader/*.c loader/*.h iface/*.c iface/*.h tests/unit/*.c tests/unit/*.h)
+
+clean:
+	rm -rf $(OUTPUT) pnm-tc
+
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/*/*.d)

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The maps shared by the kernel programs. Each program file in bpf/ is its
+ * own object and skeleton and includes these same definitions; all maps are
+ * pinned by name under one directory, so the object loaded second reuses
+ * the first one's maps and every program shares one set.
+ * Sizes are defaults: the loader may change max_entries before load.
+ */
+#ifndef PNM_MAPS_BPF_H
+#define PNM_MAPS_BPF_H
+
+#include "pnm.h"
+
+/* socket -> owning process; lives and dies with the socket, and is cloned
+ * from a listener to the sockets it accepts (BPF_F_CLONE). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct pnm_owner);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_sockowner SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, PNM_MAX_PROC_IF);
+	__type(key, struct pnm_proc_key);
+	__type(value, struct pnm_traffic);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_procstat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PNM_MAX_PROCS);
+	__type(key, struct pnm_owner);
+	__type(value, struct pnm_proc_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_procinfo SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PNM_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct pnm_if_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_ifstat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PNM_MAX_IFACES);
+	__type(key, __u32); /* ifindex */
+	__type(value, struct pnm_if_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_ifcfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PNM_MAX_CLOSED);
+	__type(key, struct pnm_tuple);
+	__type(value, struct pnm_owner);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_closed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pnm_meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_meta SEC(".maps");
+
+#endif /* PNM_MAPS_BPF_H */

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Who owns a socket. The owner is kept in socket-local storage
+ * (pnm_sockowner), so it is freed with the socket and never goes stale:
+ *  - cgroup/sock_create names the creating process;
+ *  - a listener's owner is cloned to every socket it accepts (BPF_F_CLONE),
+ *    since accepted sockets are born in softirq where no process is known;
+ *  - every send and receive that moves bytes (tp_btf/sock_*_length, process
+ *    context) hands the socket to the process doing it: this covers sockets
+ *    shared across fork, passed over unix sockets, and opened before attach;
+ *  - sock_ops follows TCP closing so that FIN and TIME-WAIT packets, sent
+ *    after the socket is gone, keep their owner (pnm_closed).
+ * Process identities (name, parent, exited) go to pnm_procinfo.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "maps.bpf.h"
+#include "net.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline void owner_of(struct task_struct *t, struct pnm_owner *o)
+{
+	o->start_ns = BPF_CORE_READ(t, group_leader, start_time);
+	o->tgid = BPF_CORE_READ(t, tgid);
+	o->pad = 0;
+}
+
+/* Record the process behind o once; exec refreshes the name, exit marks it. */
+static __always_inline void note_process(struct task_struct *t, const struct pnm_owner *o)
+{
+	struct pnm_proc_info info = {};
+	struct task_struct *leader;
+
+	if (bpf_map_lookup_elem(&pnm_procinfo, o))
+		return;
+	leader = BPF_CORE_READ(t, group_leader);
+	info.ppid = BPF_CORE_READ(leader, real_parent, tgid);
+	BPF_CORE_READ_STR_INTO(&info.comm, leader, comm);
+	/* A full map only costs the name: the loader falls back to /proc. */
+	bpf_map_update_elem(&pnm_procinfo, o, &info, BPF_NOEXIST);
+}
+
+/* The current process takes the socket over. */
+static __always_inline void claim(void *sk)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct pnm_owner me, *cur;
+
+	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!cur)
+		return;
+	owner_of(t, &me);
+	if (cur->tgid == me.tgid && cur->start_ns == me.start_ns)
+		return;
+	note_process(t, &me);
+	cur->start_ns = me.start_ns;
+	cur->tgid = me.tgid;
+}
+
+static __always_inline bool counted_sock(const struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+
+	return (family == AF_INET || family == AF_INET6) &&
+	       (proto == IPPROTO_TCP || proto == IPPROTO_UDP);
+}
+
+SEC("cgroup/sock_create")
+int pnm_sock_create(struct bpf_sock *ctx)
+{
+	if ((ctx->family == AF_INET || ctx->family == AF_INET6) &&
+	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP))
+		claim(ctx);
+	return 1; /* never deny */
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(pnm_send, struct sock *sk, int ret, int flags)
+{
+	if (ret > 0 && counted_sock(sk))
+		claim(sk);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(pnm_recv, struct sock *sk, int ret, int flags)
+{
+	if (ret > 0 && counted_sock(sk))
+		claim(sk);
+	return 0;
+}
+
+/* Keep the owner of a closing TCP connection by its tuple: the socket that
+ * carries storage is replaced by a time-wait socket, which carries none. */
+static __always_inline void remember_closing(struct bpf_sock_ops *skops)
+{
+	struct pnm_tuple t = {};
+	struct pnm_owner *o;
+	struct bpf_sock *sk = skops->sk;
+
+	if (!sk)
+		return;
+	o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+	if (!o)
+		return;
+	t.proto = IPPROTO_TCP;
+	t.lport = (__u16)skops->local_port;
+	t.rport = (__u16)bpf_ntohl(skops->remote_port);
+	if (skops->family == AF_INET) {
+		t.family = AF_INET;
+		__builtin_memcpy(t.local, &skops->local_ip4, 4);
+		__builtin_memcpy(t.remote, &skops->remote_ip4, 4);
+	} else {
+		__u32 l[4] = { skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
+			       skops->local_ip6[3] };
+		__u32 r[4] = { skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
+			       skops->remote_ip6[3] };
+		tuple_set_v6(&t, l, r);
+	}
+	bpf_map_update_elem(&pnm_closed, &t, o, BPF_ANY);
+}
+
+SEC("sockops")
+int pnm_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							 BPF_SOCK_OPS_STATE_CB_FLAG);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_FIN_WAIT1 || skops->args[1] == BPF_TCP_LAST_ACK)
+			remember_closing(skops);
+		break;
+	}
+	return 1;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(pnm_exec, struct task_struct *p)
+{
+	struct pnm_owner o;
+	struct pnm_proc_info *info;
+
+	owner_of(p, &o);
+	info = bpf_map_lookup_elem(&pnm_procinfo, &o);
+	if (info)
+		BPF_CORE_READ_STR_INTO(&info->comm, p, comm);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pnm_exit, struct task_struct *p)
+{
+	struct pnm_owner o;
+	struct pnm_proc_info *info;
+
+	/* Only the last thread of the group ends the process. */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	owner_of(p, &o);
+	info = bpf_map_lookup_elem(&pnm_procinfo, &o);
+	if (info) {
+		info->exit_ns = bpf_ktime_get_ns();
+		info->flags |= PNM_PROC_EXITED;
+	}
+	return 0;
+}

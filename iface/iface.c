@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <bpf/libbpf.h>
+#include <linux/if_arp.h>
+#include <linux/pkt_sched.h>
+#include <netlink/netlink.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/link.h>
+
+#include "iface.h"
+
+static int nl_to_errno(int nlerr)
+{
+	switch (-nlerr) {
+	case NLE_NODEV:
+	case NLE_OBJ_NOTFOUND:
+		return -ENODEV;
+	case NLE_PERM:
+		return -EPERM;
+	case NLE_NOMEM:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+static struct nl_sock *route_socket(int *err)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int rc;
+
+	if (!sk) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	rc = nl_connect(sk, NETLINK_ROUTE);
+	if (rc < 0) {
+		nl_socket_free(sk);
+		*err = nl_to_errno(rc);
+		return NULL;
+	}
+	return sk;
+}
+
+static int link_get(int ifindex, const char *name, struct pnm_link *out)
+{
+	struct rtnl_link *link = NULL;
+	struct nl_sock *sk;
+	int err = 0, rc;
+
+	sk = route_socket(&err);
+	if (!sk)
+		return err;
+	rc = rtnl_link_get_kernel(sk, ifindex, name, &link);
+	if (rc < 0) {
+		err = nl_to_errno(rc);
+		goto out;
+	}
+	out->ifindex = (uint32_t)rtnl_link_get_ifindex(link);
+	snprintf(out->name, sizeof(out->name), "%s", rtnl_link_get_name(link));
+	switch (rtnl_link_get_arptype(link)) {
+	case ARPHRD_ETHER:
+	case ARPHRD_LOOPBACK:
+		out->l2_len = 14;
+		break;
+	case ARPHRD_NONE: /* tun, wireguard: IP straight away */
+	case ARPHRD_IPGRE:
+	case ARPHRD_TUNNEL:
+	case ARPHRD_TUNNEL6:
+	case ARPHRD_SIT:
+		out->l2_len = 0;
+		break;
+	default:
+		err = -EPROTONOSUPPORT;
+	}
+	rtnl_link_put(link);
+out:
+	nl_socket_free(sk);
+	return err;
+}
+
+int pnm_link_by_name(const char *name, struct pnm_link *out)
+{
+	return link_get(0, name, out);
+}
+
+int pnm_link_by_index(uint32_t ifindex, struct pnm_link *out)
+{
+	return link_get((int)ifindex, NULL, out);
+}
+
+static void hook_init(struct bpf_tc_hook *h, uint32_t ifindex, enum bpf_tc_attach_point ap)
+{
+	memset(h, 0, sizeof(*h));
+	h->sz = sizeof(*h);
+	h->ifindex = (int)ifindex;
+	h->attach_point = ap;
+}
+
+static enum bpf_tc_attach_point point(int dir)
+{
+	return dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS;
+}
+
+int pnm_clsact_ensure(uint32_t ifindex, bool *created)
+{
+	struct bpf_tc_hook h;
+	int rc;
+
+	hook_init(&h, ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS);
+	rc = bpf_tc_hook_create(&h);
+	*created = rc == 0;
+	return rc == -EEXIST ? 0 : rc;
+}
+
+/* Number of filters (of any kind) under one clsact parent. */
+static int count_filters(struct nl_sock *sk, uint32_t ifindex, uint32_t parent, int *n)
+{
+	struct nl_cache *cache = NULL;
+	int rc = rtnl_cls_alloc_cache(sk, (int)ifindex, parent, &cache);
+
+	if (rc < 0)
+		return nl_to_errno(rc);
+	*n = nl_cache_nitems(cache);
+	nl_cache_free(cache);
+	return 0;
+}
+
+int pnm_clsact_remove_if_empty(uint32_t ifindex, bool *removed)
+{
+	struct bpf_tc_hook h;
+	struct nl_sock *sk;
+	int err = 0, in = 0, eg = 0;
+
+	*removed = false;
+	sk = route_socket(&err);
+	if (!sk)
+		return err;
+	err = count_filters(sk, ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), &in);
+	if (!err)
+		err = count_filters(sk, ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), &eg);
+	nl_socket_free(sk);
+	if (err || in || eg)
+		return err;
+	hook_init(&h, ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS);
+	err = bpf_tc_hook_destroy(&h);
+	*removed = err == 0;
+	return err == -ENOENT ? 0 : err;
+}
+
+int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter *f)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
+	struct bpf_tc_hook h;
+	int rc;
+
+	hook_init(&h, ifindex, point(dir));
+	rc = bpf_tc_attach(&h, &opts);
+	if (rc)
+		return rc;
+	f->handle = opts.handle;
+	f->prio = opts.priority;
+	f->prog_id = opts.prog_id;
+	return 0;
+}
+
+int pnm_filter_query(uint32_t ifindex, int dir, const struct pnm_filter *f, uint32_t *prog_id)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f->handle, .priority = f->prio);
+	struct bpf_tc_hook h;
+	int rc;
+
+	hook_init(&h, ifindex, point(dir));
+	rc = bpf_tc_query(&h, &opts);
+	if (rc)
+		return rc;
+	*prog_id = opts.prog_id;
+	return 0;
+}
+
+int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f->handle, .priority = f->prio);
+	struct bpf_tc_hook h;
+	uint32_t id;
+	int rc = pnm_filter_query(ifindex, dir, f, &id);
+
+	if (rc)
+		return rc == -EINVAL ? -ENOENT : rc;
+	if (id != f->prog_id)
+		return -EBUSY;
+	hook_init(&h, ifindex, point(dir));
+	return bpf_tc_detach(&h, &opts);
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Interfaces: name <-> ifindex and link type through libnl-3 (rtnetlink),
+ * and pnm-tc's clsact filters through libbpf's netlink TC API. Functions
+ * return 0 or -errno.
+ */
+#ifndef PNM_IFACE_H
+#define PNM_IFACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pnm_link {
+	uint32_t ifindex;
+	uint32_t l2_len; /* link-layer header bytes in front of the IP header */
+	char name[16];
+};
+
+/* -ENODEV: no such interface in this network namespace;
+ * -EPROTONOSUPPORT: a link type whose frames pnm-tc cannot parse. */
+int pnm_link_by_name(const char *name, struct pnm_link *out);
+int pnm_link_by_index(uint32_t ifindex, struct pnm_link *out);
+
+/* dir: 0 ingress, 1 egress (enum pnm_dir). */
+struct pnm_filter {
+	uint32_t handle, prio, prog_id;
+};
+
+/* Make sure a clsact qdisc exists; *created tells whether we made it. */
+int pnm_clsact_ensure(uint32_t ifindex, bool *created);
+/* Remove clsact only if it holds no filter at all any more. */
+int pnm_clsact_remove_if_empty(uint32_t ifindex, bool *removed);
+/* Attach prog_fd as a direct-action filter; the kernel picks handle and
+ * priority, returned in f. */
+int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter *f);
+/* Remove the filter at f's handle/prio only if it still runs f->prog_id:
+ * 0 removed, -ENOENT no such filter, -EBUSY the slot now holds another
+ * program (not ours: left alone). */
+int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f);
+/* Query the filter at f's handle/prio: 0 and the running prog id. */
+int pnm_filter_query(uint32_t ifindex, int dir, const struct pnm_filter *f, uint32_t *prog_id);
+
+#endif

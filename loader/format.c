@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <stdio.h>
+
+#include "format.h"
+
+static char *scaled(uint64_t v, unsigned int base, const char *const *units, size_t nunits,
+		    const char *sep, char *buf, size_t len)
+{
+	double d = (double)v;
+	size_t u = 0;
+
+	if (v < base) {
+		snprintf(buf, len, "%llu%s%s", (unsigned long long)v, sep, units[0]);
+		return buf;
+	}
+	while (d >= base && u + 1 < nunits) {
+		d /= base;
+		u++;
+	}
+	/* Rounding may reach the base again: 1023.96 KiB -> 1.00 MiB. */
+	if (d >= base - 0.5 && u + 1 < nunits) {
+		d /= base;
+		u++;
+	}
+	if (d < 9.995)
+		snprintf(buf, len, "%.2f%s%s", d, sep, units[u]);
+	else if (d < 99.95)
+		snprintf(buf, len, "%.1f%s%s", d, sep, units[u]);
+	else
+		snprintf(buf, len, "%.0f%s%s", d, sep, units[u]);
+	return buf;
+}
+
+char *pnm_fmt_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+
+	return scaled(bytes, 1024, units, sizeof(units) / sizeof(units[0]), " ", buf, len);
+}
+
+char *pnm_fmt_count(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = { "", "k", "M", "G", "T", "P", "E" };
+
+	return scaled(n, 1000, units, sizeof(units) / sizeof(units[0]), "", buf, len);
+}
+
+char *pnm_escape(const char *in, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (!len)
+		return buf;
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		char tmp[5];
+		int n;
+
+		if (*p == '\\')
+			n = snprintf(tmp, sizeof(tmp), "\\\\");
+		else if (*p == '\n')
+			n = snprintf(tmp, sizeof(tmp), "\\n");
+		else if (*p == '\t')
+			n = snprintf(tmp, sizeof(tmp), "\\t");
+		else if (*p < 0x20 || *p >= 0x7f)
+			n = snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
+		else
+			n = snprintf(tmp, sizeof(tmp), "%c", *p);
+		if (o + (size_t)n >= len)
+			break;
+		for (int i = 0; i < n; i++)
+			buf[o++] = tmp[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+char *pnm_fmt_rfc3339(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "1970-01-01T00:00:00Z");
+	return buf;
+}

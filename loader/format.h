@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Human-readable figures and safe strings. Pure functions, unit-tested. */
+#ifndef PNM_FORMAT_H
+#define PNM_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Bytes in IEC units: "512 B", "1.5 KiB", "8.00 MiB" (three significant
+ * digits). Returns buf. */
+char *pnm_fmt_bytes(uint64_t bytes, char *buf, size_t len);
+/* Counts with SI suffixes: "999", "12.3k", "4.56M". Returns buf. */
+char *pnm_fmt_count(uint64_t n, char *buf, size_t len);
+/* A string made safe for a terminal: printable ASCII stays, backslash and
+ * everything else becomes a C escape (\\, \n, \t, \xNN). Returns buf. */
+char *pnm_escape(const char *in, char *buf, size_t len);
+/* RFC 3339 UTC timestamp, e.g. 2026-11-22T01:23:45Z. Returns buf. */
+char *pnm_fmt_rfc3339(time_t t, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Messages: every line on stderr starts with "pnm-tc: "; each -v shows one
+ * more level. libbpf's own output is shown only at -vv. */
+#ifndef PNM_LOG_H
+#define PNM_LOG_H
+
+enum pnm_log_level {
+	PNM_LOG_WARN = 0,
+	PNM_LOG_INFO = 1,
+	PNM_LOG_DEBUG = 2,
+};
+
+extern int pnm_verbosity;
+
+void pnm_log(enum pnm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pnm_log_setup_libbpf(void);
+/* Silence libbpf while probing for optional features. */
+void pnm_log_quiet_libbpf(int quiet);
+
+#define pr_warn(...) pnm_log(PNM_LOG_WARN, __VA_ARGS__)
+#define pr_info(...) pnm_log(PNM_LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) pnm_log(PNM_LOG_DEBUG, __VA_ARGS__)
+
+#endif

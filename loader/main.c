@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* pnm-tc: which process put how many bytes on which interface. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "log.h"
+#include "pnm.h"
+
+#ifndef PNM_VERSION
+#define PNM_VERSION "unknown"
+#endif
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+	const char *help;
+};
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cmd cmds[] = {
+	{ "attach", cmd_attach, "attach [-v] IFACE...",
+	  "Count every packet on each interface (TC clsact ingress and egress) and\n"
+	  "attribute it to the process that owns its socket. Loads the programs once,\n"
+	  "attaches the socket hooks to the cgroup v2 root and pins everything under\n" PNM_PIN_DIR
+	  ", so the counters outlive the command. Attaching twice\n"
+	  "equals attaching once; if one interface fails, none is attached.\n" },
+	{ "detach", cmd_detach, "detach [-v] [IFACE...]",
+	  "Remove pnm-tc's filters from the named interfaces, or from all. When the\n"
+	  "last interface goes, the programs, socket hooks and pins go too. A clsact\n"
+	  "qdisc is removed only if pnm-tc created it and nothing else uses it; other\n"
+	  "tools' qdiscs, filters and programs are never touched.\n" },
+	{ "show", cmd_show, "show [-p PID[,PID...]] [-i IFACE] [--json]",
+	  "Print bytes and packets in (received) and out (sent) per process and\n"
+	  "interface, plus each interface's unattributed traffic and total.\n"
+	  "  -p, --pid PID[,PID...]   only these processes (exited ones are kept)\n"
+	  "  -i, --interface IFACE    every figure restricted to this interface\n"
+	  "  -j, --json               JSON (see README) instead of a table\n" },
+	{ "status", cmd_status, "status [-v]",
+	  "Show what is attached where, whether the filters are still in place,\n"
+	  "which attribution hooks this kernel runs, and how full the maps are.\n" },
+	{ "help", cmd_help, "help [COMMAND]", "Show help for pnm-tc or one command.\n" },
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static const struct cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < NCMDS; i++)
+		if (!strcmp(cmds[i].name, name))
+			return &cmds[i];
+	return NULL;
+}
+
+void pnm_print_help(FILE *out, const char *name)
+{
+	const struct cmd *c = name ? find_cmd(name) : NULL;
+
+	if (c) {
+		fprintf(out, "Usage: pnm-tc %s\n\n%s", c->usage, c->help);
+		return;
+	}
+	fprintf(out, "Usage: pnm-tc [-v|-vv] [--version] COMMAND [ARGS]\n\n"
+		     "Which process put how many bytes on which interface: exact wire bytes\n"
+		     "per process and interface, counted in the kernel.\n\nCommands:\n");
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(out, "  %s\n", cmds[i].usage);
+	fprintf(out, "\nOptions:\n"
+		     "  -v, --verbose   more messages (-vv adds libbpf's)\n"
+		     "  -V, --version   print the version\n"
+		     "  -h, --help      this help; 'pnm-tc help COMMAND' for one command\n\n"
+		     "Exit status: 0 success, 1 failure, 2 usage error.\n"
+		     "Example: pnm-tc attach eth0 && pnm-tc show -i eth0 && pnm-tc detach\n");
+}
+
+int pnm_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pnm-tc: ", stderr);
+	if (cmd)
+		fprintf(stderr, "%s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'pnm-tc help%s%s')\n", cmd ? " " : "", cmd ? cmd : "");
+	return PNM_EXIT_USAGE;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc > 2)
+		return pnm_usage_error("help", "expects at most one command");
+	if (argc == 2 && !find_cmd(argv[1]))
+		return pnm_usage_error(NULL, "unknown command '%s'", argv[1]);
+	pnm_print_help(stdout, argc == 2 ? argv[1] : NULL);
+	return PNM_EXIT_OK;
+}
+
+static const struct option main_opts[] = {
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int main(int argc, char **argv)
+{
+	const struct cmd *c;
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+vVh", main_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'v':
+			pnm_verbosity++;
+			break;
+		case 'V':
+			printf("pnm-tc %s\n", PNM_VERSION);
+			return PNM_EXIT_OK;
+		case 'h':
+			pnm_print_help(stdout, NULL);
+			return PNM_EXIT_OK;
+		default:
+			return pnm_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc) {
+		pnm_print_help(stderr, NULL);
+		return PNM_EXIT_USAGE;
+	}
+	c = find_cmd(argv[optind]);
+	if (!c)
+		return pnm_usage_error(NULL, "unknown command '%s'", argv[optind]);
+	pnm_log_setup_libbpf();
+	return c->fn(argc - optind, argv + optind);
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "format.h"
+#include "parse.h"
+
+/* IFNAMSIZ includes the terminating NUL. */
+#define PNM_IFNAME_MAX 15
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, const char *arg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, fmt, arg);
+	return rc;
+}
+
+static int parse_one_pid(const char *s, size_t len, uint32_t *pid, char *err, size_t errlen)
+{
+	char tok[32];
+	uint64_t v = 0;
+
+	snprintf(tok, sizeof(tok), "%.*s", (int)(len < 20 ? len : 20), s);
+	if (len == 0)
+		return fail(err, errlen, -EINVAL, "empty element in PID list%s", "");
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return fail(err, errlen, -EINVAL, "invalid PID '%s': not a positive number",
+				    tok);
+		v = v * 10 + (uint64_t)(s[i] - '0');
+		if (v > PNM_PID_MAX)
+			return fail(err, errlen, -ERANGE, "invalid PID '%s': out of range", tok);
+	}
+	if (v == 0)
+		return fail(err, errlen, -ERANGE, "invalid PID '%s': out of range", tok);
+	*pid = (uint32_t)v;
+	return 0;
+}
+
+int pnm_parse_pids(const char *s, struct pnm_pid_list *out, char *err, size_t errlen)
+{
+	const char *p = s;
+
+	out->n = 0;
+	if (!s || !*s)
+		return fail(err, errlen, -EINVAL, "empty PID list%s", "");
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		uint32_t pid;
+		int rc = parse_one_pid(p, len, &pid, err, errlen);
+		size_t i;
+
+		if (rc)
+			return rc;
+		for (i = 0; i < out->n && out->pid[i] != pid; i++)
+			;
+		if (i == out->n) {
+			if (out->n == PNM_MAX_PIDS)
+				return fail(err, errlen, -E2BIG, "too many PIDs (at most %s)",
+					    "1024");
+			out->pid[out->n++] = pid;
+		}
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}
+
+int pnm_check_ifname(const char *s, char *err, size_t errlen)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	if (len == 0)
+		return fail(err, errlen, -EINVAL, "empty interface name%s", "");
+	if (len > PNM_IFNAME_MAX) {
+		char shown[64];
+
+		return fail(err, errlen, -EINVAL,
+			    "invalid interface name '%s': longer than 15 characters",
+			    pnm_escape(s, shown, sizeof(shown)));
+	}
+	if (!strcmp(s, ".") || !strcmp(s, ".."))
+		return fail(err, errlen, -EINVAL, "invalid interface name '%s'", s);
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i], shown[4 * PNM_IFNAME_MAX + 1];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("._@+-", c)))
+			return fail(err, errlen, -EINVAL,
+				    "invalid interface name '%s': only letters, digits and ._@+- "
+				    "are allowed",
+				    pnm_escape(s, shown, sizeof(shown)));
+	}
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Parsers of user input. Pure functions: no I/O, unit-tested. Each returns
+ * 0 or -EINVAL/-ERANGE/-E2BIG and, on error, a one-line reason in err. */
+#ifndef PNM_PARSE_H
+#define PNM_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PNM_MAX_PIDS 1024
+/* The kernel's PID_MAX_LIMIT: no PID is ever larger. */
+#define PNM_PID_MAX 4194304u
+
+struct pnm_pid_list {
+	uint32_t pid[PNM_MAX_PIDS];
+	size_t n;
+};
+
+/* "1234" or "1234,5678": decimal PIDs in 1..PNM_PID_MAX, no blanks, no
+ * empty elements; duplicates are kept once. */
+int pnm_parse_pids(const char *s, struct pnm_pid_list *out, char *err, size_t errlen);
+
+/* An interface name: 1..15 bytes of [A-Za-z0-9._@+-], not "." or "..". */
+int pnm_check_ifname(const char *s, char *err, size_t errlen);
+
+#endif

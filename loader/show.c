@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* show and status: read the pinned counters, never change them. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <json-c/json.h>
+
+#include "cmd.h"
+#include "format.h"
+#include "iface.h"
+#include "log.h"
+#include "proc.h"
+#include "report.h"
+#include "state.h"
+
+/* Say why the maps could not be opened. */
+static int explain_open_error(int rc)
+{
+	if (rc == -ENOENT)
+		pr_warn("nothing is attached; start with 'pnm-tc attach IFACE'");
+	else if (rc == -EPROTO)
+		pr_warn("the state pinned under %s is from another pnm-tc version", PNM_PIN_DIR);
+	else if (rc)
+		pr_warn("cannot open the maps pinned under %s: %s", PNM_PIN_DIR, strerror(-rc));
+	return rc;
+}
+
+static int open_maps(struct pnm_maps *m)
+{
+	return explain_open_error(pnm_maps_open(m));
+}
+
+/* -p PIDs with no counters: shown with zeros if they run, else an error. */
+static int add_requested(struct pnm_snapshot *s, const struct pnm_pid_list *pids)
+{
+	for (size_t i = 0; i < pids->n; i++) {
+		uint32_t pid = pids->pid[i];
+		struct pnm_counts zero = { 0 };
+		struct pnm_proc *p;
+		uint64_t start = 0;
+		bool known = false;
+
+		for (size_t j = 0; j < s->nprocs && !known; j++)
+			known = s->procs[j].pid == pid;
+		if (known)
+			continue;
+		if (!pnm_proc_exists(pid)) {
+			pr_warn("no such process: %u", pid);
+			return -ESRCH;
+		}
+		pnm_proc_start_ns(pid, &start);
+		p = pnm_snapshot_add(s, pid, start, 0, &zero);
+		if (!p)
+			return -ENOMEM;
+		/* A row without an interface: the process has no traffic yet. */
+		p->nifs = 0;
+		if (pnm_proc_name(pid, p->name, sizeof(p->name)))
+			snprintf(p->name, sizeof(p->name), "?");
+	}
+	pnm_snapshot_finish(s);
+	return 0;
+}
+
+static const struct option show_opts[] = {
+	{ "pid", required_argument, NULL, 'p' }, { "interface", required_argument, NULL, 'i' },
+	{ "json", no_argument, NULL, 'j' },	 { "help", no_argument, NULL, 'h' },
+	{ "verbose", no_argument, NULL, 'v' },	 { NULL, 0, NULL, 0 },
+};
+
+int cmd_show(int argc, char **argv)
+{
+	static struct pnm_pid_list pids;
+	struct pnm_snapshot snap = { 0 };
+	struct pnm_view view = { 0 };
+	struct pnm_maps m;
+	const char *ifname = NULL;
+	bool json = false;
+	char err[128];
+	int c, ret = PNM_EXIT_FAIL;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+p:i:jhv", show_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (pnm_parse_pids(optarg, &pids, err, sizeof(err)))
+				return pnm_usage_error("show", "%s", err);
+			view.pids = &pids;
+			break;
+		case 'i':
+			if (pnm_check_ifname(optarg, err, sizeof(err)))
+				return pnm_usage_error("show", "%s", err);
+			ifname = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			pnm_print_help(stdout, "show");
+			return PNM_EXIT_OK;
+		case 'v':
+			pnm_verbosity++;
+			break;
+		case ':':
+		case '?':
+		default:
+			if (optopt && strchr("pi", optopt))
+				return pnm_usage_error("show", "option -%c needs a value", optopt);
+			return pnm_usage_error("show", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return pnm_usage_error("show", "unexpected argument '%s'", argv[optind]);
+	if (pnm_check_privileges("show", false) || open_maps(&m))
+		return PNM_EXIT_FAIL;
+	if (pnm_snapshot_read(&m, &snap)) {
+		pr_warn("cannot read the counters: %s", strerror(errno));
+		goto out;
+	}
+	if (ifname) {
+		view.iface = pnm_snapshot_iface(&snap, ifname);
+		if (!view.iface) {
+			struct pnm_link l;
+
+			if (pnm_link_by_name(ifname, &l) == -ENODEV)
+				pr_warn("no such interface: %s", ifname);
+			else
+				pr_warn("%s is not attached; attach it with 'pnm-tc attach %s'",
+					ifname, ifname);
+			goto out;
+		}
+	}
+	if (view.pids && add_requested(&snap, view.pids))
+		goto out;
+
+	if (json) {
+		struct json_object *doc = pnm_report_json(&snap, &view);
+
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_SPACED |
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+	} else {
+		pnm_report_table(stdout, &snap, &view);
+	}
+	for (size_t i = 0; i < snap.nifaces; i++) {
+		const struct pnm_iface *ifc = &snap.ifaces[i];
+		char in[16], out[16];
+
+		if (view.iface && view.iface != ifc)
+			continue;
+		if (!ifc->present)
+			pr_warn("%s no longer exists; 'pnm-tc detach %s' clears it", ifc->name,
+				ifc->name);
+		if (ifc->overflow.bytes_in || ifc->overflow.bytes_out)
+			pr_warn("%s: %s in / %s out had no free process slot (map full) and count "
+				"as "
+				"unattributed",
+				ifc->name, pnm_fmt_bytes(ifc->overflow.bytes_in, in, sizeof(in)),
+				pnm_fmt_bytes(ifc->overflow.bytes_out, out, sizeof(out)));
+	}
+	ret = fflush(stdout) ? PNM_EXIT_FAIL : PNM_EXIT_OK;
+out:
+	pnm_snapshot_free(&snap);
+	pnm_maps_close(&m);
+	return ret;
+}
+
+/* Entries in a map and its capacity. */
+static void map_fill(int fd, const char *name)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+	unsigned char key[64], next[64];
+	unsigned long n = 0;
+	bool have = false;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.key_size > sizeof(key))
+		return;
+	while (!bpf_map_get_next_key(fd, have ? key : NULL, next)) {
+		memcpy(key, next, info.key_size);
+		have = true;
+		n++;
+	}
+	printf("  %-14s %7lu / %-7u entries (%.1f%%)\n", name, n, info.max_entries,
+	       info.max_entries ? 100.0 * (double)n / info.max_entries : 0.0);
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct pnm_snapshot snap = { 0 };
+	struct pnm_maps m;
+	int prog_fd[PNM_NDIR] = { -1, -1 }, rc;
+	uint32_t prog_id[PNM_NDIR] = { 0 };
+	bool done = false;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+hv", show_opts + 3, NULL)) != -1) {
+		if (c == 'h') {
+			pnm_print_help(stdout, "status");
+			return PNM_EXIT_OK;
+		} else if (c == 'v') {
+			pnm_verbosity++;
+		} else {
+			return pnm_usage_error("status", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return pnm_usage_error("status", "unexpected argument '%s'", argv[optind]);
+	if (pnm_check_privileges("status", false))
+		return PNM_EXIT_FAIL;
+	rc = pnm_maps_open(&m);
+	if (rc == -ENOENT) {
+		printf("pnm-tc: not attached (start with 'pnm-tc attach IFACE')\n");
+		return PNM_EXIT_OK;
+	} else if (rc) {
+		explain_open_error(rc);
+		return PNM_EXIT_FAIL;
+	}
+	if (pnm_snapshot_read(&m, &snap)) {
+		pr_warn("cannot read the counters: %s", strerror(errno));
+		pnm_maps_close(&m);
+		return PNM_EXIT_FAIL;
+	}
+	if (!pnm_tc_progs(prog_fd, prog_id)) {
+		for (int d = 0; d < PNM_NDIR; d++)
+			close(prog_fd[d]);
+	}
+	printf("pnm-tc: attached; state pinned under %s\n", PNM_PIN_DIR);
+	printf("interfaces:\n");
+	for (size_t i = 0; i < snap.nifaces; i++) {
+		const struct pnm_iface *ifc = &snap.ifaces[i];
+		struct pnm_if_cfg cfg;
+		char in[16], out[16];
+
+		if (bpf_map_lookup_elem(m.ifcfg, &ifc->ifindex, &cfg))
+			continue;
+		printf("  %-15s ifindex %-5u ", ifc->name, ifc->ifindex);
+		if (!ifc->present) {
+			printf("GONE (the interface was deleted; 'pnm-tc detach %s' clears it)\n",
+			       ifc->name);
+			continue;
+		}
+		for (int d = 0; d < PNM_NDIR; d++) {
+			struct pnm_filter f = { cfg.handle[d], cfg.prio[d], prog_id[d] };
+			uint32_t id;
+			bool ok = !pnm_filter_query(ifc->ifindex, d, &f, &id) && id == prog_id[d];
+
+			printf("%s prio %u %s, ", d == PNM_IN ? "ingress" : "egress", cfg.prio[d],
+			       ok ? "ok" : "MISSING");
+			done = done || !ok;
+		}
+		printf("clsact %s\n",
+		       cfg.flags & PNM_IF_CREATED_CLSACT ? "created by pnm-tc" : "pre-existing");
+		printf("  %-15s in %s, out %s\n", "",
+		       pnm_fmt_bytes(ifc->total.bytes_in, in, sizeof(in)),
+		       pnm_fmt_bytes(ifc->total.bytes_out, out, sizeof(out)));
+		if (ifc->overflow.bytes_in || ifc->overflow.bytes_out)
+			printf("  %-15s OVERFLOW: %s in, %s out found no process slot (map full)\n",
+			       "", pnm_fmt_bytes(ifc->overflow.bytes_in, in, sizeof(in)),
+			       pnm_fmt_bytes(ifc->overflow.bytes_out, out, sizeof(out)));
+	}
+	if (done)
+		printf("  (a MISSING filter was removed by someone else: 'pnm-tc attach IFACE' "
+		       "restores it)\n");
+	printf("attribution hooks:\n");
+	for (size_t i = 0; i < pnm_nhooks; i++)
+		printf("  %-8s %s\n", pnm_hook_active(&pnm_hooks[i]) ? "active" : "missing",
+		       pnm_hooks[i].what);
+	printf("maps:\n");
+	map_fill(m.procstat, PNM_MAP_PROCSTAT);
+	map_fill(m.procinfo, PNM_MAP_PROCINFO);
+	map_fill(m.closed, PNM_MAP_CLOSED);
+	map_fill(m.ifcfg, PNM_MAP_IFCFG);
+	printf("  %-14s one entry per open socket, freed with it\n", PNM_MAP_SOCKOWNER);
+	pnm_snapshot_free(&snap);
+	pnm_maps_close(&m);
+	return PNM_EXIT_OK;
+}

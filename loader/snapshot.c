@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot.h"
+
+void pnm_counts_add(struct pnm_counts *a, const struct pnm_counts *b)
+{
+	a->bytes_in += b->bytes_in;
+	a->bytes_out += b->bytes_out;
+	a->packets_in += b->packets_in;
+	a->packets_out += b->packets_out;
+}
+
+void pnm_counts_from(struct pnm_counts *c, const struct pnm_counter *dir)
+{
+	c->bytes_in += dir[PNM_IN].bytes;
+	c->packets_in += dir[PNM_IN].packets;
+	c->bytes_out += dir[PNM_OUT].bytes;
+	c->packets_out += dir[PNM_OUT].packets;
+}
+
+struct pnm_proc *pnm_snapshot_find(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns)
+{
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i].pid == pid && s->procs[i].start_ns == start_ns)
+			return &s->procs[i];
+	return NULL;
+}
+
+struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *name)
+{
+	for (size_t i = 0; i < s->nifaces; i++)
+		if (!strcmp(s->ifaces[i].name, name))
+			return &s->ifaces[i];
+	return NULL;
+}
+
+struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
+				  uint32_t ifindex, const struct pnm_counts *c)
+{
+	struct pnm_proc *p = pnm_snapshot_find(s, pid, start_ns);
+	struct pnm_proc_if *ifs;
+
+	if (!p) {
+		struct pnm_proc *np = realloc(s->procs, (s->nprocs + 1) * sizeof(*np));
+
+		if (!np)
+			return NULL;
+		s->procs = np;
+		p = &s->procs[s->nprocs++];
+		memset(p, 0, sizeof(*p));
+		p->pid = pid;
+		p->start_ns = start_ns;
+	}
+	for (size_t i = 0; i < p->nifs; i++) {
+		if (p->ifs[i].ifindex == ifindex) {
+			pnm_counts_add(&p->ifs[i].c, c);
+			pnm_counts_add(&p->total, c);
+			return p;
+		}
+	}
+	ifs = realloc(p->ifs, (p->nifs + 1) * sizeof(*ifs));
+	if (!ifs)
+		return NULL;
+	p->ifs = ifs;
+	p->ifs[p->nifs].ifindex = ifindex;
+	p->ifs[p->nifs].c = *c;
+	p->nifs++;
+	pnm_counts_add(&p->total, c);
+	return p;
+}
+
+static uint64_t total_bytes(const struct pnm_proc *p)
+{
+	return p->total.bytes_in + p->total.bytes_out;
+}
+
+static int by_total_desc(const void *a, const void *b)
+{
+	const struct pnm_proc *x = a, *y = b;
+	uint64_t tx = total_bytes(x), ty = total_bytes(y);
+
+	if (tx != ty)
+		return tx < ty ? 1 : -1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->start_ns < y->start_ns ? 1 : -1;
+}
+
+void pnm_snapshot_finish(struct pnm_snapshot *s)
+{
+	if (s->nprocs)
+		qsort(s->procs, s->nprocs, sizeof(*s->procs), by_total_desc);
+	for (size_t i = 0; i < s->nprocs; i++) {
+		struct pnm_proc *p = &s->procs[i];
+		unsigned int newer = 0;
+
+		for (size_t j = 0; j < s->nprocs; j++)
+			if (s->procs[j].pid == p->pid && s->procs[j].start_ns > p->start_ns)
+				newer++;
+		if (newer)
+			snprintf(p->key, sizeof(p->key), "%u.%u", p->pid, newer);
+		else
+			snprintf(p->key, sizeof(p->key), "%u", p->pid);
+	}
+}
+
+void pnm_snapshot_free(struct pnm_snapshot *s)
+{
+	for (size_t i = 0; i < s->nprocs; i++)
+		free(s->procs[i].ifs);
+	free(s->procs);
+	free(s->ifaces);
+	memset(s, 0, sizeof(*s));
+}

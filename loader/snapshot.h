@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * A snapshot of pnm-tc's counters as plain C data: read from the pinned
+ * maps (snapshot_read.c), or built by the unit tests, and turned into tables
+ * and JSON by report.c.
+ */
+#ifndef PNM_SNAPSHOT_H
+#define PNM_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "pnm.h"
+
+struct pnm_counts {
+	uint64_t bytes_in, bytes_out, packets_in, packets_out;
+};
+
+struct pnm_iface {
+	uint32_t ifindex;
+	uint32_t slot;
+	uint32_t flags; /* PNM_IF_* */
+	char name[PNM_IFNAME_LEN];
+	bool present; /* the interface still exists */
+	struct pnm_counts total, unattr, overflow;
+};
+
+struct pnm_proc_if {
+	uint32_t ifindex;
+	struct pnm_counts c;
+};
+
+struct pnm_proc {
+	uint32_t pid;
+	uint64_t start_ns;
+	uint32_t ppid;
+	bool exited;
+	char name[PNM_COMM_LEN];
+	char key[24]; /* JSON key: "1234", or "1234.1" for an older instance */
+	struct pnm_counts total;
+	struct pnm_proc_if *ifs;
+	size_t nifs;
+};
+
+struct pnm_snapshot {
+	time_t taken;
+	struct pnm_iface *ifaces;
+	size_t nifaces;
+	struct pnm_proc *procs;
+	size_t nprocs;
+};
+
+void pnm_counts_add(struct pnm_counts *a, const struct pnm_counts *b);
+/* Sum the per-CPU values of one pnm_traffic/pnm_if_stats counter pair. */
+void pnm_counts_from(struct pnm_counts *c, const struct pnm_counter *dir);
+
+/* Append a counter row for (pid, start_ns) on ifindex, creating the process
+ * on first sight. Returns the process or NULL on allocation failure. */
+struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
+				  uint32_t ifindex, const struct pnm_counts *c);
+struct pnm_proc *pnm_snapshot_find(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns);
+struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *name);
+/* Order processes by total bytes (descending), give each its JSON key
+ * (the newest instance of a PID gets "PID", older ones "PID.1", ...). */
+void pnm_snapshot_finish(struct pnm_snapshot *s);
+void pnm_snapshot_free(struct pnm_snapshot *s);
+
+/* Read the pinned maps (snapshot_read.c). */
+struct pnm_maps;
+int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s);
+
+#endif

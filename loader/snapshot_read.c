@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Fill a snapshot from the pinned maps, summing the per-CPU values. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "iface.h"
+#include "proc.h"
+#include "snapshot.h"
+#include "state.h"
+
+static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *buf)
+{
+	uint32_t key, next, *prev = NULL;
+	int ncpu = pnm_ncpus();
+
+	while (!bpf_map_get_next_key(m->ifcfg, prev, &next)) {
+		struct pnm_if_cfg cfg;
+		struct pnm_iface *ifc, *grown;
+		struct pnm_if_stats *st = buf;
+		struct pnm_link link;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(m->ifcfg, &key, &cfg))
+			continue;
+		grown = realloc(s->ifaces, (s->nifaces + 1) * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		s->ifaces = grown;
+		ifc = &s->ifaces[s->nifaces++];
+		memset(ifc, 0, sizeof(*ifc));
+		ifc->ifindex = key;
+		ifc->slot = cfg.slot;
+		ifc->flags = cfg.flags;
+		snprintf(ifc->name, sizeof(ifc->name), "%s", cfg.name);
+		ifc->present = !pnm_link_by_index(key, &link) && !strcmp(link.name, cfg.name);
+		if (bpf_map_lookup_elem(m->ifstat, &cfg.slot, buf))
+			continue;
+		for (int c = 0; c < ncpu; c++) {
+			pnm_counts_from(&ifc->total, st[c].total);
+			pnm_counts_from(&ifc->unattr, st[c].unattr);
+			pnm_counts_from(&ifc->overflow, st[c].overflow);
+		}
+	}
+	return 0;
+}
+
+static int read_procs(const struct pnm_maps *m, struct pnm_snapshot *s, void *buf)
+{
+	struct pnm_proc_key key, next, *prev = NULL;
+	int ncpu = pnm_ncpus();
+
+	while (!bpf_map_get_next_key(m->procstat, prev, &next)) {
+		struct pnm_traffic *tr = buf;
+		struct pnm_counts c = { 0 };
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(m->procstat, &key, buf))
+			continue;
+		for (int i = 0; i < ncpu; i++)
+			pnm_counts_from(&c, tr[i].dir);
+		if (!pnm_snapshot_add(s, key.tgid, key.start_ns, key.ifindex, &c))
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->nprocs; i++) {
+		struct pnm_proc *p = &s->procs[i];
+		struct pnm_owner o = { .start_ns = p->start_ns, .tgid = p->pid };
+		struct pnm_proc_info info;
+
+		if (!bpf_map_lookup_elem(m->procinfo, &o, &info)) {
+			snprintf(p->name, sizeof(p->name), "%s", info.comm);
+			p->ppid = info.ppid;
+			p->exited = info.flags & PNM_PROC_EXITED;
+		} else {
+			/* No record (a full map): ask /proc whether it still runs. */
+			p->exited = !pnm_proc_is(p->pid, p->start_ns);
+			if (p->exited || pnm_proc_name(p->pid, p->name, sizeof(p->name)))
+				snprintf(p->name, sizeof(p->name), "?");
+		}
+	}
+	return 0;
+}
+
+int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s)
+{
+	size_t per_cpu = sizeof(struct pnm_if_stats) > sizeof(struct pnm_traffic)
+				 ? sizeof(struct pnm_if_stats)
+				 : sizeof(struct pnm_traffic);
+	void *buf;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->taken = time(NULL);
+	/* Per-CPU values come as one 8-byte-aligned slot per possible CPU. */
+	buf = calloc((size_t)pnm_ncpus(), (per_cpu + 7) & ~(size_t)7);
+	if (!buf)
+		return -ENOMEM;
+	rc = read_ifaces(m, s, buf);
+	if (!rc)
+		rc = read_procs(m, s, buf);
+	free(buf);
+	if (rc)
+		pnm_snapshot_free(s);
+	else
+		pnm_snapshot_finish(s);
+	return rc;
+}

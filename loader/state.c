@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "sock_owner.skel.h"
+#include "state.h"
+#include "tc_count.skel.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+#define PNM_LOCK_FILE "/run/lock/pnm-tc.lock"
+
+const struct pnm_hook pnm_hooks[] = {
+	{ "pnm_sock_create", "", "socket creation (cgroup/sock_create)", true },
+	{ "pnm_sockops", "", "TCP establishment and close (sockops)", true },
+	{ "pnm_send", "sock_send_length", "sends in process context (tp_btf/sock_send_length)",
+	  false },
+	{ "pnm_recv", "sock_recv_length", "receives in process context (tp_btf/sock_recv_length)",
+	  false },
+	{ "pnm_exec", "sched_process_exec", "process names after exec (tp_btf/sched_process_exec)",
+	  false },
+	{ "pnm_exit", "sched_process_exit", "process exit (tp_btf/sched_process_exit)", false },
+};
+const size_t pnm_nhooks = sizeof(pnm_hooks) / sizeof(pnm_hooks[0]);
+
+static const char *const tc_prog_pin[PNM_NDIR] = { PNM_PIN_DIR "/prog_tc_ingress",
+						   PNM_PIN_DIR "/prog_tc_egress" };
+
+int pnm_ncpus(void)
+{
+	static int n;
+
+	if (!n)
+		n = libbpf_num_possible_cpus();
+	return n;
+}
+
+int pnm_check_privileges(const char *cmd, bool net_admin)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	uint64_t eff;
+	bool bpf, net;
+
+	if (syscall(SYS_capget, &hdr, data)) {
+		pr_warn("cannot read process capabilities: %s", strerror(errno));
+		return -errno;
+	}
+	eff = (uint64_t)data[1].effective << 32 | data[0].effective;
+	bpf = eff & (1ULL << CAP_BPF) || eff & (1ULL << CAP_SYS_ADMIN);
+	net = eff & (1ULL << CAP_NET_ADMIN);
+	if (bpf && (net || !net_admin))
+		return 0;
+	pr_warn("'%s' needs root (CAP_BPF%s); run it with sudo", cmd,
+		net_admin ? " and CAP_NET_ADMIN" : "");
+	return -EPERM;
+}
+
+/* The cgroup v2 mount point, from /proc/self/mountinfo. */
+static int cgroup2_root(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	int rc = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX], *sep = strstr(line, " - ");
+
+		/* fields: id parent maj:min root mountpoint ... - fstype ... */
+		if (!sep || strncmp(sep, " - cgroup2 ", 11))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1) {
+			snprintf(buf, len, "%s", mnt);
+			rc = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int pnm_check_kernel(void)
+{
+	char cg[PATH_MAX];
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		pr_warn("kernel has no BTF (/sys/kernel/btf/vmlinux): pnm-tc needs a kernel built "
+			"with CONFIG_DEBUG_INFO_BTF=y");
+		return -EOPNOTSUPP;
+	}
+	if (cgroup2_root(cg, sizeof(cg))) {
+		pr_warn("no cgroup v2 mount found in /proc/self/mountinfo: mount one, e.g. "
+			"'mount -t cgroup2 none /sys/fs/cgroup/unified'");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+int pnm_state_present(void)
+{
+	char path[PATH_MAX];
+
+	if (!is_bpffs(PNM_BPFFS))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, PNM_MAP_META);
+	if (!access(path, F_OK))
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+struct pinned_map {
+	const char *name;
+	size_t off; /* in struct pnm_maps */
+	uint32_t key_size, value_size;
+};
+
+static const struct pinned_map pinned_maps[] = {
+	{ PNM_MAP_SOCKOWNER, offsetof(struct pnm_maps, sockowner), 4, sizeof(struct pnm_owner) },
+	{ PNM_MAP_PROCSTAT, offsetof(struct pnm_maps, procstat), sizeof(struct pnm_proc_key),
+	  sizeof(struct pnm_traffic) },
+	{ PNM_MAP_PROCINFO, offsetof(struct pnm_maps, procinfo), sizeof(struct pnm_owner),
+	  sizeof(struct pnm_proc_info) },
+	{ PNM_MAP_IFSTAT, offsetof(struct pnm_maps, ifstat), 4, sizeof(struct pnm_if_stats) },
+	{ PNM_MAP_IFCFG, offsetof(struct pnm_maps, ifcfg), 4, sizeof(struct pnm_if_cfg) },
+	{ PNM_MAP_CLOSED, offsetof(struct pnm_maps, closed), sizeof(struct pnm_tuple),
+	  sizeof(struct pnm_owner) },
+	{ PNM_MAP_META, offsetof(struct pnm_maps, meta), 4, sizeof(struct pnm_meta) },
+};
+
+void pnm_maps_close(struct pnm_maps *m)
+{
+	for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
+		int *fd = (int *)((char *)m + pinned_maps[i].off);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+}
+
+int pnm_maps_open(struct pnm_maps *m)
+{
+	struct pnm_meta meta;
+	uint32_t zero = 0;
+	int rc = 0;
+
+	memset(m, 0xff, sizeof(*m)); /* every fd -1 */
+	rc = pnm_state_present();
+	if (rc <= 0)
+		return rc ? rc : -ENOENT;
+	for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
+		const struct pinned_map *pm = &pinned_maps[i];
+		int *fd = (int *)((char *)m + pm->off);
+		struct bpf_map_info info = {};
+		uint32_t len = sizeof(info);
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, pm->name);
+		*fd = bpf_obj_get(path);
+		if (*fd < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (bpf_obj_get_info_by_fd(*fd, &info, &len)) {
+			rc = -errno;
+			goto fail;
+		}
+		if (info.key_size != pm->key_size || info.value_size != pm->value_size) {
+			rc = -EPROTO;
+			goto fail;
+		}
+	}
+	if (bpf_map_lookup_elem(m->meta, &zero, &meta) || meta.version != PNM_LAYOUT_VERSION) {
+		rc = -EPROTO;
+		goto fail;
+	}
+	return 0;
+fail:
+	pnm_maps_close(m);
+	return rc;
+}
+
+bool pnm_hook_active(const struct pnm_hook *h)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/link_%s", PNM_PIN_DIR, h->prog);
+	return !access(path, F_OK);
+}
+
+int pnm_tc_progs(int fd[PNM_NDIR], uint32_t id[PNM_NDIR])
+{
+	for (int d = 0; d < PNM_NDIR; d++) {
+		struct bpf_prog_info info = {};
+		uint32_t len = sizeof(info);
+
+		fd[d] = bpf_obj_get(tc_prog_pin[d]);
+		if (fd[d] < 0 || bpf_obj_get_info_by_fd(fd[d], &info, &len)) {
+			int rc = -errno;
+
+			for (int e = 0; e <= d; e++)
+				if (fd[e] >= 0)
+					close(fd[e]);
+			return rc;
+		}
+		id[d] = info.id;
+	}
+	return 0;
+}
+
+/* Does this kernel have the BTF tracepoint a hook attaches to? */
+static bool have_tracepoint(const struct btf *vmlinux, const char *tp)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	return btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
+}
+
+static int mount_bpffs(bool *mounted)
+{
+	*mounted = false;
+	if (is_bpffs(PNM_BPFFS))
+		return 0;
+	if (mount("bpf", PNM_BPFFS, "bpf", 0, "mode=0700")) {
+		pr_warn("cannot mount bpffs on %s: %s", PNM_BPFFS, strerror(errno));
+		return -errno;
+	}
+	*mounted = true;
+	pr_info("mounted bpffs on %s", PNM_BPFFS);
+	return 0;
+}
+
+static int pin_link(struct bpf_link *link, const char *prog)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/link_%s", PNM_PIN_DIR, prog);
+	rc = bpf_link__pin(link, path);
+	if (!rc)
+		bpf_link__disconnect(link);
+	bpf_link__destroy(link);
+	return rc;
+}
+
+static int attach_hooks(struct sock_owner_bpf *so, const struct btf *vmlinux)
+{
+	char cgpath[PATH_MAX];
+	int cgfd, rc = 0;
+
+	rc = cgroup2_root(cgpath, sizeof(cgpath));
+	if (rc)
+		return rc;
+	cgfd = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0) {
+		rc = -errno;
+		pr_warn("cannot open cgroup v2 root %s: %s", cgpath, strerror(errno));
+		return rc;
+	}
+	for (size_t i = 0; i < pnm_nhooks && !rc; i++) {
+		const struct pnm_hook *h = &pnm_hooks[i];
+		struct bpf_program *prog = bpf_object__find_program_by_name(so->obj, h->prog);
+		struct bpf_link *link;
+
+		if (!prog || !bpf_program__autoload(prog))
+			continue;
+		if (h->target[0] && !have_tracepoint(vmlinux, h->target))
+			continue;
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
+		    bpf_program__type(prog) == BPF_PROG_TYPE_SOCK_OPS)
+			link = bpf_program__attach_cgroup(prog, cgfd);
+		else
+			link = bpf_program__attach(prog);
+		if (!link) {
+			rc = -errno;
+			pr_warn("cannot attach %s: %s", h->what, strerror(errno));
+			break;
+		}
+		rc = pin_link(link, h->prog);
+		if (rc)
+			pr_warn("cannot pin %s: %s", h->prog, strerror(-rc));
+	}
+	close(cgfd);
+	return rc;
+}
+
+int pnm_state_create(void)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = PNM_PIN_DIR);
+	struct sock_owner_bpf *so = NULL;
+	struct tc_count_bpf *tc = NULL;
+	struct btf *vmlinux = NULL;
+	struct pnm_meta meta = { .version = PNM_LAYOUT_VERSION };
+	uint32_t zero = 0;
+	bool mounted;
+	int rc;
+
+	rc = mount_bpffs(&mounted);
+	if (rc)
+		return rc;
+	if (mounted)
+		meta.flags |= PNM_META_MOUNTED_BPFFS;
+	/* Leftovers of an attach that was killed half-way are ours to clear. */
+	rc = pnm_state_destroy();
+	if (rc)
+		goto fail;
+	if (mkdir(PNM_PIN_DIR, 0700) && errno != EEXIST) {
+		rc = -errno;
+		pr_warn("cannot create %s: %s", PNM_PIN_DIR, strerror(errno));
+		goto fail;
+	}
+
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux) {
+		rc = -errno;
+		pr_warn("cannot read the kernel's BTF: %s", strerror(errno));
+		goto fail;
+	}
+	so = sock_owner_bpf__open_opts(&opts);
+	tc = tc_count_bpf__open_opts(&opts);
+	if (!so || !tc) {
+		rc = -errno;
+		pr_warn("cannot open the BPF programs: %s", strerror(errno));
+		goto fail;
+	}
+	/* Optional hooks this kernel lacks are skipped; status lists them. */
+	for (size_t i = 0; i < pnm_nhooks; i++) {
+		const struct pnm_hook *h = &pnm_hooks[i];
+		struct bpf_program *prog = bpf_object__find_program_by_name(so->obj, h->prog);
+
+		if (prog && h->target[0] && !have_tracepoint(vmlinux, h->target)) {
+			pr_info("kernel lacks tracepoint %s: %s disabled", h->target, h->what);
+			bpf_program__set_autoload(prog, false);
+		}
+	}
+	rc = sock_owner_bpf__load(so);
+	if (rc) {
+		pr_warn("kernel refused the socket-owner programs (%s): it needs sk_storage, "
+			"cgroup sock and sockops support (Linux 5.10+; run with -vv for details)",
+			strerror(-rc));
+		goto fail;
+	}
+	rc = tc_count_bpf__load(tc);
+	if (rc) {
+		pr_warn("kernel refused the TC programs (%s): run with -vv for details",
+			strerror(-rc));
+		goto fail;
+	}
+	rc = bpf_map_update_elem(bpf_map__fd(so->maps.pnm_meta), &zero, &meta, BPF_ANY);
+	if (rc) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = bpf_program__pin(tc->progs.pnm_tc_ingress, tc_prog_pin[PNM_IN]);
+	if (!rc)
+		rc = bpf_program__pin(tc->progs.pnm_tc_egress, tc_prog_pin[PNM_OUT]);
+	if (rc) {
+		pr_warn("cannot pin the TC programs: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = attach_hooks(so, vmlinux);
+	if (rc)
+		goto fail;
+	sock_owner_bpf__destroy(so);
+	tc_count_bpf__destroy(tc);
+	btf__free(vmlinux);
+	pr_info("loaded programs, pinned state under %s", PNM_PIN_DIR);
+	return 0;
+fail:
+	sock_owner_bpf__destroy(so);
+	tc_count_bpf__destroy(tc);
+	btf__free(vmlinux);
+	pnm_state_destroy();
+	/* pnm_state_destroy() cannot read the meta of a half-made state. */
+	if (mounted && is_bpffs(PNM_BPFFS))
+		umount(PNM_BPFFS);
+	return rc;
+}
+
+/* bpffs keeps these two entries of its own in every mount. */
+static bool bpffs_empty(void)
+{
+	DIR *d = opendir(PNM_BPFFS);
+	struct dirent *e;
+	bool empty = true;
+
+	if (!d)
+		return false;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    !strcmp(e->d_name, "maps.debug") || !strcmp(e->d_name, "progs.debug"))
+			continue;
+		empty = false;
+	}
+	closedir(d);
+	return empty;
+}
+
+int pnm_state_destroy(void)
+{
+	struct pnm_meta meta = { 0 };
+	uint32_t zero = 0;
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0;
+
+	if (!is_bpffs(PNM_BPFFS))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, PNM_MAP_META);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		bpf_map_lookup_elem(fd, &zero, &meta);
+		close(fd);
+	}
+	d = opendir(PNM_PIN_DIR);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	/* Everything in our directory is ours: links (detaching the socket
+	 * hooks as their last reference goes), programs and maps. */
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, e->d_name);
+		if (unlink(path) && !rc) {
+			rc = -errno;
+			pr_warn("cannot remove %s: %s", path, strerror(errno));
+		}
+	}
+	closedir(d);
+	if (rmdir(PNM_PIN_DIR) && !rc) {
+		rc = -errno;
+		pr_warn("cannot remove %s: %s", PNM_PIN_DIR, strerror(errno));
+	}
+	if (!rc && (meta.flags & PNM_META_MOUNTED_BPFFS) && bpffs_empty()) {
+		if (umount(PNM_BPFFS))
+			pr_warn("cannot unmount %s: %s", PNM_BPFFS, strerror(errno));
+		else
+			pr_info("unmounted bpffs from %s (pnm-tc had mounted it)", PNM_BPFFS);
+	}
+	return rc;
+}
+
+int pnm_lock(void)
+{
+	int fd;
+	char holder[32] = "";
+
+	mkdir("/run/lock", 0755);
+	fd = open(PNM_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		pr_warn("cannot open lock file %s: %s", PNM_LOCK_FILE, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+
+		holder[n > 0 ? n : 0] = '\0';
+		holder[strcspn(holder, "\n")] = '\0';
+		pr_warn("waiting for another pnm-tc (pid %s) that holds %s",
+			holder[0] ? holder : "?", PNM_LOCK_FILE);
+		if (flock(fd, LOCK_EX)) {
+			close(fd);
+			return -errno;
+		}
+	}
+	if (ftruncate(fd, 0) == 0) {
+		int n = snprintf(holder, sizeof(holder), "%d\n", getpid());
+
+		if (pwrite(fd, holder, (size_t)n, 0) < 0)
+			pr_debug("cannot record our pid in the lock file");
+	}
+	return fd;
+}
+
+void pnm_unlock(int fd)
+{
+	if (fd >= 0) {
+		if (ftruncate(fd, 0))
+			pr_debug("cannot clear the lock file");
+		close(fd);
+	}
+}

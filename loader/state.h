@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * pnm-tc's persistent state: the programs and maps pinned under
+ * PNM_PIN_DIR, the socket hooks' links, and the environment checks that
+ * come before any of it (privileges, BTF, bpffs, cgroup v2).
+ */
+#ifndef PNM_STATE_H
+#define PNM_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pnm.h"
+
+struct pnm_maps {
+	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta;
+};
+
+/* The attribution hooks and what each covers. */
+struct pnm_hook {
+	const char *prog;   /* program name in the skeleton */
+	const char *target; /* tracepoint or "" */
+	const char *what;   /* for status */
+	bool required;
+};
+extern const struct pnm_hook pnm_hooks[];
+extern const size_t pnm_nhooks;
+
+/* Environment: each prints its own one-line error and returns -errno. */
+int pnm_check_privileges(const char *cmd, bool net_admin);
+int pnm_check_kernel(void);
+
+/* 1 when a pnm-tc state is pinned, 0 when not, -errno on error. */
+int pnm_state_present(void);
+/* Load the programs, attach the socket hooks and pin everything. */
+int pnm_state_create(void);
+/* Unpin everything (detaching the socket hooks) and unmount bpffs if we
+ * mounted it. */
+int pnm_state_destroy(void);
+/* Open the pinned maps; -ENOENT when nothing is attached, -EPROTO when the
+ * pinned layout is from another pnm-tc version. Prints nothing. */
+int pnm_maps_open(struct pnm_maps *m);
+void pnm_maps_close(struct pnm_maps *m);
+/* The pinned TC programs: fds (caller closes) and ids. */
+int pnm_tc_progs(int fd[PNM_NDIR], uint32_t id[PNM_NDIR]);
+/* Is the link of hook h pinned (i.e. active)? */
+bool pnm_hook_active(const struct pnm_hook *h);
+
+/* Serialise attach/detach: an exclusive lock; tells who holds it. */
+int pnm_lock(void);
+void pnm_unlock(int fd);
+
+/* Number of possible CPUs (per-CPU map values). */
+int pnm_ncpus(void);
+
+#endif

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Definitions shared by the kernel programs (bpf/) and the user side
+ * (loader/): map names, limits, and the plain key/value structs stored in
+ * the maps. Only fixed-width types, no vmlinux.h types, so both sides agree
+ * on the layout.
+ */
+#ifndef PNM_MAPS_H
+#define PNM_MAPS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Everything pnm-tc pins lives under this bpffs directory. */
+#define PNM_BPFFS "/sys/fs/bpf"
+#define PNM_PIN_DIR PNM_BPFFS "/pnm-tc"
+
+/* Bump when a struct below changes: a pinned state of another layout is
+ * refused instead of misread. */
+#define PNM_LAYOUT_VERSION 1
+
+/* Default map sizes. */
+#define PNM_MAX_IFACES 64     /* attached interfaces */
+#define PNM_MAX_PROC_IF 16384 /* (process, interface) counter slots */
+#define PNM_MAX_PROCS 16384   /* process identities (name, exited) */
+#define PNM_MAX_CLOSED 65536  /* recently closed TCP tuples (LRU) */
+
+#define PNM_COMM_LEN 16
+#define PNM_IFNAME_LEN 16
+
+enum pnm_dir {
+	PNM_IN = 0,  /* received: ingress */
+	PNM_OUT = 1, /* sent: egress */
+	PNM_NDIR = 2,
+};
+
+struct pnm_counter {
+	__u64 bytes;
+	__u64 packets;
+};
+
+/*
+ * A process is identified by its thread-group ID plus the start time of its
+ * thread-group leader (CLOCK_MONOTONIC ns, task->start_time): a PID that the
+ * kernel reuses gets a new identity and never inherits old counters.
+ * This is also the value of the per-socket owner storage.
+ */
+struct pnm_owner {
+	__u64 start_ns;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* pnm_procstat: per-CPU counters of one process on one interface. */
+struct pnm_proc_key {
+	__u64 start_ns;
+	__u32 tgid;
+	__u32 ifindex;
+};
+
+struct pnm_traffic {
+	struct pnm_counter dir[PNM_NDIR];
+};
+
+/* pnm_procinfo: what we know of a process identity. */
+#define PNM_PROC_EXITED 0x1
+
+struct pnm_proc_info {
+	__u64 exit_ns; /* CLOCK_MONOTONIC, 0 while alive */
+	__u32 ppid;
+	__u32 flags;
+	char comm[PNM_COMM_LEN]; /* the thread-group leader's name */
+};
+
+/*
+ * pnm_ifstat: per-CPU array, one slot per attached interface.
+ * total = attributed + unattr; overflow is the part of unattr that had an
+ * owner but found no free counter slot (a full map, reported by status).
+ */
+struct pnm_if_stats {
+	struct pnm_counter total[PNM_NDIR];
+	struct pnm_counter unattr[PNM_NDIR];
+	struct pnm_counter overflow[PNM_NDIR];
+};
+
+/* pnm_ifcfg: written by the loader at attach, read by the TC programs. */
+#define PNM_IF_CREATED_CLSACT 0x1
+
+struct pnm_if_cfg {
+	__u32 slot;		/* index into pnm_ifstat */
+	__u32 l2_len;		/* link-layer header bytes before the IP header */
+	__u32 flags;		/* PNM_IF_* (user side only) */
+	__u32 prio[PNM_NDIR];	/* our filter's priority, ingress/egress */
+	__u32 handle[PNM_NDIR]; /* our filter's handle */
+	char name[PNM_IFNAME_LEN];
+};
+
+/* pnm_closed: local/remote tuple of a TCP socket that began to close, so
+ * that its FIN/ACK exchange and TIME-WAIT packets keep their owner. */
+struct pnm_tuple {
+	__u8 local[16];
+	__u8 remote[16];
+	__u16 lport; /* host order */
+	__u16 rport; /* host order */
+	__u8 family; /* AF_INET or AF_INET6; v4-mapped v6 is stored as AF_INET */
+	__u8 proto;
+	__u16 pad;
+};
+
+/* pnm_meta: array of one; lets a later invocation check the layout. */
+struct pnm_meta {
+	__u32 version;
+	__u32 flags; /* PNM_META_* */
+};
+#define PNM_META_MOUNTED_BPFFS 0x1 /* we mounted bpffs; unmount at the end */
+
+/* Pinned names (bpffs object names are at most 15 characters). */
+#define PNM_MAP_SOCKOWNER "pnm_sockowner"
+#define PNM_MAP_PROCSTAT "pnm_procstat"
+#define PNM_MAP_PROCINFO "pnm_procinfo"
+#define PNM_MAP_IFSTAT "pnm_ifstat"
+#define PNM_MAP_IFCFG "pnm_ifcfg"
+#define PNM_MAP_CLOSED "pnm_closed"
+#define PNM_MAP_META "pnm_meta"
+
+#endif /* PNM_MAPS_H */

@@ -1,0 +1,573 @@
+# shellcheck shell=bash
+# Variables here are used by the scripts that source this file.
+# shellcheck disable=SC2034
+# Helpers for the pnm-tc network-namespace integration tests.
+#
+# Sourced by tests/integration/run.sh and ci/demo.sh. Needs root, iproute2,
+# ethtool, tshark, curl, nginx, iperf3, bpftool and python3.
+#
+# Topology (see topo_up):
+#   root netns:  pnmt0  10.231.0.1/24  fd00:231::1/64
+#   peer netns:  pnmt-peer-$$  holding  pnmt1  10.231.0.2/24  fd00:231::2/64
+#
+# Every helper that starts something registers its undo with at_cleanup; a
+# test (or the demo) runs run_cleanups from an EXIT trap, so everything is
+# torn down in reverse order even when a test fails half-way.
+
+PNMT_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PNMT_ROOT=$(cd "$PNMT_LIB_DIR/../.." && pwd)
+
+# The binary under test; override with PNM_TC=/path/to/pnm-tc.
+PNM_TC=${PNM_TC:-$PNMT_ROOT/pnm-tc}
+
+PNMT_IF0=pnmt0
+PNMT_IF1=pnmt1
+PNMT_NS=pnmt-peer-$$
+PNMT_IP0=10.231.0.1
+PNMT_IP1=10.231.0.2
+PNMT_IP6_0=fd00:231::1
+PNMT_IP6_1=fd00:231::2
+# Ports chosen per run so a leftover from another run cannot answer for us.
+PNMT_HTTP_PORT=$((20000 + $$ % 10000))
+PNMT_IPERF_PORT=$((30000 + $$ % 10000))
+# Tolerance for byte comparisons, percent.
+PNMT_TOL=${PNMT_TOL:-0.5}
+PNMT_PY=${PNMT_PY:-$(command -v python3 || echo /usr/bin/python3)}
+
+# Scratch directory of the current run (run.sh / demo set it; fallback here).
+PNMT_TMP=${PNMT_TMP:-}
+
+# ---------------------------------------------------------------- messages ---
+
+# info MSG...: a detail line, shown under the test's PASS/FAIL line.
+info() { printf '%s\n' "$*" >&2; }
+
+# fail MSG...: end the current test (a subshell) with a reason; the EXIT trap
+# runs the cleanups.
+fail() {
+	if [ -n "${PNMT_REASON_FILE:-}" ]; then
+		printf '%s\n' "$*" >"$PNMT_REASON_FILE"
+	fi
+	info "FAIL: $*"
+	exit 1
+}
+
+# soft_fail MSG...: record a failure but go on, so that later checks of the
+# same test still report their numbers. check_soft_failures ends the test.
+PNMT_SOFT_FAILS=()
+soft_fail() {
+	PNMT_SOFT_FAILS+=("$*")
+	info "FAIL: $*"
+}
+check_soft_failures() {
+	local n=${#PNMT_SOFT_FAILS[@]}
+	[ "$n" -eq 0 ] && return 0
+	local msg=${PNMT_SOFT_FAILS[0]}
+	[ "$n" -gt 1 ] && msg="$msg (+$((n - 1)) more)"
+	fail "$msg"
+}
+
+# -------------------------------------------------------------- cleanups ---
+
+PNMT_CLEANUPS=()
+
+# at_cleanup CMD: eval CMD at cleanup time (reverse order of registration).
+at_cleanup() { PNMT_CLEANUPS+=("$1"); }
+
+run_cleanups() {
+	local i
+	for ((i = ${#PNMT_CLEANUPS[@]} - 1; i >= 0; i--)); do
+		eval "${PNMT_CLEANUPS[$i]}" >/dev/null 2>&1 || true
+	done
+	PNMT_CLEANUPS=()
+}
+
+# kill_wait PID [SIG]: signal PID (one we started) and wait until it is gone,
+# escalating to SIGKILL after ~5 s.
+kill_wait() {
+	local pid=$1 sig=${2:-TERM} i
+	[ -n "$pid" ] || return 0
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -"$sig" "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		# Reap it if it is our child (no-op otherwise).
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	sleep 0.1
+	return 0
+}
+
+mktemp_dir() {
+	local d
+	d=$(mktemp -d "${PNMT_TMP:-/tmp}/pnmt.XXXXXX") || fail "mktemp failed"
+	chmod 755 "$d"
+	printf '%s\n' "$d"
+}
+
+# ------------------------------------------------------------- preflight ---
+
+require_root() {
+	[ "$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; return 1; }
+}
+
+require_tools() {
+	local t missing=()
+	for t in ip ethtool tshark curl nginx iperf3 bpftool tc setpriv ping ss "$PNMT_PY"; do
+		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "missing tools: ${missing[*]}" >&2
+		return 1
+	fi
+}
+
+# ------------------------------------------------------------- topology ---
+
+# topo_up: build the veth pair and the peer namespace, offloads off.
+topo_up() {
+	# A pnmt0 left by a crashed earlier run (run.sh holds a lock, so it is not
+	# a concurrent one) would make "ip link add" fail: remove it.
+	if ip link show dev "$PNMT_IF0" >/dev/null 2>&1; then
+		info "warning: removing stale $PNMT_IF0"
+		ip link del dev "$PNMT_IF0" 2>/dev/null
+	fi
+	ip netns add "$PNMT_NS" || fail "ip netns add $PNMT_NS failed"
+	at_cleanup topo_down
+	ip link add "$PNMT_IF0" type veth peer name "$PNMT_IF1" netns "$PNMT_NS" ||
+		fail "ip link add veth failed"
+	ip addr add "$PNMT_IP0/24" dev "$PNMT_IF0" || fail "addr add failed"
+	ip -6 addr add "$PNMT_IP6_0/64" dev "$PNMT_IF0" nodad || fail "addr6 add failed"
+	ip link set "$PNMT_IF0" up || fail "link up failed"
+	nsx ip link set lo up
+	nsx ip addr add "$PNMT_IP1/24" dev "$PNMT_IF1" || fail "peer addr add failed"
+	nsx ip -6 addr add "$PNMT_IP6_1/64" dev "$PNMT_IF1" nodad || fail "peer addr6 add failed"
+	nsx ip link set "$PNMT_IF1" up || fail "peer link up failed"
+	offloads off
+	# Wait for carrier on both ends and for the v6 addresses to be usable.
+	local i
+	for ((i = 0; i < 50; i++)); do
+		if [ "$(cat "/sys/class/net/$PNMT_IF0/operstate" 2>/dev/null)" = up ] &&
+			! ip -6 addr show dev "$PNMT_IF0" | grep -q tentative &&
+			! nsx ip -6 addr show dev "$PNMT_IF1" | grep -q tentative; then
+			break
+		fi
+		sleep 0.1
+	done
+	ping -c1 -W2 "$PNMT_IP1" >/dev/null 2>&1 || fail "peer $PNMT_IP1 not reachable"
+}
+
+# topo_down: stop whatever still runs in the peer namespace (all of it was
+# started by this test), delete the namespace and the veth.
+topo_down() {
+	local pids p
+	if ip netns list 2>/dev/null | grep -qw -- "$PNMT_NS"; then
+		pids=$(ip netns pids "$PNMT_NS" 2>/dev/null)
+		for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+		for p in $pids; do kill_wait "$p"; done
+		ip netns del "$PNMT_NS" 2>/dev/null
+	fi
+	ip link del dev "$PNMT_IF0" 2>/dev/null
+	return 0
+}
+
+# nsx CMD...: run CMD in the peer namespace.
+nsx() { ip netns exec "$PNMT_NS" "$@"; }
+
+# offloads on|off: TSO/GSO/GRO and checksum offloads on both veth ends.
+offloads() {
+	local st=$1
+	ethtool -K "$PNMT_IF0" tx "$st" rx "$st" sg "$st" tso "$st" gso "$st" gro "$st" >/dev/null 2>&1 ||
+		ethtool -K "$PNMT_IF0" tso "$st" gso "$st" gro "$st" >/dev/null 2>&1 ||
+		fail "ethtool -K $PNMT_IF0 ... $st failed"
+	nsx ethtool -K "$PNMT_IF1" tx "$st" rx "$st" sg "$st" tso "$st" gso "$st" gro "$st" >/dev/null 2>&1 ||
+		nsx ethtool -K "$PNMT_IF1" tso "$st" gso "$st" gro "$st" >/dev/null 2>&1 ||
+		fail "ethtool -K $PNMT_IF1 ... $st failed"
+	# Verify the ones that matter.
+	local f v
+	for f in tcp-segmentation-offload generic-segmentation-offload generic-receive-offload; do
+		v=$(ethtool -k "$PNMT_IF0" | awk -v f="$f:" '$1 == f { print $2 }')
+		[ "$v" = "$st" ] || fail "$PNMT_IF0 $f is '$v', wanted $st"
+		v=$(nsx ethtool -k "$PNMT_IF1" | awk -v f="$f:" '$1 == f { print $2 }')
+		[ "$v" = "$st" ] || fail "$PNMT_IF1 $f is '$v', wanted $st"
+	done
+}
+
+if_mac() { cat "/sys/class/net/$1/address"; }
+
+# ------------------------------------------------------------- payloads ---
+
+# make_payload FILE [MiB]: random file (default 8 MiB).
+make_payload() {
+	head -c "$((${2:-8} * 1024 * 1024))" /dev/urandom >"$1" || fail "cannot write $1"
+}
+
+# --------------------------------------------------------------- nginx ---
+
+# nginx_conf DIR WORKERS LISTEN...: write DIR/nginx.conf serving DIR/www.
+nginx_conf() {
+	local dir=$1 workers=$2 l
+	shift 2
+	mkdir -p "$dir/www" "$dir/tmp" "$dir/logs"
+	{
+		echo "user root;"
+		echo "worker_processes $workers;"
+		echo "master_process on;"
+		echo "daemon on;"
+		echo "pid $dir/nginx.pid;"
+		echo "error_log $dir/logs/error.log warn;"
+		echo "events { worker_connections 64; accept_mutex off; }"
+		echo "http {"
+		echo "  access_log $dir/logs/access.log;"
+		echo "  sendfile on;"
+		echo "  keepalive_timeout 5;"
+		echo "  default_type application/octet-stream;"
+		echo "  client_body_temp_path $dir/tmp/body;"
+		echo "  proxy_temp_path $dir/tmp/proxy;"
+		echo "  fastcgi_temp_path $dir/tmp/fastcgi;"
+		echo "  uwsgi_temp_path $dir/tmp/uwsgi;"
+		echo "  scgi_temp_path $dir/tmp/scgi;"
+		echo "  server {"
+		for l in "$@"; do echo "    listen $l;"; done
+		echo "    root $dir/www;"
+		echo "  }"
+		echo "}"
+	} >"$dir/nginx.conf"
+}
+
+# nginx_start DIR [ns]: start nginx with DIR/nginx.conf (in the peer netns if
+# the second argument is "peer"); sets NGINX_PID to the master's PID.
+NGINX_PID=
+nginx_start() {
+	local dir=$1 where=${2:-root} i out
+	local pre=()
+	[ "$where" = peer ] && pre=(ip netns exec "$PNMT_NS")
+	rm -f "$dir/nginx.pid"
+	out=$("${pre[@]}" nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/logs/error.log" 2>&1) ||
+		fail "nginx failed to start: $out $(tail -3 "$dir/logs/error.log" 2>/dev/null)"
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$dir/nginx.pid" ] && break
+		sleep 0.1
+	done
+	NGINX_PID=$(cat "$dir/nginx.pid" 2>/dev/null)
+	[ -n "$NGINX_PID" ] || fail "nginx wrote no pid file"
+	at_cleanup "nginx_stop $NGINX_PID"
+}
+
+# nginx_stop MASTER_PID: graceful stop (workers exit with the master).
+nginx_stop() {
+	local m=$1 w
+	w=$(pgrep -P "$m" 2>/dev/null)
+	kill_wait "$m" QUIT
+	for m in $w; do kill_wait "$m"; done
+}
+
+# nginx_workers MASTER_PID: the worker PIDs, one per line.
+nginx_workers() { pgrep -P "$1"; }
+
+# wait_http URL [peer]: wait until URL answers (the check's own traffic is
+# made before any capture starts).
+wait_http() {
+	local url=$1 where=${2:-root} i
+	for ((i = 0; i < 50; i++)); do
+		if [ "$where" = peer ]; then
+			nsx curl -s -g -o /dev/null --max-time 2 -r 0-0 "$url" && return 0
+		else
+			curl -s -g -o /dev/null --max-time 2 -r 0-0 "$url" && return 0
+		fi
+		sleep 0.1
+	done
+	fail "$url does not answer"
+}
+
+# --------------------------------------------------------------- capture ---
+
+# capture_start FILE [FILTER]: tshark on pnmt0 (root netns) writing FILE.
+# Sets CAP_PID; waits until tshark really captures.
+CAP_PID=
+capture_start() {
+	local file=$1 filter=${2:-} i
+	local fargs=()
+	[ -n "$filter" ] && fargs=(-f "$filter")
+	rm -f "$file" "$file.err"
+	tshark -B 256 -i "$PNMT_IF0" -s 128 "${fargs[@]}" -w "$file" >/dev/null 2>"$file.err" &
+	CAP_PID=$!
+	at_cleanup "kill_wait $CAP_PID INT"
+	for ((i = 0; i < 150; i++)); do
+		grep -q "Capturing on" "$file.err" 2>/dev/null && break
+		kill -0 "$CAP_PID" 2>/dev/null || fail "tshark died: $(tr '\n' ' ' <"$file.err")"
+		sleep 0.1
+	done
+	grep -q "Capturing on" "$file.err" || fail "tshark did not start capturing"
+	# dumpcap reports before its ring is fully set up; give it a moment.
+	sleep 0.3
+}
+
+# capture_stop FILE: SIGINT the capture, wait, and check nothing was dropped.
+capture_stop() {
+	local file=$1 i
+	[ -n "$CAP_PID" ] || return 0
+	# Let the last packets of a flow (FIN/ACK) be seen.
+	sleep 0.3
+	kill -INT "$CAP_PID" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$CAP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$CAP_PID" 2>/dev/null
+	CAP_PID=
+	local dropped
+	dropped=$(grep -Eo '[0-9]+ packets? dropped' "$file.err" | awk '{ s += $1 } END { print s + 0 }')
+	[ "${dropped:-0}" -eq 0 ] || fail "tshark dropped $dropped packets: $(tr '\n' ' ' <"$file.err")"
+	[ -s "$file" ] || fail "capture $file is empty"
+}
+
+# capture_sum FILE [MSS_IN MSS_OUT]: wire bytes and packets per direction
+# seen from pnmt0. Prints "bytes_in packets_in bytes_out packets_out
+# frames_in frames_out". Out = frames whose source MAC is pnmt0's.
+# With MSS_* > 0, a TCP super-packet (tcp.len > MSS) counts as
+# ceil(tcp.len/MSS) wire segments, each with its own copy of the headers.
+capture_sum() {
+	local file=$1 mss_in=${2:-0} mss_out=${3:-0} mac
+	mac=$(if_mac "$PNMT_IF0")
+	tshark -r "$file" -T fields -E separator=/t -E occurrence=f \
+		-e eth.src -e frame.len -e tcp.len 2>/dev/null |
+		awk -F'\t' -v mac="$mac" -v mi="$mss_in" -v mo="$mss_out" '
+		{
+			d = ($1 == mac) ? "out" : "in"
+			len = $2 + 0; segs = 1
+			mss = (d == "in") ? mi : mo
+			if ($3 != "" && mss > 0 && $3 + 0 > mss) {
+				segs = int(($3 + mss - 1) / mss)
+				len = len + (segs - 1) * ($2 - $3)
+			}
+			b[d] += len; p[d] += segs; f[d] += 1
+		}
+		END { printf "%d %d %d %d %d %d\n", b["in"], p["in"], b["out"], p["out"], f["in"], f["out"] }'
+}
+
+# capture_mss FILE DIR: the segment size the sender uses for data going in
+# direction DIR (in|out) seen from pnmt0: the MSS option of the SYN going the
+# other way, minus the TCP option bytes of that direction's data segments.
+capture_mss() {
+	local file=$1 dir=$2 mac
+	mac=$(if_mac "$PNMT_IF0")
+	tshark -r "$file" -T fields -E separator=/t -E occurrence=f \
+		-e eth.src -e tcp.flags.syn -e tcp.options.mss_val -e tcp.hdr_len -e tcp.len 2>/dev/null |
+		awk -F'\t' -v mac="$mac" -v want="$dir" '
+		{
+			d = ($1 == mac) ? "out" : "in"
+			if ($2 == "1" || $2 == "True") {
+				if (d != want && $3 != "" && !mss) mss = $3 + 0
+			} else if (d == want && $5 + 0 > 0 && !opt) {
+				opt = $4 - 20
+			}
+		}
+		END { if (mss) print mss - opt; else print 0 }'
+}
+
+# capture_max_tcp_len FILE DIR: largest TCP payload going in DIR.
+capture_max_tcp_len() {
+	local file=$1 dir=$2 mac
+	mac=$(if_mac "$PNMT_IF0")
+	tshark -r "$file" -T fields -E separator=/t -E occurrence=f -e eth.src -e tcp.len 2>/dev/null |
+		awk -F'\t' -v mac="$mac" -v want="$dir" '
+		{ d = ($1 == mac) ? "out" : "in"; if (d == want && $2 + 0 > m) m = $2 + 0 }
+		END { print m + 0 }'
+}
+
+# ---------------------------------------------------------------- pnm-tc ---
+
+# pnm ARGS...: run the tool; sets PNM_RC, PNM_OUT, PNM_ERR (file contents).
+PNM_RC=0 PNM_OUT='' PNM_ERR=''
+pnm() {
+	local o e
+	o=$(mktemp) e=$(mktemp)
+	"$PNM_TC" "$@" >"$o" 2>"$e"
+	PNM_RC=$?
+	PNM_OUT=$(cat "$o") PNM_ERR=$(cat "$e")
+	rm -f "$o" "$e"
+	return "$PNM_RC"
+}
+
+# pnm_as_nobody ARGS...: same, unprivileged (uid/gid 65534, no groups).
+pnm_as_nobody() {
+	local o e bin=$PNM_TC
+	if ! setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$bin"; then
+		# The nobody user cannot reach the binary here: use a copy it can run.
+		local d
+		d=$(mktemp_dir)
+		at_cleanup "rm -rf '$d'"
+		cp "$PNM_TC" "$d/pnm-tc" && chmod 755 "$d/pnm-tc"
+		bin=$d/pnm-tc
+	fi
+	o=$(mktemp) e=$(mktemp)
+	chmod 666 "$o" "$e"
+	(cd / && setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" "$@") >"$o" 2>"$e"
+	PNM_RC=$?
+	PNM_OUT=$(cat "$o") PNM_ERR=$(cat "$e")
+	rm -f "$o" "$e"
+	return "$PNM_RC"
+}
+
+# pnm_attach IFACE...: attach and register a detach for cleanup.
+pnm_attach() {
+	at_cleanup "'$PNM_TC' detach"
+	pnm attach "$@" || fail "pnm-tc attach $* exited $PNM_RC: $PNM_ERR"
+}
+
+pnm_detach() {
+	pnm detach "$@" || fail "pnm-tc detach $* exited $PNM_RC: $PNM_ERR"
+}
+
+# pnm_json FILE ARGS...: pnm-tc show ARGS --json into FILE.
+pnm_json() {
+	local file=$1
+	shift
+	pnm show "$@" --json || fail "pnm-tc show $* --json exited $PNM_RC: $PNM_ERR"
+	printf '%s\n' "$PNM_OUT" >"$file"
+	"$PNMT_PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$file" 2>/dev/null ||
+		fail "pnm-tc show $* --json: not JSON: $(head -c 300 "$file")"
+}
+
+# json_get FILE EXPR: evaluate a python expression over the document d.
+json_get() {
+	"$PNMT_PY" - "$1" "$2" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2], {"d": d})
+print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)
+EOF
+}
+
+# json_procs FILE IFACE PID...: the PIDs' figures on IFACE, summed.
+# Prints "bytes_in packets_in bytes_out packets_out found missing" where
+# found/missing count PIDs present/absent in "processes".
+json_procs() {
+	"$PNMT_PY" - "$@" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ifn = sys.argv[2]
+s = {"bytes_in": 0, "packets_in": 0, "bytes_out": 0, "packets_out": 0}
+found = missing = 0
+procs = d.get("processes", {})
+for pid in sys.argv[3:]:
+    p = procs.get(str(pid))
+    if p is None:
+        missing += 1
+        continue
+    found += 1
+    c = p.get("interfaces", {}).get(ifn, {})
+    for k in s:
+        s[k] += int(c.get(k, 0))
+print(s["bytes_in"], s["packets_in"], s["bytes_out"], s["packets_out"], found, missing)
+EOF
+}
+
+# json_iface FILE IFACE: "bytes_in packets_in bytes_out packets_out" total.
+json_iface() {
+	json_get "$1" "' '.join(str(d['interfaces']['$2'][k]) for k in ('bytes_in','packets_in','bytes_out','packets_out'))"
+}
+
+# json_unattr FILE: "bytes_in packets_in bytes_out packets_out".
+json_unattr() {
+	json_get "$1" "' '.join(str(d['unattributed'][k]) for k in ('bytes_in','packets_in','bytes_out','packets_out'))"
+}
+
+# ------------------------------------------------------------- assertions ---
+
+# pct_err A B: |A-B|/B in percent (B = truth), 4 decimals.
+pct_err() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (b == 0) { print (a == 0) ? "0.0000" : "inf"; exit }
+		e = (a - b) / b * 100; if (e < 0) e = -e; printf "%.4f\n", e }'
+}
+
+# assert_within PCT WHAT PNM TRUTH: soft-fails when |PNM-TRUTH|/TRUTH > PCT%.
+# Always logs the comparison.
+assert_within() {
+	local pct=$1 what=$2 a=$3 b=$4 e
+	e=$(pct_err "$a" "$b")
+	if awk -v e="$e" -v p="$pct" 'BEGIN { exit !(e != "inf" && e + 0 <= p + 0) }'; then
+		info "ok   $what: pnm=$a truth=$b err=$e% (tol $pct%)"
+		return 0
+	fi
+	soft_fail "$what: pnm=$a truth=$b err=$e% > $pct%"
+	return 1
+}
+
+# assert_eq WHAT A B
+assert_eq() {
+	if [ "$2" = "$3" ]; then
+		info "ok   $1: $2"
+		return 0
+	fi
+	soft_fail "$1: got '$2', want '$3'"
+	return 1
+}
+
+# ---------------------------------------------------------------- state ---
+
+# state_snapshot: everything pnm-tc may touch, as text on stdout.
+state_snapshot() {
+	local dev h
+	echo "== mount"
+	mountpoint -q /sys/fs/bpf && echo "bpffs mounted" || echo "bpffs not mounted"
+	for dev in "$PNMT_IF0" lo; do
+		echo "== tc qdisc $dev"
+		tc qdisc show dev "$dev" 2>&1
+		for h in ingress egress; do
+			echo "== tc filter $dev $h"
+			tc filter show dev "$dev" "$h" 2>&1
+		done
+	done
+	echo "== bpf progs"
+	bpftool prog show 2>/dev/null | awk -F: '/^[0-9]+:/ { print $1 }' | sort -n
+	echo "== bpf links"
+	bpftool link show 2>/dev/null | awk -F: '/^[0-9]+:/ { print $1 }' | sort -n
+	echo "== bpffs"
+	find /sys/fs/bpf 2>/dev/null | sort
+}
+
+# small_snapshot: what test_bad_inputs compares around each bad call.
+small_snapshot() {
+	local h
+	for h in ingress egress; do
+		echo "== tc filter $PNMT_IF0 $h"
+		tc filter show dev "$PNMT_IF0" "$h" 2>&1
+	done
+	echo "== tc qdisc"
+	tc qdisc show dev "$PNMT_IF0" 2>&1
+	echo "== pins"
+	find /sys/fs/bpf/pnm-tc 2>/dev/null | sort
+	echo "== bpf progs"
+	bpftool prog show 2>/dev/null | awk -F: '/^[0-9]+:/ { print $1 }' | sort -n
+}
+
+# count_bpf_filters DEV HOOK: number of direct-action bpf filters on a hook.
+count_bpf_filters() {
+	tc filter show dev "$1" "$2" 2>/dev/null | grep -c ' bpf .*direct-action'
+}
+
+has_clsact() { tc qdisc show dev "$1" 2>/dev/null | grep -q '^qdisc clsact'; }
+
+# -------------------------------------------------------- common flows ---
+
+# peer_nginx DIR: nginx with one worker in the peer netns, listening on
+# both peer addresses, serving DIR/www/file (8 MiB).
+peer_nginx() {
+	local dir=$1
+	nginx_conf "$dir" 1 "$PNMT_IP1:$PNMT_HTTP_PORT" "[$PNMT_IP6_1]:$PNMT_HTTP_PORT"
+	make_payload "$dir/www/file"
+	nginx_start "$dir" peer
+	wait_http "http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
+}
+
+# curl_download URL: curl in the root netns; sets CURL_PID, fails on error.
+CURL_PID=
+curl_download() {
+	curl -s -g -o /dev/null --max-time 60 "$1" &
+	CURL_PID=$!
+	wait "$CURL_PID" || fail "curl $1 exited $?"
+}

@@ -1,0 +1,556 @@
+#!/bin/bash
+# pnm-tc network-namespace integration tests.
+#
+#   sudo tests/integration/run.sh              # all tests
+#   sudo tests/integration/run.sh test_ipv6 …  # only these
+#   PNM_TC=/path/to/pnm-tc tests/integration/run.sh
+#
+# Each test builds its own veth/netns topology (see lib.sh), runs in a
+# subshell and always tears everything down from an EXIT trap. Prints
+# "PASS name" or "FAIL name: reason" per test with the measured numbers
+# indented below, then "N passed, N failed"; exits 1 if any failed.
+#
+# Environment: PNM_TC (binary), PNMT_TOL (percent, default 0.5),
+# PNMT_TEST_TIMEOUT (seconds per test, default 120), PNMT_VERBOSE=0 to hide
+# the detail lines of passing tests.
+set -u
+
+PNMT_TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$PNMT_TESTS_DIR/lib.sh"
+
+# ------------------------------------------------------------------ tests ---
+
+# client_download_check URL FILTER: curl in the root netns downloads the
+# 8 MiB file from nginx in the peer netns; its PID's figures on pnmt0 must
+# match the capture of the flow, and stay readable after it exited.
+client_download_check() {
+	local url=$1 filter=$2 dir tbi tpi tbo tpo bi pi bo po found missing exited
+	topo_up
+	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	peer_nginx "$dir"
+	wait_http "$url"
+	pnm_attach "$PNMT_IF0"
+
+	capture_start "$dir/cap.pcap" "$filter"
+	curl_download "$url"
+	capture_stop "$dir/cap.pcap"
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap")
+	info "curl pid $CURL_PID; capture: in ${tbi}B/${tpi}p out ${tbo}B/${tpo}p"
+
+	pnm_json "$dir/show.json" -p "$CURL_PID"
+	read -r bi pi bo po found missing < <(json_procs "$dir/show.json" "$PNMT_IF0" "$CURL_PID")
+	[ "$found" -eq 1 ] || fail "pid $CURL_PID not in show -p $CURL_PID --json: $(head -c 400 "$dir/show.json")"
+	assert_within "$PNMT_TOL" "bytes_in" "$bi" "$tbi"
+	assert_within "$PNMT_TOL" "bytes_out" "$bo" "$tbo"
+	assert_within "$PNMT_TOL" "packets_in" "$pi" "$tpi"
+	assert_within "$PNMT_TOL" "packets_out" "$po" "$tpo"
+	exited=$(json_get "$dir/show.json" "d['processes']['$CURL_PID'].get('exited')")
+	assert_eq "exited flag after curl ended" "$exited" true
+	[ "$bi" -gt 0 ] || soft_fail "exited curl shows no bytes_in"
+	check_soft_failures
+}
+
+test_tcp_client_download() {
+	client_download_check "http://$PNMT_IP1:$PNMT_HTTP_PORT/file" \
+		"tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
+}
+
+test_ipv6() {
+	client_download_check "http://[$PNMT_IP6_1]:$PNMT_HTTP_PORT/file" \
+		"tcp port $PNMT_HTTP_PORT and host $PNMT_IP6_1"
+}
+
+# nginx (master + 2 workers) in the root netns; 3 downloads from the peer.
+test_tcp_server_workers() {
+	local dir url workers pids w i tbi tpi tbo tpo bi pi bo po found missing
+	local wbo share
+	topo_up
+	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	nginx_conf "$dir" 2 "$PNMT_IP0:$PNMT_HTTP_PORT"
+	make_payload "$dir/www/file"
+	nginx_start "$dir" root
+	url="http://$PNMT_IP0:$PNMT_HTTP_PORT/file"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(nginx_workers "$NGINX_PID" | wc -l)" -eq 2 ] && break
+		sleep 0.1
+	done
+	workers=$(nginx_workers "$NGINX_PID" | tr '\n' ' ')
+	[ "$(echo "$workers" | wc -w)" -eq 2 ] || fail "expected 2 nginx workers, got '$workers'"
+	wait_http "$url" peer
+	pnm_attach "$PNMT_IF0"
+
+	capture_start "$dir/cap.pcap" "tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
+	for i in 1 2 3; do
+		nsx curl -s -o /dev/null --max-time 60 "$url" || fail "peer curl #$i failed"
+	done
+	capture_stop "$dir/cap.pcap"
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap")
+	info "nginx master $NGINX_PID workers $workers; capture: in ${tbi}B/${tpi}p out ${tbo}B/${tpo}p"
+
+	pids="$NGINX_PID $workers"
+	# shellcheck disable=SC2086
+	pnm_json "$dir/show.json" -p "$(printf '%s\n' $pids | paste -sd,)"
+	# shellcheck disable=SC2086
+	read -r bi pi bo po found missing < <(json_procs "$dir/show.json" "$PNMT_IF0" $pids)
+	for w in $pids; do
+		info "  pid $w: $(json_procs "$dir/show.json" "$PNMT_IF0" "$w" | awk '{ print "in " $1 "B/" $2 "p out " $3 "B/" $4 "p" }')"
+	done
+	assert_within "$PNMT_TOL" "nginx bytes_out" "$bo" "$tbo"
+	assert_within "$PNMT_TOL" "nginx bytes_in" "$bi" "$tbi"
+	assert_within "$PNMT_TOL" "nginx packets_out" "$po" "$tpo"
+	assert_within "$PNMT_TOL" "nginx packets_in" "$pi" "$tpi"
+	# shellcheck disable=SC2086
+	read -r _ _ wbo _ _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" $workers)
+	share=$(awk -v w="$wbo" -v t="$bo" 'BEGIN { if (t == 0) print 0; else printf "%.4f\n", w / t * 100 }')
+	if awk -v s="$share" 'BEGIN { exit !(s >= 99) }'; then
+		info "ok   workers' share of nginx bytes_out: $share% ($wbo of $bo)"
+	else
+		soft_fail "workers' share of nginx bytes_out is $share% ($wbo of $bo), want >= 99%"
+	fi
+	check_soft_failures
+}
+
+# iperf3_server: one-shot iperf3 server in the peer netns; sets IPERF_SRV_PID.
+IPERF_SRV_PID=
+iperf3_server() {
+	local dir=$1 i
+	nsx iperf3 -s -1 -B "$PNMT_IP1" -p "$PNMT_IPERF_PORT" >"$dir/iperf3-server.log" 2>&1 &
+	IPERF_SRV_PID=$!
+	at_cleanup "kill_wait $IPERF_SRV_PID"
+	for ((i = 0; i < 50; i++)); do
+		nsx ss -Hltn "sport = :$PNMT_IPERF_PORT" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	fail "iperf3 server did not start: $(cat "$dir/iperf3-server.log")"
+}
+
+# iperf3_udp_client DIR BYTES: UDP burst from the root netns; sets IPERF_PID.
+IPERF_PID=
+iperf3_udp_client() {
+	local dir=$1 n=$2
+	iperf3 -u -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -b 20M -n "$n" -l 1400 >"$dir/iperf3-client.log" 2>&1 &
+	IPERF_PID=$!
+	wait "$IPERF_PID" || fail "iperf3 client exited $?: $(tail -3 "$dir/iperf3-client.log")"
+}
+
+test_udp_iperf3() {
+	local dir tbi tpi tbo tpo bi pi bo po found
+	topo_up
+	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	iperf3_server "$dir"
+	pnm_attach "$PNMT_IF0"
+
+	capture_start "$dir/cap.pcap" "port $PNMT_IPERF_PORT and host $PNMT_IP1"
+	iperf3_udp_client "$dir" 4M
+	capture_stop "$dir/cap.pcap"
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap")
+	info "iperf3 pid $IPERF_PID; capture: in ${tbi}B/${tpi}p out ${tbo}B/${tpo}p"
+
+	pnm_json "$dir/show.json" -p "$IPERF_PID"
+	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$IPERF_PID")
+	[ "$found" -eq 1 ] || fail "pid $IPERF_PID not in show output: $(head -c 400 "$dir/show.json")"
+	assert_within "$PNMT_TOL" "bytes_out" "$bo" "$tbo"
+	assert_within "$PNMT_TOL" "bytes_in" "$bi" "$tbi"
+	assert_within "$PNMT_TOL" "packets_out" "$po" "$tpo"
+	assert_within "$PNMT_TOL" "packets_in" "$pi" "$tpi"
+	check_soft_failures
+}
+
+# The same download with TSO/GSO/GRO on: the capture sees super-packets,
+# whose wire size is derived from the MSS.
+test_offloads_on() {
+	local dir url filter pid_off pid_on mss maxoff big
+	local obi nbi npi nbo npo tbi tpi tbo tpo fin fout
+	topo_up
+	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	peer_nginx "$dir"
+	url="http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
+	filter="tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
+	pnm_attach "$PNMT_IF0"
+
+	# Offloads off (topo_up default): the reference run.
+	capture_start "$dir/off.pcap" "$filter"
+	curl_download "$url"
+	pid_off=$CURL_PID
+	capture_stop "$dir/off.pcap"
+	maxoff=$(capture_max_tcp_len "$dir/off.pcap" in)
+
+	offloads on
+	capture_start "$dir/on.pcap" "$filter"
+	curl_download "$url"
+	pid_on=$CURL_PID
+	capture_stop "$dir/on.pcap"
+
+	mss=$(capture_mss "$dir/on.pcap" in)
+	[ "$mss" -gt 0 ] || fail "cannot derive the MSS from the SYN in the capture"
+	[ "$mss" -eq "$maxoff" ] || info "note: MSS from SYN $mss != largest segment of offloads-off run $maxoff"
+	big=$(tshark -r "$dir/on.pcap" -Y "tcp.len > $mss" -T fields -e frame.number 2>/dev/null | wc -l)
+	info "MSS $mss (largest off-run segment $maxoff); $big super-packets in the offloads-on capture"
+	[ "$big" -gt 0 ] || fail "offloads on, but the capture shows no super-packets (tcp.len > $mss)"
+
+	read -r tbi tpi tbo tpo fin fout < <(capture_sum "$dir/on.pcap" "$mss" "$(capture_mss "$dir/on.pcap" out)")
+	info "curl (offloads on) pid $pid_on; derived wire truth: in ${tbi}B/${tpi}segs (${fin} frames) out ${tbo}B/${tpo}segs (${fout} frames)"
+	pnm_json "$dir/show.json" -p "$pid_off,$pid_on"
+	read -r obi _ _ _ _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$pid_off")
+	read -r nbi npi nbo npo _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$pid_on")
+	info "pnm packets (offloads on): in $npi out $npo (wire segments in $tpi, frames in $fin)"
+	assert_within "$PNMT_TOL" "bytes_in (offloads on) vs derived wire" "$nbi" "$tbi"
+	assert_within "$PNMT_TOL" "bytes_out (offloads on) vs derived wire" "$nbo" "$tbo"
+	assert_within "$PNMT_TOL" "bytes_in on vs off run" "$nbi" "$obi"
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/off.pcap")
+	assert_within "$PNMT_TOL" "bytes_in (offloads off) vs capture" "$obi" "$tbi"
+	check_soft_failures
+}
+
+# Mixed traffic; per-interface sum over processes + unattributed == total.
+test_totals_invariant() {
+	local dir ping_pid tot una chk tbi tpi tbo tpo bi pi bo po found
+	topo_up
+	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	peer_nginx "$dir"
+	iperf3_server "$dir"
+
+	capture_start "$dir/all.pcap"
+	pnm_attach "$PNMT_IF0"
+	# Forget the neighbours so ARP and ND are seen again.
+	ip neigh flush dev "$PNMT_IF0"
+	nsx ip neigh flush dev "$PNMT_IF1"
+	ping -c 4 -i 0.2 -W 2 "$PNMT_IP1" >/dev/null &
+	ping_pid=$!
+	wait "$ping_pid" || fail "ping $PNMT_IP1 failed"
+	ping -6 -c 3 -i 0.2 -W 2 "$PNMT_IP6_1" >/dev/null || fail "ping -6 $PNMT_IP6_1 failed"
+	nsx ping -c 3 -i 0.2 -W 2 "$PNMT_IP0" >/dev/null || fail "ping from peer failed"
+	curl_download "http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
+	iperf3_udp_client "$dir" 2M
+	curl -s -g -o /dev/null "http://[$PNMT_IP6_1]:$PNMT_HTTP_PORT/file" || fail "curl over v6 failed"
+	sleep 0.5
+	pnm_json "$dir/show.json" -i "$PNMT_IF0"
+	capture_stop "$dir/all.pcap"
+
+	tot=$(json_iface "$dir/show.json" "$PNMT_IF0")
+	una=$(json_unattr "$dir/show.json")
+	chk=$("$PNMT_PY" - "$dir/show.json" "$PNMT_IF0" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ifn = sys.argv[2]
+keys = ("bytes_in", "packets_in", "bytes_out", "packets_out")
+s = dict((k, int(d["unattributed"][k])) for k in keys)
+bad = []
+for key, p in d.get("processes", {}).items():
+    cur = p.get("current", {})
+    per = p.get("interfaces", {}).get(ifn)
+    for k in keys:
+        s[k] += int(cur.get(k, 0))
+    if per is not None and any(int(per.get(k, 0)) != int(cur.get(k, 0)) for k in keys):
+        bad.append(key)
+tot = d["interfaces"][ifn]
+print(" ".join(str(s[k]) for k in keys), len(d.get("processes", {})),
+      "mismatch:" + ",".join(bad) if bad else "-")
+EOF
+)
+	info "interface total (in B/p out B/p): $tot"
+	info "unattributed:                     $una"
+	info "sum(processes)+unattributed:      $chk"
+	local sbi spi sbo spo nproc mism ibi ipi ibo ipo ubi upi ubo upo
+	read -r sbi spi sbo spo nproc mism <<<"$chk"
+	read -r ibi ipi ibo ipo <<<"$tot"
+	read -r ubi upi ubo upo <<<"$una"
+	[ "$nproc" -ge 2 ] || soft_fail "expected at least curl and iperf3 in processes, got $nproc"
+	[ "$mism" = - ] || soft_fail "with -i $PNMT_IF0, current != interfaces.$PNMT_IF0 for $mism"
+	assert_eq "bytes_in  sum == total" "$sbi" "$ibi"
+	assert_eq "packets_in sum == total" "$spi" "$ipi"
+	assert_eq "bytes_out sum == total" "$sbo" "$ibo"
+	assert_eq "packets_out sum == total" "$spo" "$ipo"
+	{ [ "$ubi" -gt 0 ] && [ "$ubo" -gt 0 ]; } ||
+		soft_fail "unattributed should be > 0 both ways (ping/ARP/ND), got in $ubi out $ubo"
+	{ [ "$upi" -ge 10 ] && [ "$upo" -ge 10 ]; } ||
+		soft_fail "unattributed packets too few for 10 pings + ARP/ND: in $upi out $upo"
+	# ICMP belongs to nobody, not to ping.
+	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$ping_pid")
+	if [ "$found" -gt 0 ] && { [ "$bi" -gt 0 ] || [ "$bo" -gt 0 ]; }; then
+		soft_fail "ICMP attributed to ping pid $ping_pid (in $bi out $bo), want unattributed"
+	fi
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/all.pcap")
+	assert_within "$PNMT_TOL" "interface bytes_in vs capture" "$ibi" "$tbi"
+	assert_within "$PNMT_TOL" "interface bytes_out vs capture" "$ibo" "$tbo"
+	assert_within "$PNMT_TOL" "interface packets_in vs capture" "$ipi" "$tpi"
+	assert_within "$PNMT_TOL" "interface packets_out vs capture" "$ipo" "$tpo"
+	check_soft_failures
+}
+
+# attach_detach_round TAG: attach twice, check one bpf filter per hook,
+# detach ("all" or "named"), and compare every snapshot with the one before.
+attach_detach_round() {
+	local tag=$1 how=$2 dir=$3 h n
+	state_snapshot >"$dir/before-$tag"
+	pnm_attach "$PNMT_IF0"
+	pnm attach "$PNMT_IF0" || soft_fail "[$tag] second attach exited $PNM_RC: $PNM_ERR"
+	for h in ingress egress; do
+		n=$(count_bpf_filters "$PNMT_IF0" "$h")
+		[ "$n" -eq 1 ] || soft_fail "[$tag] $n bpf direct-action filters on $PNMT_IF0 $h after 2 attaches, want 1: $(tc filter show dev "$PNMT_IF0" "$h" | tr '\n' ' ')"
+	done
+	has_clsact "$PNMT_IF0" || soft_fail "[$tag] no clsact on $PNMT_IF0 while attached"
+	if [ "$tag" = foreign ]; then
+		tc filter show dev "$PNMT_IF0" ingress | grep -q u32 ||
+			soft_fail "[$tag] foreign ingress u32 filter gone while attached"
+	fi
+	if [ "$how" = all ]; then
+		pnm detach || soft_fail "[$tag] detach exited $PNM_RC: $PNM_ERR"
+	else
+		pnm detach "$PNMT_IF0" || soft_fail "[$tag] detach $PNMT_IF0 exited $PNM_RC: $PNM_ERR"
+	fi
+	state_snapshot >"$dir/after-$tag"
+	if ! diff -u "$dir/before-$tag" "$dir/after-$tag" >"$dir/diff-$tag"; then
+		info "[$tag] state differs after detach:"
+		info "$(cat "$dir/diff-$tag")"
+		soft_fail "[$tag] state after detach differs from before attach ($(grep -c '^[-+][^-+]' "$dir/diff-$tag") lines)"
+	else
+		info "ok   [$tag] all snapshots identical after detach ($(grep -c . "$dir/before-$tag") lines compared)"
+	fi
+}
+
+test_attach_detach_no_trace() {
+	local dir we_mounted=0
+	topo_up
+	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+
+	# 1. Pre-existing clsact with foreign u32 filters on both hooks.
+	tc qdisc add dev "$PNMT_IF0" clsact || fail "tc qdisc add clsact failed"
+	tc filter add dev "$PNMT_IF0" ingress prio 7 protocol all u32 match u32 0 0 action pass ||
+		fail "adding foreign ingress filter failed"
+	tc filter add dev "$PNMT_IF0" egress prio 7 protocol all u32 match u32 0 0 action pass ||
+		fail "adding foreign egress filter failed"
+	attach_detach_round foreign all "$dir"
+	has_clsact "$PNMT_IF0" || soft_fail "[foreign] pre-existing clsact removed by detach"
+	tc filter show dev "$PNMT_IF0" ingress | grep -q u32 || soft_fail "[foreign] foreign ingress filter removed"
+	tc filter show dev "$PNMT_IF0" egress | grep -q u32 || soft_fail "[foreign] foreign egress filter removed"
+
+	# 2. No clsact before: none after.
+	tc qdisc del dev "$PNMT_IF0" clsact || fail "tc qdisc del clsact failed"
+	attach_detach_round bare named "$dir"
+	has_clsact "$PNMT_IF0" && soft_fail "[bare] clsact left on $PNMT_IF0 after detach"
+
+	# 3. bpffs mounted by someone else beforehand: stays mounted.
+	if ! mountpoint -q /sys/fs/bpf; then
+		mount -t bpf bpf /sys/fs/bpf || fail "cannot mount bpffs"
+		we_mounted=1
+		at_cleanup "mountpoint -q /sys/fs/bpf && umount /sys/fs/bpf"
+	fi
+	attach_detach_round premounted all "$dir"
+	mountpoint -q /sys/fs/bpf || soft_fail "[premounted] bpffs mounted before attach was unmounted by detach"
+	if [ "$we_mounted" -eq 1 ]; then
+		umount /sys/fs/bpf || soft_fail "cannot unmount the bpffs we mounted (busy?)"
+	fi
+	check_soft_failures
+}
+
+# bad_case CODE ARGS...: pnm-tc ARGS must exit CODE, one stderr line, empty
+# stdout, no state change.
+bad_case() {
+	local code=$1 dir=$PNMT_BAD_DIR lines
+	shift
+	small_snapshot >"$dir/pre"
+	pnm "$@"
+	small_snapshot >"$dir/post"
+	lines=$(printf '%s' "$PNM_ERR" | grep -c '')
+	if [ "$PNM_RC" -ne "$code" ]; then
+		soft_fail "pnm-tc $*: exit $PNM_RC, want $code (stderr: $PNM_ERR)"
+	elif [ -z "$PNM_ERR" ] || [ "$lines" -ne 1 ]; then
+		soft_fail "pnm-tc $*: stderr has $lines lines, want 1: $(printf '%s' "$PNM_ERR" | head -3 | tr '\n' '|')"
+	elif [ -n "$PNM_OUT" ]; then
+		soft_fail "pnm-tc $*: stdout not empty: $(printf '%s' "$PNM_OUT" | head -c 200)"
+	elif ! cmp -s "$dir/pre" "$dir/post"; then
+		soft_fail "pnm-tc $*: state changed: $(diff "$dir/pre" "$dir/post" | head -5 | tr '\n' '|')"
+	else
+		info "ok   pnm-tc $* -> $PNM_RC: $PNM_ERR"
+	fi
+}
+
+# nobody_case ARGS...: unprivileged pnm-tc ARGS must fail and say why.
+nobody_case() {
+	local dir=$PNMT_BAD_DIR lines
+	small_snapshot >"$dir/pre"
+	pnm_as_nobody "$@"
+	small_snapshot >"$dir/post"
+	lines=$(printf '%s' "$PNM_ERR" | grep -c '')
+	if [ "$PNM_RC" -eq 0 ]; then
+		soft_fail "unprivileged pnm-tc $*: exit 0, want non-zero"
+	elif [ "$lines" -ne 1 ]; then
+		soft_fail "unprivileged pnm-tc $*: stderr has $lines lines, want 1: $(printf '%s' "$PNM_ERR" | head -3 | tr '\n' '|')"
+	elif ! printf '%s' "$PNM_ERR" | grep -Eqi 'root|privileg|capabilit'; then
+		soft_fail "unprivileged pnm-tc $*: stderr does not mention root/privilege/capability: $PNM_ERR"
+	elif ! cmp -s "$dir/pre" "$dir/post"; then
+		soft_fail "unprivileged pnm-tc $*: state changed: $(diff "$dir/pre" "$dir/post" | head -5 | tr '\n' '|')"
+	else
+		info "ok   unprivileged pnm-tc $* -> $PNM_RC: $PNM_ERR"
+	fi
+}
+
+test_bad_inputs() {
+	local dir long h n
+	topo_up
+	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	PNMT_BAD_DIR=$dir
+	state_snapshot >"$dir/pristine"
+	pnm_attach "$PNMT_IF0"
+	long=$(printf 'x%.0s' $(seq 40))
+
+	bad_case 1 attach nosuchif0
+	bad_case 2 attach "$long"
+	bad_case 2 attach 'eth0;reboot'
+	bad_case 2 show -p abc
+	bad_case 2 show -p -5
+	bad_case 2 show -p 1,,2
+	bad_case 2 show -p 4294967296
+	bad_case 2 frobnicate
+	bad_case 2 show --bogus
+	bad_case 1 show -p 999999999
+	bad_case 1 show -i nosuchif0
+
+	nobody_case attach "$PNMT_IF0"
+	nobody_case show
+	nobody_case status
+
+	# All-or-nothing attach.
+	pnm_detach "$PNMT_IF0"
+	pnm attach "$PNMT_IF0" nosuchif0
+	if [ "$PNM_RC" -eq 0 ]; then
+		soft_fail "pnm-tc attach $PNMT_IF0 nosuchif0: exit 0, want non-zero"
+	else
+		info "ok   pnm-tc attach $PNMT_IF0 nosuchif0 -> $PNM_RC: $PNM_ERR"
+	fi
+	for h in ingress egress; do
+		n=$(count_bpf_filters "$PNMT_IF0" "$h")
+		[ "$n" -eq 0 ] || soft_fail "attach $PNMT_IF0 nosuchif0 left $n bpf filters on $PNMT_IF0 $h"
+	done
+	[ -e /sys/fs/bpf/pnm-tc ] && soft_fail "attach $PNMT_IF0 nosuchif0 left /sys/fs/bpf/pnm-tc"
+	state_snapshot >"$dir/after-partial"
+	diff -u "$dir/pristine" "$dir/after-partial" >"$dir/diff" ||
+		soft_fail "attach $PNMT_IF0 nosuchif0 changed state: $(grep '^[-+][^-+]' "$dir/diff" | head -5 | tr '\n' '|')"
+	[ "$PNM_RC" -eq 0 ] && pnm detach
+	check_soft_failures
+}
+
+test_no_attach_show() {
+	local dir
+	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	[ -e /sys/fs/bpf/pnm-tc ] && fail "precondition: /sys/fs/bpf/pnm-tc exists (something is attached)"
+	state_snapshot >"$dir/before"
+	pnm show
+	[ "$PNM_RC" -eq 1 ] || soft_fail "show with nothing attached: exit $PNM_RC, want 1 (stderr: $PNM_ERR)"
+	printf '%s' "$PNM_ERR" | grep -qi attach ||
+		soft_fail "show with nothing attached: stderr does not mention 'attach': '$PNM_ERR'"
+	[ "$(printf '%s' "$PNM_ERR" | grep -c '')" -eq 1 ] ||
+		soft_fail "show with nothing attached: stderr is not one line: $(printf '%s' "$PNM_ERR" | tr '\n' '|')"
+	info "pnm-tc show -> $PNM_RC: $PNM_ERR"
+	pnm show --json
+	[ "$PNM_RC" -eq 1 ] || soft_fail "show --json with nothing attached: exit $PNM_RC, want 1"
+	state_snapshot >"$dir/after"
+	diff -u "$dir/before" "$dir/after" >"$dir/diff" ||
+		soft_fail "show with nothing attached changed state: $(grep '^[-+][^-+]' "$dir/diff" | head -5 | tr '\n' '|')"
+	check_soft_failures
+}
+
+ALL_TESTS=(
+	test_tcp_client_download
+	test_tcp_server_workers
+	test_udp_iperf3
+	test_ipv6
+	test_offloads_on
+	test_totals_invariant
+	test_attach_detach_no_trace
+	test_bad_inputs
+	test_no_attach_show
+)
+
+# ----------------------------------------------------------------- runner ---
+
+# run_one NAME: the test in a subshell with its own cleanups and a timeout.
+run_one() {
+	local name=$1 log=$PNMT_TMP/$1.log reason=$PNMT_TMP/$1.reason rc watchdog pid
+	: >"$reason"
+	(
+		PNMT_REASON_FILE=$reason
+		trap 'run_cleanups' EXIT
+		trap 'echo "interrupted" >"$PNMT_REASON_FILE"; exit 1' INT TERM
+		"$name"
+	) >"$log" 2>&1 &
+	pid=$!
+	PNMT_CURRENT_PID=$pid
+	(
+		limit=$((${PNMT_TEST_TIMEOUT:-120} * 10))
+		for ((i = 0; i < limit; i++)); do
+			kill -0 "$pid" 2>/dev/null || exit 0
+			sleep 0.1
+		done
+		echo "timed out after ${PNMT_TEST_TIMEOUT:-120}s" >"$reason"
+		kill -TERM "$pid" 2>/dev/null
+	) >/dev/null 2>&1 &
+	watchdog=$!
+	wait "$pid"
+	rc=$?
+	PNMT_CURRENT_PID=
+	wait "$watchdog" 2>/dev/null
+	if [ "$rc" -eq 0 ]; then
+		echo "PASS $name"
+		[ "${PNMT_VERBOSE:-1}" = 0 ] || sed 's/^/    /' "$log"
+		return 0
+	fi
+	[ -s "$reason" ] || echo "exited $rc" >"$reason"
+	echo "FAIL $name: $(head -1 "$reason")"
+	sed 's/^/    /' "$log"
+	return 1
+}
+
+# Ctrl-C / TERM: stop the running test (its EXIT trap cleans up), then quit.
+PNMT_CURRENT_PID=
+on_interrupt() {
+	if [ -n "$PNMT_CURRENT_PID" ]; then
+		kill -TERM "$PNMT_CURRENT_PID" 2>/dev/null
+		wait "$PNMT_CURRENT_PID" 2>/dev/null
+	fi
+	echo "interrupted" >&2
+	exit 130
+}
+
+main() {
+	local t tests=() passed=0 failed=0 known
+	require_root || exit 1
+	require_tools || exit 1
+	if [ ! -x "$PNM_TC" ]; then
+		echo "pnm-tc binary not found at $PNM_TC (build with make, or set PNM_TC)" >&2
+		exit 1
+	fi
+	if [ $# -gt 0 ]; then
+		for t in "$@"; do
+			known=0
+			for k in "${ALL_TESTS[@]}"; do [ "$k" = "$t" ] && known=1; done
+			[ "$known" -eq 1 ] || { echo "unknown test: $t (known: ${ALL_TESTS[*]})" >&2; exit 2; }
+			tests+=("$t")
+		done
+	else
+		tests=("${ALL_TESTS[@]}")
+	fi
+	# The interface names are fixed: one run at a time.
+	exec 9>/run/pnmt-integration.lock
+	flock -n 9 || { echo "another integration run holds /run/pnmt-integration.lock" >&2; exit 1; }
+	PNMT_TMP=$(mktemp -d /tmp/pnmt-run.XXXXXX)
+	chmod 755 "$PNMT_TMP"
+	trap 'rm -rf "$PNMT_TMP"' EXIT
+	trap on_interrupt INT TERM
+	if [ -e /sys/fs/bpf/pnm-tc ]; then
+		echo "warning: /sys/fs/bpf/pnm-tc exists before the run (a previous attach?)" >&2
+	fi
+	for t in "${tests[@]}"; do
+		if run_one "$t"; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+		fi
+	done
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
+
+main "$@"
