@@ -1,6 +1,7 @@
 # pnm-tc: one entry point. make, make check, make demo, make deps,
 # make install, make format, make clean; V=1 shows the full commands.
 .DELETE_ON_ERROR:
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 VERSION := 0.1.0

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Unit tests: PID lists and interface names. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "parse.h"
+
+static void pids_ok(void **state)
+{
+	static struct pnm_pid_list l;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(pnm_parse_pids("1234", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.pid[0], 1234);
+	assert_int_equal(pnm_parse_pids("1,22,333", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.pid[2], 333);
+	/* Duplicates count once. */
+	assert_int_equal(pnm_parse_pids("7,7,8,7", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 2);
+	/* The kernel's largest possible PID. */
+	assert_int_equal(pnm_parse_pids("4194304", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.pid[0], 4194304);
+}
+
+static void pids_bad(void **state)
+{
+	static const char *const bad[] = {
+		"",    "abc", "-5",	    "+5",      "1,,2",
+		",1",  "1,",  "4294967296", "4194305", "0",
+		"12a", " 1",  "1 ",	    "0x10",    "99999999999999999999999",
+		"1;2",
+	};
+	static struct pnm_pid_list l;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char err[128] = "";
+		int rc = pnm_parse_pids(bad[i], &l, err, sizeof(err));
+
+		if (rc == 0)
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_true(rc == -EINVAL || rc == -ERANGE);
+		assert_true(strlen(err) > 0);
+		assert_null(strchr(err, '\n'));
+	}
+	assert_int_equal(pnm_parse_pids(NULL, &l, NULL, 0), -EINVAL);
+}
+
+static void pids_too_many(void **state)
+{
+	static struct pnm_pid_list l;
+	static char buf[PNM_MAX_PIDS * 8 + 16];
+	size_t o = 0;
+	char err[128];
+
+	(void)state;
+	for (unsigned int i = 1; i <= PNM_MAX_PIDS + 1; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%u", i > 1 ? "," : "", i);
+	assert_int_equal(pnm_parse_pids(buf, &l, err, sizeof(err)), -E2BIG);
+}
+
+static void ifnames(void **state)
+{
+	static const char *const good[] = { "eth0", "lo",  "veth-a.10",	     "br_0",
+					    "wg0",  "a@b", "123456789012345" };
+	static const char *const bad[] = { "",
+					   ".",
+					   "..",
+					   "1234567890123456",
+					   "eth0;reboot",
+					   "a b",
+					   "a/b",
+					   "$(id)",
+					   "eth0\n",
+					   "x\x1b[31m",
+					   "a:b",
+					   "averyveryverylongname-over-40-characters" };
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (pnm_check_ifname(good[i], err, sizeof(err)))
+			fail_msg("'%s' was refused: %s", good[i], err);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (!pnm_check_ifname(bad[i], err, sizeof(err)))
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_true(strlen(err) > 0);
+		/* The message shows the name escaped: no raw control bytes. */
+		for (const char *p = err; *p; p++)
+			assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+	}
+	assert_int_equal(pnm_check_ifname(NULL, err, sizeof(err)), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(pids_ok),
+		cmocka_unit_test(pids_bad),
+		cmocka_unit_test(pids_too_many),
+		cmocka_unit_test(ifnames),
+	};
+
+	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
+}

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Unit tests: per-CPU decoding, snapshot building, JSON and table output. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "report.h"
+
+static const struct pnm_counts c_a = { 1000, 200, 10, 4 }, c_b = { 50, 5000, 1, 9 };
+
+/* Two interfaces, three processes, one PID reused, one hostile name. */
+static void build(struct pnm_snapshot *s)
+{
+	struct pnm_proc *p;
+
+	memset(s, 0, sizeof(*s));
+	s->taken = 1795310625;
+	s->ifaces = calloc(2, sizeof(*s->ifaces));
+	s->nifaces = 2;
+	s->ifaces[0] = (struct pnm_iface){ .ifindex = 2, .name = "eth0", .present = true };
+	s->ifaces[1] = (struct pnm_iface){ .ifindex = 7, .name = "wg0", .present = true };
+
+	p = pnm_snapshot_add(s, 100, 5000, 2, &c_a);
+	snprintf(p->name, sizeof(p->name), "curl");
+	pnm_snapshot_add(s, 100, 5000, 7, &c_b);
+	p = pnm_snapshot_add(s, 200, 6000, 2, &c_b);
+	snprintf(p->name, sizeof(p->name), "ev\"il\x1b[2J\n");
+	/* PID 100 again, an older instance that exited. */
+	p = pnm_snapshot_add(s, 100, 10, 2, &c_b);
+	snprintf(p->name, sizeof(p->name), "old");
+	p->exited = true;
+
+	/* The interfaces' totals include every process plus unattributed. */
+	s->ifaces[0].unattr = (struct pnm_counts){ 7, 3, 1, 1 };
+	s->ifaces[0].total = s->ifaces[0].unattr;
+	pnm_counts_add(&s->ifaces[0].total, &c_a);
+	pnm_counts_add(&s->ifaces[0].total, &c_b);
+	pnm_counts_add(&s->ifaces[0].total, &c_b);
+	s->ifaces[1].total = c_b;
+	pnm_snapshot_finish(s);
+}
+
+static uint64_t get_u64(struct json_object *o, const char *a, const char *b, const char *c,
+			const char *d)
+{
+	const char *path[] = { a, b, c, d };
+	struct json_object *cur = o;
+
+	for (size_t i = 0; i < 4 && path[i]; i++)
+		if (!json_object_object_get_ex(cur, path[i], &cur))
+			fail_msg("no %s", path[i]);
+	return json_object_get_uint64(cur);
+}
+
+static void percpu_decoding(void **state)
+{
+	/* What a per-CPU map lookup returns: one value per CPU. */
+	struct pnm_traffic cpus[3] = {
+		{ { { 100, 1 }, { 10, 1 } } },
+		{ { { 0, 0 }, { 0, 0 } } },
+		{ { { 23, 2 }, { 7, 3 } } },
+	};
+	struct pnm_counts c = { 0 };
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		pnm_counts_from(&c, cpus[i].dir);
+	assert_int_equal(c.bytes_in, 123);
+	assert_int_equal(c.packets_in, 3);
+	assert_int_equal(c.bytes_out, 17);
+	assert_int_equal(c.packets_out, 4);
+}
+
+static void snapshot_keys_and_order(void **state)
+{
+	struct pnm_snapshot s;
+
+	(void)state;
+	build(&s);
+	assert_int_equal(s.nprocs, 3);
+	/* Sorted by total bytes: pid 100 (1050+5200), then 200 and old 100. */
+	assert_int_equal(s.procs[0].pid, 100);
+	assert_int_equal(s.procs[0].nifs, 2);
+	assert_string_equal(s.procs[0].key, "100");
+	for (size_t i = 1; i < s.nprocs; i++) {
+		if (s.procs[i].pid == 100)
+			assert_string_equal(s.procs[i].key, "100.1");
+		else
+			assert_string_equal(s.procs[i].key, "200");
+	}
+	pnm_snapshot_free(&s);
+}
+
+static void json_shape_and_totals(void **state)
+{
+	struct pnm_snapshot s;
+	struct pnm_view v = { 0 };
+	struct json_object *doc, *back, *procs;
+	const char *text;
+	uint64_t sum_in = 0, sum_out = 0;
+
+	(void)state;
+	build(&s);
+	v.iface = &s.ifaces[0];
+	doc = pnm_report_json(&s, &v);
+	text = json_object_to_json_string(doc);
+	/* Whatever the names hold, the text parses back. */
+	back = json_tokener_parse(text);
+	assert_non_null(back);
+	assert_string_equal(json_object_get_string(json_object_object_get(back, "timestamp")),
+			    "2026-11-22T01:23:45Z");
+	assert_int_equal(get_u64(back, "interfaces", "eth0", "ifindex", NULL), 2);
+	assert_null(json_object_object_get(json_object_object_get(back, "interfaces"), "wg0"));
+	procs = json_object_object_get(back, "processes");
+	assert_int_equal(json_object_object_length(procs), 3);
+	assert_string_equal(json_object_get_string(json_object_object_get(
+				    json_object_object_get(procs, "200"), "name")),
+			    "ev\"il\x1b[2J\n");
+	assert_true(json_object_get_boolean(
+		json_object_object_get(json_object_object_get(procs, "100.1"), "exited")));
+	/* -i eth0: pid 100 shows only its eth0 figures. */
+	assert_int_equal(get_u64(procs, "100", "current", "bytes_in", NULL), c_a.bytes_in);
+	assert_null(json_object_object_get(
+		json_object_object_get(json_object_object_get(procs, "100"), "interfaces"), "wg0"));
+	/* The invariant: processes + unattributed == interface total. */
+	json_object_object_foreach(procs, key, val)
+	{
+		(void)key;
+		sum_in += get_u64(val, "current", "bytes_in", NULL, NULL);
+		sum_out += get_u64(val, "current", "bytes_out", NULL, NULL);
+	}
+	sum_in += get_u64(back, "unattributed", "bytes_in", NULL, NULL);
+	sum_out += get_u64(back, "unattributed", "bytes_out", NULL, NULL);
+	assert_int_equal(sum_in, get_u64(back, "interfaces", "eth0", "bytes_in", NULL));
+	assert_int_equal(sum_out, get_u64(back, "interfaces", "eth0", "bytes_out", NULL));
+	json_object_put(back);
+	json_object_put(doc);
+	pnm_snapshot_free(&s);
+}
+
+static void json_pid_filter(void **state)
+{
+	static struct pnm_pid_list pids = { .pid = { 200 }, .n = 1 };
+	struct pnm_snapshot s;
+	struct pnm_view v = { .pids = &pids };
+	struct json_object *doc, *procs;
+
+	(void)state;
+	build(&s);
+	doc = pnm_report_json(&s, &v);
+	procs = json_object_object_get(doc, "processes");
+	assert_int_equal(json_object_object_length(procs), 1);
+	assert_int_equal(get_u64(procs, "200", "pid", NULL, NULL), 200);
+	assert_int_equal(get_u64(procs, "200", "interfaces", "eth0", "bytes_out"), c_b.bytes_out);
+	json_object_put(doc);
+	pnm_snapshot_free(&s);
+}
+
+static void table_escapes(void **state)
+{
+	struct pnm_snapshot s;
+	struct pnm_view v = { 0 };
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	(void)state;
+	build(&s);
+	pnm_report_table(f, &s, &v);
+	fclose(f);
+	assert_non_null(strstr(out, "ev\"il\\x1b[2J\\n"));
+	assert_null(strchr(out, '\x1b'));
+	assert_non_null(strstr(out, "(unattributed)"));
+	assert_non_null(strstr(out, "exited"));
+	/* One row per (process, interface): pid 100 has two. */
+	assert_non_null(strstr(out, "wg0"));
+	free(out);
+	pnm_snapshot_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(percpu_decoding),	 cmocka_unit_test(snapshot_keys_and_order),
+		cmocka_unit_test(json_shape_and_totals), cmocka_unit_test(json_pid_filter),
+		cmocka_unit_test(table_escapes),
+	};
+
+	return cmocka_run_group_tests_name("report", tests, NULL, NULL);
+}
