@@ -88,21 +88,24 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 l2_len, int dir, s
 }
 
 /*
- * Wire bytes of what may be a GSO/GRO super-packet: each segment repeats the
- * headers, so len + (segs - 1) * hdr_len. gso_segs can be 0 for some
- * sources; then the segment count follows from gso_size.
+ * Wire bytes and packets of what may be a GSO/GRO super-packet: each segment
+ * repeats the headers, so len + (segs - 1) * hdr_len. gso_segs can be 0 for
+ * some sources; then the segment count follows from gso_size.
  */
-static __always_inline __u64 wire_bytes(struct __sk_buff *skb, __u32 hdr_len)
+static __always_inline __u64 wire_bytes(struct __sk_buff *skb, __u32 hdr_len, __u32 *packets)
 {
 	__u64 len = skb->len;
 	__u32 size = skb->gso_size, segs = skb->gso_segs;
 
+	*packets = 1;
 	if (!size || !hdr_len || len <= hdr_len)
 		return len;
 	if (segs <= 1)
 		segs = ((__u32)len - hdr_len + size - 1) / size;
-	if (segs > 1)
+	if (segs > 1) {
 		len += (__u64)(segs - 1) * hdr_len;
+		*packets = segs;
+	}
 	return len;
 }
 
@@ -150,10 +153,10 @@ static __always_inline bool owner_by_tuple(struct __sk_buff *skb, const struct p
 	return true;
 }
 
-static __always_inline void add(struct pnm_counter *c, __u64 bytes)
+static __always_inline void add(struct pnm_counter *c, __u64 bytes, __u32 packets)
 {
 	c->bytes += bytes;
-	c->packets += 1;
+	c->packets += packets;
 }
 
 static __always_inline int account(struct __sk_buff *skb, int dir)
@@ -167,6 +170,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	struct pkt p = {};
 	bool parsed = false, owned = false;
 	__u64 bytes, egress_len;
+	__u32 packets;
 
 	cfg = bpf_map_lookup_elem(&pnm_ifcfg, &ifindex);
 	if (!cfg)
@@ -189,17 +193,23 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		}
 	}
 
-	/* Egress: the qdisc layer already expanded GSO into wire_len. */
+	/* Egress: the qdisc layer already expanded GSO into wire_len and
+	 * gso_segs. */
 	egress_len = dir == PNM_OUT ? skb->wire_len : 0;
 	if (!owned || !egress_len)
 		parsed = parse(skb, cfg->l2_len, dir, &p) == 0;
-	bytes = egress_len ? egress_len : wire_bytes(skb, parsed ? p.hdr_len : 0);
+	if (egress_len) {
+		bytes = egress_len;
+		packets = skb->gso_size && skb->gso_segs ? skb->gso_segs : 1;
+	} else {
+		bytes = wire_bytes(skb, parsed ? p.hdr_len : 0, &packets);
+	}
 	if (!owned && parsed)
 		owned = owner_by_tuple(skb, &p, &o);
 
-	add(&ifs->total[dir], bytes);
+	add(&ifs->total[dir], bytes, packets);
 	if (!owned) {
-		add(&ifs->unattr[dir], bytes);
+		add(&ifs->unattr[dir], bytes, packets);
 		return TC_ACT_UNSPEC;
 	}
 
@@ -216,11 +226,11 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	}
 	if (!tr) {
 		/* Map full: the bytes stay visible as unattributed overflow. */
-		add(&ifs->unattr[dir], bytes);
-		add(&ifs->overflow[dir], bytes);
+		add(&ifs->unattr[dir], bytes, packets);
+		add(&ifs->overflow[dir], bytes, packets);
 		return TC_ACT_UNSPEC;
 	}
-	add(&tr->dir[dir], bytes);
+	add(&tr->dir[dir], bytes, packets);
 	return TC_ACT_UNSPEC;
 }
 
