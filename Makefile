@@ -15,7 +15,7 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/pp
 # Debian packages: to build, and to run the tests and the demo.
 DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libnl-3-dev libnl-route-3-dev libjson-c-dev libcmocka-dev pkg-config
-DEPS_TEST := iproute2 ethtool tshark iperf3 nginx-light curl python3 procps util-linux
+DEPS_TEST := iproute2 iputils-ping ethtool tshark iperf3 nginx-light curl python3 procps util-linux
 
 ifeq ($(V),1)
 Q :=

@@ -29,7 +29,7 @@ static int parse_one_pid(const char *s, size_t len, uint32_t *pid, char *err, si
 			return fail(err, errlen, -EINVAL, "invalid PID '%s': not a positive number",
 				    tok);
 		v = v * 10 + (uint64_t)(s[i] - '0');
-		if (v > PNM_PID_MAX)
+		if (v > UINT32_MAX)
 			return fail(err, errlen, -ERANGE, "invalid PID '%s': out of range", tok);
 	}
 	if (v == 0)

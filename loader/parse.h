@@ -16,8 +16,9 @@ struct pnm_pid_list {
 	size_t n;
 };
 
-/* "1234" or "1234,5678": decimal PIDs in 1..PNM_PID_MAX, no blanks, no
- * empty elements; duplicates are kept once. */
+/* "1234" or "1234,5678": decimal PIDs in 1..UINT32_MAX, no blanks, no
+ * empty elements; duplicates are kept once. A well-formed PID above
+ * PNM_PID_MAX is accepted here: it is a process that does not exist. */
 int pnm_parse_pids(const char *s, struct pnm_pid_list *out, char *err, size_t errlen);
 
 /* An interface name: 1..15 bytes of [A-Za-z0-9._@+-], not "." or "..". */

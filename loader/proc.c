@@ -5,10 +5,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "parse.h"
 #include "proc.h"
 
 bool pnm_proc_exists(uint32_t pid)
 {
+	/* Beyond the kernel's limit no process exists; kill() must not see a
+	 * negative pid_t (a process group). */
+	if (pid == 0 || pid > PNM_PID_MAX)
+		return false;
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 

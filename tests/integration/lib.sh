@@ -91,7 +91,6 @@ kill_wait() {
 	kill -"$sig" "$pid" 2>/dev/null
 	for ((i = 0; i < 50; i++)); do
 		kill -0 "$pid" 2>/dev/null || return 0
-		# Reap it if it is our child (no-op otherwise).
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null
@@ -114,13 +113,25 @@ require_root() {
 
 require_tools() {
 	local t missing=()
-	for t in ip ethtool tshark curl nginx iperf3 bpftool tc setpriv ping ss "$PNMT_PY"; do
+	for t in ip ethtool tshark curl nginx iperf3 bpftool tc setpriv ss pgrep flock "$PNMT_PY"; do
 		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "missing tools: ${missing[*]}" >&2
 		return 1
 	fi
+}
+
+# take_lock: the interface names are fixed, so only one user of this
+# library (test run or demo) at a time. Holds fd 9 until the process exits;
+# long-lived children are started with fd 9 closed, so that a leftover of a
+# killed run cannot keep the lock.
+take_lock() {
+	exec 9>/run/pnmt-integration.lock
+	flock -n 9 || {
+		echo "another pnm-tc test run or demo holds /run/pnmt-integration.lock" >&2
+		return 1
+	}
 }
 
 # ------------------------------------------------------------- topology ---
@@ -133,6 +144,14 @@ topo_up() {
 		info "warning: removing stale $PNMT_IF0"
 		ip link del dev "$PNMT_IF0" 2>/dev/null
 	fi
+	# Likewise a peer namespace of a run that was killed (its PID is gone).
+	local ns p
+	for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^pnmt-peer-[0-9]+$/ { print $1 }'); do
+		kill -0 "${ns##*-}" 2>/dev/null && continue
+		info "warning: removing stale netns $ns"
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
 	ip netns add "$PNMT_NS" || fail "ip netns add $PNMT_NS failed"
 	at_cleanup topo_down
 	ip link add "$PNMT_IF0" type veth peer name "$PNMT_IF1" netns "$PNMT_NS" ||
@@ -155,8 +174,14 @@ topo_up() {
 		fi
 		sleep 0.1
 	done
-	ping -c1 -W2 "$PNMT_IP1" >/dev/null 2>&1 || fail "peer $PNMT_IP1 not reachable"
+	if have_ping; then
+		ping -c1 -W2 "$PNMT_IP1" >/dev/null 2>&1 || fail "peer $PNMT_IP1 not reachable"
+	fi
 }
+
+# ping (iputils-ping) is optional: without it the ICMP part of the mixed
+# traffic is left out.
+have_ping() { command -v ping >/dev/null 2>&1; }
 
 # topo_down: stop whatever still runs in the peer namespace (all of it was
 # started by this test), delete the namespace and the veth.
@@ -214,7 +239,6 @@ nginx_conf() {
 		echo "user root;"
 		echo "worker_processes $workers;"
 		echo "master_process on;"
-		echo "daemon on;"
 		echo "pid $dir/nginx.pid;"
 		echo "error_log $dir/logs/error.log warn;"
 		echo "events { worker_connections 64; accept_mutex off; }"
@@ -236,22 +260,33 @@ nginx_conf() {
 	} >"$dir/nginx.conf"
 }
 
-# nginx_start DIR [ns]: start nginx with DIR/nginx.conf (in the peer netns if
-# the second argument is "peer"); sets NGINX_PID to the master's PID.
+# nginx_start DIR [root|peer] [daemon|fg]: start nginx with DIR/nginx.conf
+# in the root or the peer netns; sets NGINX_PID to the master's PID.
+# "daemon" (default) lets nginx fork away from the process that opened the
+# listening sockets; "fg" (daemon off, run in the background here) keeps the
+# master the listeners' creator, so their owner is a live process.
 NGINX_PID=
 nginx_start() {
-	local dir=$1 where=${2:-root} i out
+	local dir=$1 where=${2:-root} mode=${3:-daemon} i out
 	local pre=()
 	[ "$where" = peer ] && pre=(ip netns exec "$PNMT_NS")
 	rm -f "$dir/nginx.pid"
-	out=$("${pre[@]}" nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/logs/error.log" 2>&1) ||
-		fail "nginx failed to start: $out $(tail -3 "$dir/logs/error.log" 2>/dev/null)"
+	if [ "$mode" = fg ]; then
+		"${pre[@]}" nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/logs/error.log" \
+			-g 'daemon off;' >>"$dir/logs/stderr.log" 2>&1 9>&- &
+		at_cleanup "kill_wait $! QUIT"
+	else
+		out=$("${pre[@]}" nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/logs/error.log" \
+			-g 'daemon on;' 2>&1 9>&-) ||
+			fail "nginx failed to start: $out $(tail -3 "$dir/logs/error.log" 2>/dev/null)"
+	fi
 	for ((i = 0; i < 50; i++)); do
 		[ -s "$dir/nginx.pid" ] && break
 		sleep 0.1
 	done
 	NGINX_PID=$(cat "$dir/nginx.pid" 2>/dev/null)
-	[ -n "$NGINX_PID" ] || fail "nginx wrote no pid file"
+	[ -n "$NGINX_PID" ] ||
+		fail "nginx wrote no pid file: $(tail -3 "$dir/logs/error.log" "$dir/logs/stderr.log" 2>/dev/null | tr '\n' ' ')"
 	at_cleanup "nginx_stop $NGINX_PID"
 }
 
@@ -281,6 +316,21 @@ wait_http() {
 	fail "$url does not answer"
 }
 
+# wait_listen PORT [peer] [tcp|udp]: wait (without traffic) for a listener.
+wait_listen() {
+	local port=$1 where=${2:-root} proto=${3:-tcp} i pre=()
+	[ "$where" = peer ] && pre=(ip netns exec "$PNMT_NS")
+	for ((i = 0; i < 50; i++)); do
+		if [ "$proto" = tcp ]; then
+			"${pre[@]}" ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
+		else
+			"${pre[@]}" ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
+		fi
+		sleep 0.1
+	done
+	fail "nothing listens on $proto port $port ($where netns)"
+}
+
 # --------------------------------------------------------------- capture ---
 
 # capture_start FILE [FILTER]: tshark on pnmt0 (root netns) writing FILE.
@@ -291,17 +341,19 @@ capture_start() {
 	local fargs=()
 	[ -n "$filter" ] && fargs=(-f "$filter")
 	rm -f "$file" "$file.err"
-	tshark -B 256 -i "$PNMT_IF0" -s 128 "${fargs[@]}" -w "$file" >/dev/null 2>"$file.err" &
+	tshark -B 256 -i "$PNMT_IF0" -s 128 "${fargs[@]}" -w "$file" >/dev/null 2>"$file.err" 9>&- &
 	CAP_PID=$!
 	at_cleanup "kill_wait $CAP_PID INT"
+	# tshark prints "Capturing on" before dumpcap has opened the interface;
+	# "Capture started" (and the output file) come once it really captures.
 	for ((i = 0; i < 150; i++)); do
-		grep -q "Capturing on" "$file.err" 2>/dev/null && break
+		grep -q "Capture started" "$file.err" 2>/dev/null && [ -s "$file" ] && break
 		kill -0 "$CAP_PID" 2>/dev/null || fail "tshark died: $(tr '\n' ' ' <"$file.err")"
 		sleep 0.1
 	done
-	grep -q "Capturing on" "$file.err" || fail "tshark did not start capturing"
-	# dumpcap reports before its ring is fully set up; give it a moment.
-	sleep 0.3
+	{ grep -q "Capture started" "$file.err" && [ -s "$file" ]; } ||
+		fail "tshark did not start capturing: $(tr '\n' ' ' <"$file.err")"
+	sleep 0.2
 }
 
 # capture_stop FILE: SIGINT the capture, wait, and check nothing was dropped.
@@ -320,7 +372,9 @@ capture_stop() {
 	local dropped
 	dropped=$(grep -Eo '[0-9]+ packets? dropped' "$file.err" | awk '{ s += $1 } END { print s + 0 }')
 	[ "${dropped:-0}" -eq 0 ] || fail "tshark dropped $dropped packets: $(tr '\n' ' ' <"$file.err")"
-	[ -s "$file" ] || fail "capture $file is empty"
+	local captured
+	captured=$(grep -Eo '^[0-9]+ packets? captured' "$file.err" | awk '{ s += $1 } END { print s + 0 }')
+	[ "$captured" -gt 0 ] || fail "capture $file is empty: $(tr '\n' ' ' <"$file.err")"
 }
 
 # capture_sum FILE [MSS_IN MSS_OUT]: wire bytes and packets per direction
@@ -328,10 +382,13 @@ capture_stop() {
 # frames_in frames_out". Out = frames whose source MAC is pnmt0's.
 # With MSS_* > 0, a TCP super-packet (tcp.len > MSS) counts as
 # ceil(tcp.len/MSS) wire segments, each with its own copy of the headers.
+# An optional fourth argument is a display filter: only matching frames.
 capture_sum() {
-	local file=$1 mss_in=${2:-0} mss_out=${3:-0} mac
+	local file=$1 mss_in=${2:-0} mss_out=${3:-0} dfilter=${4:-} mac
+	local yargs=()
+	[ -n "$dfilter" ] && yargs=(-Y "$dfilter")
 	mac=$(if_mac "$PNMT_IF0")
-	tshark -r "$file" -T fields -E separator=/t -E occurrence=f \
+	tshark -r "$file" "${yargs[@]}" -T fields -E separator=/t -E occurrence=f \
 		-e eth.src -e frame.len -e tcp.len 2>/dev/null |
 		awk -F'\t' -v mac="$mac" -v mi="$mss_in" -v mo="$mss_out" '
 		{
@@ -377,6 +434,47 @@ capture_max_tcp_len() {
 		END { print m + 0 }'
 }
 
+# capture_dup_wire FILE DIR [MSS]: wire bytes in direction DIR (in|out) that
+# carried TCP payload already seen before (retransmissions): per TCP stream,
+# payload bytes whose relative sequence numbers were already covered by an
+# earlier frame (reordered frames are not duplicates). A frame's headers are
+# shared out per MSS-sized segment. Prints "dup_wire_bytes dup_payload_bytes".
+capture_dup_wire() {
+	local file=$1 dir=$2 mss=${3:-0} mac
+	mac=$(if_mac "$PNMT_IF0")
+	tshark -r "$file" -Y tcp -T fields -E separator=/t -E occurrence=f \
+		-e eth.src -e frame.len -e tcp.len -e tcp.stream -e tcp.seq 2>/dev/null |
+		"$PNMT_PY" -c '
+import sys
+mac, want, mss = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def segs(n):
+    return -(-n // mss) if mss > 0 and n > mss else 1
+seen = {}
+dw = dp = 0
+for line in sys.stdin:
+    f = line.rstrip("\n").split("\t")
+    if len(f) < 5 or not f[2] or not f[4]:
+        continue
+    d = "out" if f[0] == mac else "in"
+    n = int(f[2])
+    if d != want or n == 0:
+        continue
+    hdr = int(f[1]) - n
+    a = int(f[4])
+    cov = seen.setdefault(f[3], bytearray())
+    if len(cov) < a + n:
+        cov.extend(bytes(a + n - len(cov)))
+    new = cov[a:a + n].count(0)
+    cov[a:a + n] = b"\x01" * n
+    if new < n:
+        w = n + segs(n) * hdr
+        nw = new + segs(new) * hdr if new > 0 else 0
+        dw += w - nw
+        dp += n - new
+print(dw, dp)
+' "$mac" "$dir" "$mss"
+}
+
 # ---------------------------------------------------------------- pnm-tc ---
 
 # pnm ARGS...: run the tool; sets PNM_RC, PNM_OUT, PNM_ERR (file contents).
@@ -411,9 +509,10 @@ pnm_as_nobody() {
 	return "$PNM_RC"
 }
 
-# pnm_attach IFACE...: attach and register a detach for cleanup.
+# pnm_attach IFACE...: attach and register a detach of those interfaces for
+# cleanup (by name, so nobody else's attachment is touched).
 pnm_attach() {
-	at_cleanup "'$PNM_TC' detach"
+	at_cleanup "'$PNM_TC' detach $*"
 	pnm attach "$@" || fail "pnm-tc attach $* exited $PNM_RC: $PNM_ERR"
 }
 
@@ -543,6 +642,20 @@ small_snapshot() {
 	find /sys/fs/bpf/pnm-tc 2>/dev/null | sort
 	echo "== bpf progs"
 	bpftool prog show 2>/dev/null | awk -F: '/^[0-9]+:/ { print $1 }' | sort -n
+}
+
+# same_state SNAPSHOT_FN BEFORE_FILE AFTER_FILE: take SNAPSHOT_FN into
+# AFTER_FILE until it equals BEFORE_FILE, for up to 3 s: the kernel frees
+# detached BPF programs (and their ids) after an RCU grace period / from a
+# work queue, so they may linger for a moment after detach returned.
+same_state() {
+	local fn=$1 before=$2 after=$3 i
+	for ((i = 0; i < 30; i++)); do
+		"$fn" >"$after"
+		cmp -s "$before" "$after" && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # count_bpf_filters DEV HOOK: number of direct-action bpf filters on a hook.

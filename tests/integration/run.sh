@@ -27,7 +27,8 @@ PNMT_TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 client_download_check() {
 	local url=$1 filter=$2 dir tbi tpi tbo tpo bi pi bo po found missing exited
 	topo_up
-	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
 	peer_nginx "$dir"
 	wait_http "$url"
 	pnm_attach "$PNMT_IF0"
@@ -62,14 +63,22 @@ test_ipv6() {
 }
 
 # nginx (master + 2 workers) in the root netns; 3 downloads from the peer.
+# nginx starts after attach: pnm-tc documents that connections accepted from
+# a listener opened before attach are unattributed until the worker's first
+# read (handshake and request), which would cost ~2% of bytes_in here.
+# nginx runs with "daemon off" so that the master itself opens the listening
+# socket: when it daemonizes, the listener's owner is the launching process,
+# which exits, and the handshakes are counted for that exited PID.
 test_tcp_server_workers() {
 	local dir url workers pids w i tbi tpi tbo tpo bi pi bo po found missing
 	local wbo share
 	topo_up
-	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
 	nginx_conf "$dir" 2 "$PNMT_IP0:$PNMT_HTTP_PORT"
 	make_payload "$dir/www/file"
-	nginx_start "$dir" root
+	pnm_attach "$PNMT_IF0"
+	nginx_start "$dir" root fg
 	url="http://$PNMT_IP0:$PNMT_HTTP_PORT/file"
 	for ((i = 0; i < 50; i++)); do
 		[ "$(nginx_workers "$NGINX_PID" | wc -l)" -eq 2 ] && break
@@ -77,8 +86,8 @@ test_tcp_server_workers() {
 	done
 	workers=$(nginx_workers "$NGINX_PID" | tr '\n' ' ')
 	[ "$(echo "$workers" | wc -w)" -eq 2 ] || fail "expected 2 nginx workers, got '$workers'"
-	wait_http "$url" peer
-	pnm_attach "$PNMT_IF0"
+	# No probe request: it would count for nginx but not in the capture.
+	wait_listen "$PNMT_HTTP_PORT"
 
 	capture_start "$dir/cap.pcap" "tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
 	for i in 1 2 3; do
@@ -93,6 +102,8 @@ test_tcp_server_workers() {
 	pnm_json "$dir/show.json" -p "$(printf '%s\n' $pids | paste -sd,)"
 	# shellcheck disable=SC2086
 	read -r bi pi bo po found missing < <(json_procs "$dir/show.json" "$PNMT_IF0" $pids)
+	[ "$found" -gt 0 ] || fail "none of nginx's pids ($pids) in show -p output: $(head -c 400 "$dir/show.json")"
+	[ "$missing" -eq 0 ] || info "note: $missing of nginx's pids ($pids) not in the show -p output"
 	for w in $pids; do
 		info "  pid $w: $(json_procs "$dir/show.json" "$PNMT_IF0" "$w" | awk '{ print "in " $1 "B/" $2 "p out " $3 "B/" $4 "p" }')"
 	done
@@ -114,15 +125,11 @@ test_tcp_server_workers() {
 # iperf3_server: one-shot iperf3 server in the peer netns; sets IPERF_SRV_PID.
 IPERF_SRV_PID=
 iperf3_server() {
-	local dir=$1 i
-	nsx iperf3 -s -1 -B "$PNMT_IP1" -p "$PNMT_IPERF_PORT" >"$dir/iperf3-server.log" 2>&1 &
+	local dir=$1
+	nsx iperf3 -s -1 -B "$PNMT_IP1" -p "$PNMT_IPERF_PORT" >"$dir/iperf3-server.log" 2>&1 9>&- &
 	IPERF_SRV_PID=$!
 	at_cleanup "kill_wait $IPERF_SRV_PID"
-	for ((i = 0; i < 50; i++)); do
-		nsx ss -Hltn "sport = :$PNMT_IPERF_PORT" 2>/dev/null | grep -q . && return 0
-		sleep 0.1
-	done
-	fail "iperf3 server did not start: $(cat "$dir/iperf3-server.log")"
+	wait_listen "$PNMT_IPERF_PORT" peer
 }
 
 # iperf3_udp_client DIR BYTES: UDP burst from the root netns; sets IPERF_PID.
@@ -137,7 +144,8 @@ iperf3_udp_client() {
 test_udp_iperf3() {
 	local dir tbi tpi tbo tpo bi pi bo po found
 	topo_up
-	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
 	iperf3_server "$dir"
 	pnm_attach "$PNMT_IF0"
 
@@ -163,7 +171,8 @@ test_offloads_on() {
 	local dir url filter pid_off pid_on mss maxoff big
 	local obi nbi npi nbo npo tbi tpi tbo tpo fin fout
 	topo_up
-	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
 	peer_nginx "$dir"
 	url="http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
 	filter="tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
@@ -197,9 +206,18 @@ test_offloads_on() {
 	info "pnm packets (offloads on): in $npi out $npo (wire segments in $tpi, frames in $fin)"
 	assert_within "$PNMT_TOL" "bytes_in (offloads on) vs derived wire" "$nbi" "$tbi"
 	assert_within "$PNMT_TOL" "bytes_out (offloads on) vs derived wire" "$nbo" "$tbo"
-	assert_within "$PNMT_TOL" "bytes_in on vs off run" "$nbi" "$obi"
 	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/off.pcap")
 	assert_within "$PNMT_TOL" "bytes_in (offloads off) vs capture" "$obi" "$tbi"
+	# The two runs move the same data, but TCP retransmits a varying number
+	# of segments (TLP/RACK on a busy VM), so the runs' true wire bytes can
+	# differ by more than the tolerance. Compare them net of the wire bytes
+	# that carried already-sent payload in each run (from the captures).
+	local roff ron roffp ronp
+	read -r roff roffp < <(capture_dup_wire "$dir/off.pcap" in 0)
+	read -r ron ronp < <(capture_dup_wire "$dir/on.pcap" in "$mss")
+	info "retransmitted wire bytes in: off run ${roff}B (payload ${roffp}B), on run ${ron}B (payload ${ronp}B); raw on/off err $(pct_err "$nbi" "$obi")%"
+	assert_within "$PNMT_TOL" "bytes_in: on run (pnm) vs off run (truth), net of retransmissions" \
+		"$((nbi - ron))" "$((obi - roff))"
 	check_soft_failures
 }
 
@@ -207,7 +225,8 @@ test_offloads_on() {
 test_totals_invariant() {
 	local dir ping_pid tot una chk tbi tpi tbo tpo bi pi bo po found
 	topo_up
-	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
 	peer_nginx "$dir"
 	iperf3_server "$dir"
 
@@ -216,11 +235,16 @@ test_totals_invariant() {
 	# Forget the neighbours so ARP and ND are seen again.
 	ip neigh flush dev "$PNMT_IF0"
 	nsx ip neigh flush dev "$PNMT_IF1"
-	ping -c 4 -i 0.2 -W 2 "$PNMT_IP1" >/dev/null &
-	ping_pid=$!
-	wait "$ping_pid" || fail "ping $PNMT_IP1 failed"
-	ping -6 -c 3 -i 0.2 -W 2 "$PNMT_IP6_1" >/dev/null || fail "ping -6 $PNMT_IP6_1 failed"
-	nsx ping -c 3 -i 0.2 -W 2 "$PNMT_IP0" >/dev/null || fail "ping from peer failed"
+	ping_pid=
+	if have_ping; then
+		ping -c 4 -i 0.2 -W 2 "$PNMT_IP1" >/dev/null &
+		ping_pid=$!
+		wait "$ping_pid" || fail "ping $PNMT_IP1 failed"
+		ping -6 -c 3 -i 0.2 -W 2 "$PNMT_IP6_1" >/dev/null || fail "ping -6 $PNMT_IP6_1 failed"
+		nsx ping -c 3 -i 0.2 -W 2 "$PNMT_IP0" >/dev/null || fail "ping from peer failed"
+	else
+		info "note: no ping (iputils-ping); only ARP/ND make unattributed traffic"
+	fi
 	curl_download "http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
 	iperf3_udp_client "$dir" 2M
 	curl -s -g -o /dev/null "http://[$PNMT_IP6_1]:$PNMT_HTTP_PORT/file" || fail "curl over v6 failed"
@@ -244,16 +268,24 @@ for key, p in d.get("processes", {}).items():
         s[k] += int(cur.get(k, 0))
     if per is not None and any(int(per.get(k, 0)) != int(cur.get(k, 0)) for k in keys):
         bad.append(key)
-tot = d["interfaces"][ifn]
+# Not in the contract's shape, but if the tool has an overflow bucket it
+# belongs in the sum (and should be empty here).
+ovf = d.get("overflow") or {}
+for k in keys:
+    s[k] += int(ovf.get(k, 0))
 print(" ".join(str(s[k]) for k in keys), len(d.get("processes", {})),
-      "mismatch:" + ",".join(bad) if bad else "-")
+      ("mismatch:" + ",".join(bad)) if bad else "-",
+      sum(int(ovf.get(k, 0)) for k in keys))
 EOF
 )
+	{ [ -n "$tot" ] && [ -n "$una" ] && [ -n "$chk" ]; } ||
+		fail "show -i $PNMT_IF0 --json lacks interfaces.$PNMT_IF0, unattributed or processes: $(head -c 400 "$dir/show.json")"
 	info "interface total (in B/p out B/p): $tot"
 	info "unattributed:                     $una"
-	info "sum(processes)+unattributed:      $chk"
-	local sbi spi sbo spo nproc mism ibi ipi ibo ipo ubi upi ubo upo
-	read -r sbi spi sbo spo nproc mism <<<"$chk"
+	info "sum(processes)+unattributed:      $chk (processes, mismatches, overflow)"
+	local sbi spi sbo spo nproc mism ovf ibi ipi ibo ipo ubi upi ubo upo
+	read -r sbi spi sbo spo nproc mism ovf <<<"$chk"
+	[ "$ovf" -eq 0 ] || soft_fail "overflow bucket is not empty ($ovf) with a handful of processes"
 	read -r ibi ipi ibo ipo <<<"$tot"
 	read -r ubi upi ubo upo <<<"$una"
 	[ "$nproc" -ge 2 ] || soft_fail "expected at least curl and iperf3 in processes, got $nproc"
@@ -264,12 +296,14 @@ EOF
 	assert_eq "packets_out sum == total" "$spo" "$ipo"
 	{ [ "$ubi" -gt 0 ] && [ "$ubo" -gt 0 ]; } ||
 		soft_fail "unattributed should be > 0 both ways (ping/ARP/ND), got in $ubi out $ubo"
-	{ [ "$upi" -ge 10 ] && [ "$upo" -ge 10 ]; } ||
-		soft_fail "unattributed packets too few for 10 pings + ARP/ND: in $upi out $upo"
-	# ICMP belongs to nobody, not to ping.
-	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$ping_pid")
-	if [ "$found" -gt 0 ] && { [ "$bi" -gt 0 ] || [ "$bo" -gt 0 ]; }; then
-		soft_fail "ICMP attributed to ping pid $ping_pid (in $bi out $bo), want unattributed"
+	if [ -n "$ping_pid" ]; then
+		{ [ "$upi" -ge 10 ] && [ "$upo" -ge 10 ]; } ||
+			soft_fail "unattributed packets too few for 10 pings + ARP/ND: in $upi out $upo"
+		# ICMP belongs to nobody, not to ping.
+		read -r bi pi bo po found _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$ping_pid")
+		if [ "$found" -gt 0 ] && { [ "$bi" -gt 0 ] || [ "$bo" -gt 0 ]; }; then
+			soft_fail "ICMP attributed to ping pid $ping_pid (in $bi/${pi}p out $bo/${po}p), want unattributed"
+		fi
 	fi
 	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/all.pcap")
 	assert_within "$PNMT_TOL" "interface bytes_in vs capture" "$ibi" "$tbi"
@@ -300,7 +334,7 @@ attach_detach_round() {
 	else
 		pnm detach "$PNMT_IF0" || soft_fail "[$tag] detach $PNMT_IF0 exited $PNM_RC: $PNM_ERR"
 	fi
-	state_snapshot >"$dir/after-$tag"
+	same_state state_snapshot "$dir/before-$tag" "$dir/after-$tag"
 	if ! diff -u "$dir/before-$tag" "$dir/after-$tag" >"$dir/diff-$tag"; then
 		info "[$tag] state differs after detach:"
 		info "$(cat "$dir/diff-$tag")"
@@ -313,13 +347,16 @@ attach_detach_round() {
 test_attach_detach_no_trace() {
 	local dir we_mounted=0
 	topo_up
-	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
 
 	# 1. Pre-existing clsact with foreign u32 filters on both hooks.
 	tc qdisc add dev "$PNMT_IF0" clsact || fail "tc qdisc add clsact failed"
-	tc filter add dev "$PNMT_IF0" ingress prio 7 protocol all u32 match u32 0 0 action pass ||
+	# u32 with a classid and no action (act_gact may be missing); on an
+	# unused ethertype so it never matches and never hides a packet.
+	tc filter add dev "$PNMT_IF0" ingress prio 7 protocol 0x88b5 u32 match u32 0 0 classid 1:1 ||
 		fail "adding foreign ingress filter failed"
-	tc filter add dev "$PNMT_IF0" egress prio 7 protocol all u32 match u32 0 0 action pass ||
+	tc filter add dev "$PNMT_IF0" egress prio 7 protocol 0x88b5 u32 match u32 0 0 classid 1:1 ||
 		fail "adding foreign egress filter failed"
 	attach_detach_round foreign all "$dir"
 	has_clsact "$PNMT_IF0" || soft_fail "[foreign] pre-existing clsact removed by detach"
@@ -352,7 +389,7 @@ bad_case() {
 	shift
 	small_snapshot >"$dir/pre"
 	pnm "$@"
-	small_snapshot >"$dir/post"
+	same_state small_snapshot "$dir/pre" "$dir/post"
 	lines=$(printf '%s' "$PNM_ERR" | grep -c '')
 	if [ "$PNM_RC" -ne "$code" ]; then
 		soft_fail "pnm-tc $*: exit $PNM_RC, want $code (stderr: $PNM_ERR)"
@@ -372,7 +409,7 @@ nobody_case() {
 	local dir=$PNMT_BAD_DIR lines
 	small_snapshot >"$dir/pre"
 	pnm_as_nobody "$@"
-	small_snapshot >"$dir/post"
+	same_state small_snapshot "$dir/pre" "$dir/post"
 	lines=$(printf '%s' "$PNM_ERR" | grep -c '')
 	if [ "$PNM_RC" -eq 0 ]; then
 		soft_fail "unprivileged pnm-tc $*: exit 0, want non-zero"
@@ -390,7 +427,8 @@ nobody_case() {
 test_bad_inputs() {
 	local dir long h n
 	topo_up
-	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
 	PNMT_BAD_DIR=$dir
 	state_snapshot >"$dir/pristine"
 	pnm_attach "$PNMT_IF0"
@@ -399,6 +437,14 @@ test_bad_inputs() {
 	bad_case 1 attach nosuchif0
 	bad_case 2 attach "$long"
 	bad_case 2 attach 'eth0;reboot'
+	# Boundaries of the name rules: 15 characters of [A-Za-z0-9._@+-] are
+	# valid syntax (so: no such interface, 1); 16 characters, ':' (which
+	# Linux forbids) or a blank are not.
+	bad_case 1 attach nosuchif0123456
+	bad_case 2 attach nosuchif01234567
+	bad_case 1 attach 'no.such_if@0+1-'
+	bad_case 2 attach 'nosuch:if0'
+	bad_case 2 attach 'nosuch if0'
 	bad_case 2 show -p abc
 	bad_case 2 show -p -5
 	bad_case 2 show -p 1,,2
@@ -425,7 +471,7 @@ test_bad_inputs() {
 		[ "$n" -eq 0 ] || soft_fail "attach $PNMT_IF0 nosuchif0 left $n bpf filters on $PNMT_IF0 $h"
 	done
 	[ -e /sys/fs/bpf/pnm-tc ] && soft_fail "attach $PNMT_IF0 nosuchif0 left /sys/fs/bpf/pnm-tc"
-	state_snapshot >"$dir/after-partial"
+	same_state state_snapshot "$dir/pristine" "$dir/after-partial"
 	diff -u "$dir/pristine" "$dir/after-partial" >"$dir/diff" ||
 		soft_fail "attach $PNMT_IF0 nosuchif0 changed state: $(grep '^[-+][^-+]' "$dir/diff" | head -5 | tr '\n' '|')"
 	[ "$PNM_RC" -eq 0 ] && pnm detach
@@ -434,7 +480,8 @@ test_bad_inputs() {
 
 test_no_attach_show() {
 	local dir
-	dir=$(mktemp_dir) && at_cleanup "rm -rf '$dir'"
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
 	[ -e /sys/fs/bpf/pnm-tc ] && fail "precondition: /sys/fs/bpf/pnm-tc exists (something is attached)"
 	state_snapshot >"$dir/before"
 	pnm show
@@ -446,7 +493,7 @@ test_no_attach_show() {
 	info "pnm-tc show -> $PNM_RC: $PNM_ERR"
 	pnm show --json
 	[ "$PNM_RC" -eq 1 ] || soft_fail "show --json with nothing attached: exit $PNM_RC, want 1"
-	state_snapshot >"$dir/after"
+	same_state state_snapshot "$dir/before" "$dir/after"
 	diff -u "$dir/before" "$dir/after" >"$dir/diff" ||
 		soft_fail "show with nothing attached changed state: $(grep '^[-+][^-+]' "$dir/diff" | head -5 | tr '\n' '|')"
 	check_soft_failures
@@ -473,9 +520,9 @@ run_one() {
 	(
 		PNMT_REASON_FILE=$reason
 		trap 'run_cleanups' EXIT
-		trap 'echo "interrupted" >"$PNMT_REASON_FILE"; exit 1' INT TERM
+		trap '[ -s "$PNMT_REASON_FILE" ] || echo interrupted >"$PNMT_REASON_FILE"; exit 1' INT TERM
 		"$name"
-	) >"$log" 2>&1 &
+	) >"$log" 2>&1 9>&- &
 	pid=$!
 	PNMT_CURRENT_PID=$pid
 	(
@@ -504,18 +551,21 @@ run_one() {
 }
 
 # Ctrl-C / TERM: stop the running test (its EXIT trap cleans up), then quit.
-PNMT_CURRENT_PID=
+PNMT_CURRENT_PID='' PNMT_CURRENT_TEST=''
+PNMT_PASSED=0 PNMT_FAILED=0
 on_interrupt() {
 	if [ -n "$PNMT_CURRENT_PID" ]; then
 		kill -TERM "$PNMT_CURRENT_PID" 2>/dev/null
 		wait "$PNMT_CURRENT_PID" 2>/dev/null
+		echo "FAIL $PNMT_CURRENT_TEST: interrupted"
+		PNMT_FAILED=$((PNMT_FAILED + 1))
 	fi
-	echo "interrupted" >&2
+	echo "$PNMT_PASSED passed, $PNMT_FAILED failed"
 	exit 130
 }
 
 main() {
-	local t tests=() passed=0 failed=0 known
+	local t tests=() known
 	require_root || exit 1
 	require_tools || exit 1
 	if [ ! -x "$PNM_TC" ]; then
@@ -532,25 +582,31 @@ main() {
 	else
 		tests=("${ALL_TESTS[@]}")
 	fi
-	# The interface names are fixed: one run at a time.
-	exec 9>/run/pnmt-integration.lock
-	flock -n 9 || { echo "another integration run holds /run/pnmt-integration.lock" >&2; exit 1; }
+	take_lock || exit 1
 	PNMT_TMP=$(mktemp -d /tmp/pnmt-run.XXXXXX)
 	chmod 755 "$PNMT_TMP"
 	trap 'rm -rf "$PNMT_TMP"' EXIT
 	trap on_interrupt INT TERM
-	if [ -e /sys/fs/bpf/pnm-tc ]; then
-		echo "warning: /sys/fs/bpf/pnm-tc exists before the run (a previous attach?)" >&2
+	# The tests compare whole-state snapshots and fresh counters: someone
+	# else's attachment would both spoil them and be spoilt by them.
+	if [ -e /sys/fs/bpf/pnm-tc ] && [ "${PNMT_FORCE:-0}" != 1 ]; then
+		echo "pnm-tc is already attached somewhere (/sys/fs/bpf/pnm-tc exists):" \
+			"the integration tests need a clean state; run 'pnm-tc detach' first" \
+			"(PNMT_FORCE=1 runs anyway)" >&2
+		"$PNM_TC" status >&2 2>&1
+		echo "0 passed, 1 failed"
+		exit 1
 	fi
 	for t in "${tests[@]}"; do
+		PNMT_CURRENT_TEST=$t
 		if run_one "$t"; then
-			passed=$((passed + 1))
+			PNMT_PASSED=$((PNMT_PASSED + 1))
 		else
-			failed=$((failed + 1))
+			PNMT_FAILED=$((PNMT_FAILED + 1))
 		fi
 	done
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
+	echo "$PNMT_PASSED passed, $PNMT_FAILED failed"
+	[ "$PNMT_FAILED" -eq 0 ]
 }
 
 main "$@"

@@ -27,17 +27,19 @@ static void pids_ok(void **state)
 	/* Duplicates count once. */
 	assert_int_equal(pnm_parse_pids("7,7,8,7", &l, err, sizeof(err)), 0);
 	assert_int_equal(l.n, 2);
-	/* The kernel's largest possible PID. */
+	/* The kernel's largest possible PID, and well-formed PIDs beyond it
+	 * (no such process, not a usage error). */
 	assert_int_equal(pnm_parse_pids("4194304", &l, err, sizeof(err)), 0);
 	assert_int_equal(l.pid[0], 4194304);
+	assert_int_equal(pnm_parse_pids("4294967295", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.pid[0], 4294967295u);
 }
 
 static void pids_bad(void **state)
 {
 	static const char *const bad[] = {
-		"",    "abc", "-5",	    "+5",      "1,,2",
-		",1",  "1,",  "4294967296", "4194305", "0",
-		"12a", " 1",  "1 ",	    "0x10",    "99999999999999999999999",
+		"",	      "abc", "-5",  "+5", "1,,2", ",1",	  "1,",
+		"4294967296", "0",   "12a", " 1", "1 ",	  "0x10", "99999999999999999999999",
 		"1;2",
 	};
 	static struct pnm_pid_list l;
