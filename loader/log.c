@@ -7,7 +7,6 @@
 #include "log.h"
 
 int pnm_verbosity;
-static int libbpf_quiet;
 
 void pnm_log(enum pnm_log_level level, const char *fmt, ...)
 {
@@ -24,7 +23,7 @@ void pnm_log(enum pnm_log_level level, const char *fmt, ...)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (libbpf_quiet || pnm_verbosity < PNM_LOG_DEBUG)
+	if (pnm_verbosity < PNM_LOG_DEBUG)
 		return 0;
 	if (level == LIBBPF_DEBUG && pnm_verbosity < PNM_LOG_DEBUG + 1)
 		return 0;
@@ -34,9 +33,4 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 void pnm_log_setup_libbpf(void)
 {
 	libbpf_set_print(libbpf_print);
-}
-
-void pnm_log_quiet_libbpf(int quiet)
-{
-	libbpf_quiet = quiet;
 }

@@ -14,8 +14,6 @@ extern int pnm_verbosity;
 
 void pnm_log(enum pnm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pnm_log_setup_libbpf(void);
-/* Silence libbpf while probing for optional features. */
-void pnm_log_quiet_libbpf(int quiet);
 
 #define pr_warn(...) pnm_log(PNM_LOG_WARN, __VA_ARGS__)
 #define pr_info(...) pnm_log(PNM_LOG_INFO, __VA_ARGS__)

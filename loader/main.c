@@ -70,7 +70,7 @@ void pnm_print_help(FILE *out, const char *name)
 	for (size_t i = 0; i < NCMDS; i++)
 		fprintf(out, "  %s\n", cmds[i].usage);
 	fprintf(out, "\nOptions:\n"
-		     "  -v, --verbose   more messages (-vv adds libbpf's)\n"
+		     "  -v, --verbose   more messages (-vv adds libbpf's, -vvv its debug log)\n"
 		     "  -V, --version   print the version\n"
 		     "  -h, --help      this help; 'pnm-tc help COMMAND' for one command\n\n"
 		     "Exit status: 0 success, 1 failure, 2 usage error.\n"

@@ -564,6 +564,18 @@ print(s["bytes_in"], s["packets_in"], s["bytes_out"], s["packets_out"], found, m
 EOF
 }
 
+# assert_counts LABEL "BI PI BO PO" "TBI TPI TBO TPO": each of bytes and
+# packets in and out within PNMT_TOL percent of its ground truth.
+assert_counts() {
+	local label=$1 k i=0 got want
+	read -r -a got <<<"$2"
+	read -r -a want <<<"$3"
+	for k in bytes_in packets_in bytes_out packets_out; do
+		assert_within "$PNMT_TOL" "$label$k" "${got[$i]}" "${want[$i]}"
+		i=$((i + 1))
+	done
+}
+
 # json_iface FILE IFACE: "bytes_in packets_in bytes_out packets_out" total.
 json_iface() {
 	json_get "$1" "' '.join(str(d['interfaces']['$2'][k]) for k in ('bytes_in','packets_in','bytes_out','packets_out'))"
@@ -683,4 +695,31 @@ curl_download() {
 	curl -s -g -o /dev/null --max-time 60 "$1" &
 	CURL_PID=$!
 	wait "$CURL_PID" || fail "curl $1 exited $?"
+}
+
+# run_as_pid PID CMD...: run CMD (and wait for it) as process PID, by setting
+# the kernel's last PID just before forking; retried while another process
+# races for it. Fails when the PID cannot be had.
+run_as_pid() {
+	local want=$1 got try
+	shift
+	for try in 1 2 3 4 5 6 7 8 9 10; do
+		got=$("$PNMT_PY" -c '
+import os, sys
+want = int(sys.argv[1])
+with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+    f.write(str(want - 1))
+pid = os.fork()
+if pid == 0:
+    if os.getpid() != want:
+        os._exit(99)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status = os.waitpid(pid, 0)
+print(pid if os.waitstatus_to_exitcode(status) == 0 else -pid)
+' "$want" "$@")
+		[ "$got" = "$want" ] && return 0
+		info "run_as_pid: try $try got pid $got, want $want"
+	done
+	fail "could not run $* as pid $want"
 }
