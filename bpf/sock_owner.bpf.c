@@ -43,54 +43,67 @@ static __always_inline void note_process(struct task_struct *t, const struct pnm
 	bpf_map_update_elem(&pnm_procinfo, o, &info, BPF_NOEXIST);
 }
 
-/* The current process takes the socket over. */
-static __always_inline void claim(void *sk)
+/* The process me (task t) takes the socket over. */
+static __always_inline void claim(void *sk, const struct pnm_owner *me, struct task_struct *t)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct pnm_owner me, *cur;
+	struct pnm_owner *cur;
 
 	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!cur)
+	if (!cur || (cur->tgid == me->tgid && cur->start_ns == me->start_ns))
 		return;
-	owner_of(t, &me);
-	if (cur->tgid == me.tgid && cur->start_ns == me.start_ns)
-		return;
-	note_process(t, &me);
-	cur->start_ns = me.start_ns;
-	cur->tgid = me.tgid;
+	note_process(t, me);
+	cur->start_ns = me->start_ns;
+	cur->tgid = me->tgid;
 }
 
-static __always_inline bool counted_sock(const struct sock *sk)
+/*
+ * Send and receive run for every socket call on the system: read the task
+ * and socket through BTF pointers directly (no probe reads), and only for
+ * calls that moved bytes on a TCP or UDP socket.
+ */
+static __always_inline void claim_on_io(struct sock *sk, int ret)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	struct task_struct *t;
+	struct pnm_owner me = {};
+	__u16 family;
 
-	return (family == AF_INET || family == AF_INET6) &&
-	       (proto == IPPROTO_TCP || proto == IPPROTO_UDP);
+	if (ret <= 0 || (sk->sk_protocol != IPPROTO_TCP && sk->sk_protocol != IPPROTO_UDP))
+		return;
+	family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return;
+	t = bpf_get_current_task_btf();
+	me.start_ns = t->group_leader->start_time;
+	me.tgid = t->tgid;
+	claim(sk, &me, t);
 }
 
 SEC("cgroup/sock_create")
 int pnm_sock_create(struct bpf_sock *ctx)
 {
+	struct task_struct *t;
+	struct pnm_owner me;
+
 	if ((ctx->family == AF_INET || ctx->family == AF_INET6) &&
-	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP))
-		claim(ctx);
+	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)) {
+		t = (struct task_struct *)bpf_get_current_task();
+		owner_of(t, &me);
+		claim(ctx, &me, t);
+	}
 	return 1; /* never deny */
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(pnm_send, struct sock *sk, int ret, int flags)
 {
-	if (ret > 0 && counted_sock(sk))
-		claim(sk);
+	claim_on_io(sk, ret);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(pnm_recv, struct sock *sk, int ret, int flags)
 {
-	if (ret > 0 && counted_sock(sk))
-		claim(sk);
+	claim_on_io(sk, ret);
 	return 0;
 }
 
