@@ -116,15 +116,27 @@ int pnm_clsact_ensure(uint32_t ifindex, bool *created)
 	return rc == -EEXIST ? 0 : rc;
 }
 
-/* Number of filters (of any kind) under one clsact parent. */
-static int count_filters(struct nl_sock *sk, uint32_t ifindex, uint32_t parent, int *n)
+static uint32_t clsact_parent(int dir)
+{
+	return TC_H_MAKE(TC_H_CLSACT, dir == 0 ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+}
+
+/* Filters (of any kind) under one clsact parent: how many, and which
+ * priorities they use (a bitmap of 65536 bits, may be NULL). */
+static int scan_filters(struct nl_sock *sk, uint32_t ifindex, int dir, int *n, uint8_t *used)
 {
 	struct nl_cache *cache = NULL;
-	int rc = rtnl_cls_alloc_cache(sk, (int)ifindex, parent, &cache);
+	struct nl_object *o;
+	int rc = rtnl_cls_alloc_cache(sk, (int)ifindex, clsact_parent(dir), &cache);
 
 	if (rc < 0)
 		return nl_to_errno(rc);
 	*n = nl_cache_nitems(cache);
+	for (o = nl_cache_get_first(cache); o && used; o = nl_cache_get_next(o)) {
+		uint16_t prio = rtnl_cls_get_prio((struct rtnl_cls *)o);
+
+		used[prio / 8] |= (uint8_t)(1u << (prio % 8));
+	}
 	nl_cache_free(cache);
 	return 0;
 }
@@ -139,9 +151,9 @@ int pnm_clsact_remove_if_empty(uint32_t ifindex, bool *removed)
 	sk = route_socket(&err);
 	if (!sk)
 		return err;
-	err = count_filters(sk, ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), &in);
+	err = scan_filters(sk, ifindex, 0, &in, NULL);
 	if (!err)
-		err = count_filters(sk, ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), &eg);
+		err = scan_filters(sk, ifindex, 1, &eg, NULL);
 	nl_socket_free(sk);
 	if (err || in || eg)
 		return err;
@@ -151,9 +163,46 @@ int pnm_clsact_remove_if_empty(uint32_t ifindex, bool *removed)
 	return err == -ENOENT ? 0 : err;
 }
 
+int pnm_filter_place(uint32_t ifindex, int dir, struct pnm_filter *f, bool *first)
+{
+	uint8_t used[65536 / 8] = { 0 };
+	struct nl_sock *sk;
+	uint32_t p;
+	int err = 0, n;
+
+	sk = route_socket(&err);
+	if (!sk)
+		return err;
+	err = scan_filters(sk, ifindex, dir, &n, used);
+	nl_socket_free(sk);
+	if (err)
+		return err;
+	f->handle = 1;
+	*first = true;
+	if (n == 0) {
+		f->prio = PNM_FILTER_PRIO;
+		return 0;
+	}
+	for (p = 1; !(used[p / 8] & (1u << (p % 8))); p++)
+		;
+	if (p > 1) { /* just before the first filter */
+		f->prio = p - 1;
+		return 0;
+	}
+	/* Priority 1 is taken: the first free one after it. */
+	*first = false;
+	for (; p < 65536 && used[p / 8] & (1u << (p % 8)); p++)
+		;
+	if (p == 65536)
+		return -ENOSPC;
+	f->prio = p;
+	return 0;
+}
+
 int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter *f)
 {
-	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = f->handle,
+		    .priority = f->prio);
 	struct bpf_tc_hook h;
 	int rc;
 
@@ -161,8 +210,6 @@ int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter 
 	rc = bpf_tc_attach(&h, &opts);
 	if (rc)
 		return rc;
-	f->handle = opts.handle;
-	f->prio = opts.priority;
 	f->prog_id = opts.prog_id;
 	return 0;
 }

@@ -30,8 +30,16 @@ struct pnm_filter {
 int pnm_clsact_ensure(uint32_t ifindex, bool *created);
 /* Remove clsact only if it holds no filter at all any more. */
 int pnm_clsact_remove_if_empty(uint32_t ifindex, bool *removed);
-/* Attach prog_fd as a direct-action filter; the kernel picks handle and
- * priority, returned in f. */
+/* tc's own default priority, used on a hook without filters. */
+#define PNM_FILTER_PRIO 49152
+
+/* Choose where our filter goes, handle 1: a priority just before every
+ * existing filter, so that pnm-tc sees packets before anything drops or
+ * redirects them (*first). When priority 1 is taken, the first free one
+ * after it (*first false). Recording the place before attaching lets a
+ * later detach find a filter whose attach was interrupted. */
+int pnm_filter_place(uint32_t ifindex, int dir, struct pnm_filter *f, bool *first);
+/* Attach prog_fd as a direct-action filter at f's handle and priority. */
 int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter *f);
 /* Remove the filter at f's handle/prio only if it still runs f->prog_id:
  * 0 removed, -ENOENT no such filter, -EBUSY the slot now holds another

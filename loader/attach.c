@@ -177,15 +177,30 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l,
 		cfg.flags |= PNM_IF_CREATED_CLSACT;
 	for (int d = 0; d < PNM_NDIR && !rc; d++) {
 		struct pnm_filter f;
+		bool first;
 
-		rc = pnm_filter_attach(l->ifindex, d, prog_fd[d], &f);
+		rc = pnm_filter_place(l->ifindex, d, &f, &first);
 		if (rc) {
-			pr_warn("cannot attach the %s filter to %s: %s", dir_name[d], l->name,
+			pr_warn("cannot place the %s filter on %s: %s", dir_name[d], l->name,
 				strerror(-rc));
 			break;
 		}
+		if (!first)
+			pr_warn("%s %s: priority 1 is taken, pnm-tc runs at %u and misses what "
+				"earlier filters drop or redirect",
+				l->name, dir_name[d], f.prio);
+		/* Record the place first: a detach after an interrupted attach
+		 * still finds the filter. */
 		cfg.handle[d] = f.handle;
 		cfg.prio[d] = f.prio;
+		if (bpf_map_update_elem(m->ifcfg, &l->ifindex, &cfg, BPF_EXIST)) {
+			rc = -errno;
+			break;
+		}
+		rc = pnm_filter_attach(l->ifindex, d, prog_fd[d], &f);
+		if (rc)
+			pr_warn("cannot attach the %s filter to %s: %s", dir_name[d], l->name,
+				strerror(-rc));
 	}
 	/* Record what we did even on failure, so that the rollback undoes it. */
 	if (bpf_map_update_elem(m->ifcfg, &l->ifindex, &cfg, BPF_EXIST) && !rc)

@@ -396,6 +396,17 @@ test_attach_detach_no_trace() {
 	attach_detach_round bare named "$dir"
 	has_clsact "$PNMT_IF0" && soft_fail "[bare] clsact left on $PNMT_IF0 after detach"
 
+	# 2b. A filter another tool adds to the clsact pnm-tc created keeps it
+	# (and the filter) alive after detach.
+	pnm_attach "$PNMT_IF0"
+	tc filter add dev "$PNMT_IF0" egress prio 3 protocol 0x88b5 u32 match u32 0 0 classid 1:1 ||
+		fail "adding foreign egress filter failed"
+	pnm_detach "$PNMT_IF0"
+	has_clsact "$PNMT_IF0" || soft_fail "[shared] clsact holding a foreign filter was removed"
+	tc filter show dev "$PNMT_IF0" egress | grep -q u32 || soft_fail "[shared] foreign filter removed"
+	[ "$(count_bpf_filters "$PNMT_IF0" egress)" -eq 0 ] || soft_fail "[shared] our filter left behind"
+	tc qdisc del dev "$PNMT_IF0" clsact || fail "tc qdisc del clsact failed"
+
 	# 3. bpffs mounted by someone else beforehand: stays mounted.
 	if ! mountpoint -q /sys/fs/bpf; then
 		mount -t bpf bpf /sys/fs/bpf || fail "cannot mount bpffs"
