@@ -7,7 +7,11 @@
  *    since accepted sockets are born in softirq where no process is known;
  *  - every send and receive that moves bytes (tp_btf/sock_*_length, process
  *    context) hands the socket to the process doing it: this covers sockets
- *    shared across fork, passed over unix sockets, and opened before attach;
+ *    shared across fork and passed over unix sockets. TCP sends
+ *    (tp_btf/tcp_sendmsg_locked) and unconnected UDP sends (cgroup
+ *    sendmsg4/6) are claimed before their packets leave;
+ *  - at attach, an iterator over every process's open files gives the
+ *    sockets that already exist to the process holding them;
  *  - sock_ops follows TCP closing so that FIN and TIME-WAIT packets, sent
  *    after the socket is gone, keep their owner (pnm_closed).
  * Process identities (name, parent, exited) go to pnm_procinfo.
@@ -61,21 +65,27 @@ static __always_inline void claim(void *sk, const struct pnm_owner *me, struct t
  * and socket through BTF pointers directly (no probe reads), and only for
  * calls that moved bytes on a TCP or UDP socket.
  */
-static __always_inline void claim_on_io(struct sock *sk, int ret)
+static __always_inline bool counted_sock(const struct sock *sk)
 {
-	struct task_struct *t;
-	struct pnm_owner me = {};
-	__u16 family;
+	__u16 family = sk->__sk_common.skc_family;
 
-	if (ret <= 0 || (sk->sk_protocol != IPPROTO_TCP && sk->sk_protocol != IPPROTO_UDP))
-		return;
-	family = sk->__sk_common.skc_family;
-	if (family != AF_INET && family != AF_INET6)
-		return;
-	t = bpf_get_current_task_btf();
+	return (sk->sk_protocol == IPPROTO_TCP || sk->sk_protocol == IPPROTO_UDP) &&
+	       (family == AF_INET || family == AF_INET6);
+}
+
+static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
+{
+	struct pnm_owner me = {};
+
 	me.start_ns = t->group_leader->start_time;
 	me.tgid = t->tgid;
 	claim(sk, &me, t);
+}
+
+static __always_inline void claim_on_io(struct sock *sk, int ret)
+{
+	if (ret > 0 && counted_sock(sk))
+		claim_btf(sk, bpf_get_current_task_btf());
 }
 
 SEC("cgroup/sock_create")
@@ -91,6 +101,72 @@ int pnm_sock_create(struct bpf_sock *ctx)
 		claim(ctx, &me, t);
 	}
 	return 1; /* never deny */
+}
+
+/* Unconnected UDP sends, before the datagram is built. */
+static __always_inline int claim_sendmsg(struct bpf_sock_addr *ctx)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct bpf_sock *sk = ctx->sk;
+	struct pnm_owner me;
+
+	if (sk) {
+		owner_of(t, &me);
+		claim(sk, &me, t);
+	}
+	return 1; /* never deny */
+}
+
+SEC("cgroup/sendmsg4")
+int pnm_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return claim_sendmsg(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int pnm_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return claim_sendmsg(ctx);
+}
+
+/* TCP sends, before the data is queued and pushed out. */
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(pnm_tcp_send, struct sock *sk)
+{
+	claim_btf(sk, bpf_get_current_task_btf());
+	return 0;
+}
+
+/* Seeding at attach: the sockets that already exist go to a process that
+ * holds them (the first one met, in PID order), unless already owned. */
+__u64 seeded;
+
+SEC("iter/task_file")
+int pnm_seed(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *t = ctx->task;
+	struct file *file = ctx->file;
+	struct pnm_owner *cur, me;
+	struct socket *sock;
+	struct sock *sk;
+
+	if (!t || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk;
+	if (!sk || !counted_sock(sk))
+		return 0;
+	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!cur || cur->tgid)
+		return 0;
+	owner_of(t, &me);
+	note_process(t, &me);
+	cur->start_ns = me.start_ns;
+	cur->tgid = me.tgid;
+	seeded++;
+	return 0;
 }
 
 SEC("tp_btf/sock_send_length")

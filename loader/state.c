@@ -34,6 +34,10 @@
 const struct pnm_hook pnm_hooks[] = {
 	{ "pnm_sock_create", "", "socket creation (cgroup/sock_create)", true },
 	{ "pnm_sockops", "", "TCP establishment and close (sockops)", true },
+	{ "pnm_sendmsg4", "", "unconnected UDP sends before transmit (cgroup/sendmsg4)", true },
+	{ "pnm_sendmsg6", "", "unconnected UDP sends before transmit (cgroup/sendmsg6)", true },
+	{ "pnm_tcp_send", "tcp_sendmsg_locked",
+	  "TCP sends before transmit (tp_btf/tcp_sendmsg_locked)", false },
 	{ "pnm_send", "sock_send_length", "sends in process context (tp_btf/sock_send_length)",
 	  false },
 	{ "pnm_recv", "sock_recv_length", "receives in process context (tp_btf/sock_recv_length)",
@@ -298,6 +302,7 @@ static int attach_hooks(struct sock_owner_bpf *so, const struct btf *vmlinux)
 		if (h->target[0] && !have_tracepoint(vmlinux, h->target))
 			continue;
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
+		    bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR ||
 		    bpf_program__type(prog) == BPF_PROG_TYPE_SOCK_OPS)
 			link = bpf_program__attach_cgroup(prog, cgfd);
 		else
@@ -313,6 +318,31 @@ static int attach_hooks(struct sock_owner_bpf *so, const struct btf *vmlinux)
 	}
 	close(cgfd);
 	return rc;
+}
+
+/* Give the sockets that existed before attach to the processes holding
+ * them: one pass of the iterator over every process's open files. */
+static void seed_existing_sockets(struct sock_owner_bpf *so)
+{
+	struct bpf_link *link = bpf_program__attach_iter(so->progs.pnm_seed, NULL);
+	char buf[256];
+	int fd;
+
+	if (!link) {
+		pr_warn("cannot list existing sockets (%s): they are attributed from their next "
+			"send or receive",
+			strerror(errno));
+		return;
+	}
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd >= 0) {
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		close(fd);
+	}
+	bpf_link__destroy(link);
+	pr_info("%llu sockets that existed before attach were given to their processes",
+		(unsigned long long)so->bss->seeded);
 }
 
 int pnm_state_create(void)
@@ -392,6 +422,8 @@ int pnm_state_create(void)
 	rc = attach_hooks(so, vmlinux);
 	if (rc)
 		goto fail;
+	/* After the hooks: a socket made meanwhile is already owned. */
+	seed_existing_sockets(so);
 	sock_owner_bpf__destroy(so);
 	tc_count_bpf__destroy(tc);
 	btf__free(vmlinux);
