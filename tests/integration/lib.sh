@@ -341,7 +341,8 @@ capture_start() {
 	local fargs=()
 	[ -n "$filter" ] && fargs=(-f "$filter")
 	rm -f "$file" "$file.err"
-	tshark -B 256 -i "$PNMT_IF0" -s 128 "${fargs[@]}" -w "$file" >/dev/null 2>"$file.err" 9>&- &
+	tshark -B 256 -i "${PNMT_CAP_IF:-$PNMT_IF0}" -s 128 "${fargs[@]}" -w "$file" >/dev/null \
+		2>"$file.err" 9>&- &
 	CAP_PID=$!
 	at_cleanup "kill_wait $CAP_PID INT"
 	# tshark prints "Capturing on" before dumpcap has opened the interface;
@@ -402,6 +403,15 @@ capture_sum() {
 			b[d] += len; p[d] += segs; f[d] += 1
 		}
 		END { printf "%d %d %d %d %d %d\n", b["in"], p["in"], b["out"], p["out"], f["in"], f["out"] }'
+}
+
+# capture_sum_port FILE PORT: on an interface where both ends are local
+# (lo), "bytes packets" of the frames from PORT, then of the frames to it.
+capture_sum_port() {
+	tshark -r "$1" -T fields -E separator=/t -e tcp.srcport -e frame.len 2>/dev/null |
+		awk -F'\t' -v port="$2" '
+		{ d = ($1 == port) ? "from" : "to"; b[d] += $2; p[d] += 1 }
+		END { printf "%d %d %d %d\n", b["from"], p["from"], b["to"], p["to"] }'
 }
 
 # capture_mss FILE DIR: the segment size the sender uses for data going in

@@ -156,6 +156,37 @@ test_udp_iperf3() {
 	check_soft_failures
 }
 
+# Loopback: every packet counts once on the sending side (the sender's
+# bytes_out) and once on the receiving side (the receiver's bytes_in), and
+# the two ends are never swapped.
+test_loopback() {
+	local dir port=$PNMT_HTTP_PORT pids sb sp cb cp bi pi bo po found
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
+	nginx_conf "$dir" 2 "127.0.0.1:$port"
+	make_payload "$dir/www/file"
+	pnm_attach lo
+	nginx_start "$dir" root fg
+	wait_listen "$port"
+
+	PNMT_CAP_IF=lo capture_start "$dir/cap.pcap" "tcp port $port"
+	curl_download "http://127.0.0.1:$port/file"
+	capture_stop "$dir/cap.pcap"
+	read -r sb sp cb cp < <(capture_sum_port "$dir/cap.pcap" "$port")
+	info "curl pid $CURL_PID; capture on lo: server->client ${sb}B/${sp}p client->server ${cb}B/${cp}p"
+
+	pnm_json "$dir/show.json" -i lo
+	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" lo "$CURL_PID")
+	[ "$found" -eq 1 ] || fail "curl pid $CURL_PID not in show -i lo: $(head -c 400 "$dir/show.json")"
+	assert_counts "curl on lo: " "$bi $pi $bo $po" "$sb $sp $cb $cp"
+	pids="$NGINX_PID $(nginx_workers "$NGINX_PID" | tr '\n' ' ')"
+	# shellcheck disable=SC2086
+	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" lo $pids)
+	[ "$found" -gt 0 ] || fail "no nginx pid ($pids) in show -i lo"
+	assert_counts "nginx on lo: " "$bi $pi $bo $po" "$cb $cp $sb $sp"
+	check_soft_failures
+}
+
 # A PID the kernel hands out again is a new process: the second curl with
 # the first one's PID gets only its own bytes, the first stays visible as
 # "PID.1", exited.
@@ -545,6 +576,7 @@ ALL_TESTS=(
 	test_ipv6
 	test_offloads_on
 	test_pid_reuse
+	test_loopback
 	test_totals_invariant
 	test_attach_detach_no_trace
 	test_bad_inputs
