@@ -47,6 +47,8 @@ APP_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(APP_SRCS))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_MODS := loader/parse.c loader/format.c loader/snapshot.c loader/report.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
+# Traffic generators with known owners, for the integration tests.
+HELPERS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests/%,$(wildcard tests/helpers/*.c))
 
 .PHONY: all deps check unit integration demo install uninstall format clean
 
@@ -98,15 +100,19 @@ deps:
 		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+$(OUTPUT)/tests/%: tests/helpers/%.c | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) $< -o $@
+
 unit: $(UNIT_TESTS)
 	$(Q)fail=0; for t in $(UNIT_TESTS); do $$t || fail=1; done; exit $$fail
 
-integration: pnm-tc
+integration: pnm-tc $(HELPERS)
 	$(Q)bash tests/integration/run.sh
 
 # The README's test command; .ci/run calls exactly this.
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_TESTS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_TESTS) $(HELPERS)
 	$(Q)bash ci/check.sh $(UNIT_TESTS)
 
 demo: deps

@@ -19,6 +19,8 @@ PNMT_ROOT=$(cd "$PNMT_LIB_DIR/../.." && pwd)
 
 # The binary under test; override with PNM_TC=/path/to/pnm-tc.
 PNM_TC=${PNM_TC:-$PNMT_ROOT/pnm-tc}
+# Traffic with known owners (tests/helpers/pnmt_traffic.c, built by make).
+PNMT_TRAFFIC=${PNMT_TRAFFIC:-$PNMT_ROOT/.output/tests/pnmt_traffic}
 
 PNMT_IF0=pnmt0
 PNMT_IF1=pnmt1
@@ -113,7 +115,8 @@ require_root() {
 
 require_tools() {
 	local t missing=()
-	for t in ip ethtool tshark curl nginx iperf3 bpftool tc setpriv ss pgrep flock "$PNMT_PY"; do
+	for t in ip ethtool tshark curl nginx iperf3 bpftool tc setpriv ss pgrep flock "$PNMT_PY" \
+		"$PNMT_TRAFFIC"; do
 		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
@@ -403,6 +406,23 @@ capture_sum() {
 			b[d] += len; p[d] += segs; f[d] += 1
 		}
 		END { printf "%d %d %d %d %d %d\n", b["in"], p["in"], b["out"], p["out"], f["in"], f["out"] }'
+}
+
+# own_bytes_out FILE "PID EXPECTED_BYTES"...: of the bytes each process
+# sent itself, how many pnm-tc gave to that very PID (at most its own count,
+# whatever else it got). Prints "attributed expected".
+own_bytes_out() {
+	"$PNMT_PY" - "$@" <<'EOF'
+import json, sys
+procs = json.load(open(sys.argv[1])).get("processes", {})
+got = want = 0
+for arg in sys.argv[2:]:
+    pid, exp = arg.split()
+    b = procs.get(pid, {}).get("current", {}).get("bytes_out", 0)
+    got += min(int(b), int(exp))
+    want += int(exp)
+print(got, want)
+EOF
 }
 
 # capture_sum_port FILE PORT: on an interface where both ends are local

@@ -187,6 +187,165 @@ test_loopback() {
 	check_soft_failures
 }
 
+# UDP wire bytes of PAYLOAD bytes in DGRAMS datagrams over IPv4/Ethernet.
+udp_wire() { echo $(($1 + $2 * 42)); }
+
+# 200 processes that each open a socket, send 5 datagrams and exit within a
+# millisecond: at least 99.5% of the captured bytes go to their own PIDs.
+test_short_lived() {
+	local dir port=$PNMT_IPERF_PORT i tbo pid bytes n args=() got want pids=()
+	topo_up
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
+	pnm_attach "$PNMT_IF0"
+	capture_start "$dir/cap.pcap" "udp and dst port $port and host $PNMT_IP1"
+	for ((i = 0; i < 200; i++)); do
+		"$PNMT_TRAFFIC" burst "$PNMT_IP1" "$port" 5 1000 >>"$dir/senders" 9>&- &
+		pids+=("$!")
+	done
+	wait "${pids[@]}"
+	capture_stop "$dir/cap.pcap"
+	read -r _ _ tbo _ _ _ < <(capture_sum "$dir/cap.pcap")
+	[ "$(grep -c . "$dir/senders")" -eq 200 ] || fail "not all 200 senders reported"
+	while read -r pid bytes n; do
+		args+=("$pid $(udp_wire "$bytes" "$n")")
+	done <"$dir/senders"
+	pnm_json "$dir/show.json"
+	read -r got want < <(own_bytes_out "$dir/show.json" "${args[@]}")
+	assert_within "$PNMT_TOL" "senders' own bytes vs capture" "$want" "$tbo"
+	if awk -v g="$got" -v t="$tbo" 'BEGIN { exit !(g >= 0.995 * t) }'; then
+		info "ok   attributed to their own PIDs: $got of $tbo captured bytes"
+	else
+		soft_fail "only $got of $tbo captured bytes attributed to their own PIDs (< 99.5%)"
+	fi
+	check_soft_failures
+}
+
+# A socket shared across fork: parent and child take turns, and each one's
+# bytes go to whoever sent them. A socket passed over SCM_RIGHTS follows the
+# process that uses it.
+test_shared_sockets() {
+	local dir port=$PNMT_IPERF_PORT pid bytes n args=() got want parent
+	topo_up
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
+	pnm_attach "$PNMT_IF0"
+
+	"$PNMT_TRAFFIC" fork "$PNMT_IP1" "$port" 100 1000 >"$dir/fork" || fail "fork helper failed"
+	"$PNMT_TRAFFIC" scm "$PNMT_IP1" "$port" 150 1000 >"$dir/scm" || fail "scm helper failed"
+	pnm_json "$dir/show.json"
+	for f in fork scm; do
+		args=()
+		while read -r pid bytes n; do
+			args+=("$pid $(udp_wire "$bytes" "$n")")
+			read -r got want < <(own_bytes_out "$dir/show.json" "$pid $(udp_wire "$bytes" "$n")")
+			assert_eq "$f: pid $pid's own $want bytes_out attributed" "$got" "$want"
+		done <"$dir/$f"
+		# Nobody gets more than it sent: the sharer that did not send gets 0.
+		parent=$(tail -n 1 "$dir/$f" | cut -d' ' -f1)
+		read -r _ _ bo _ _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$parent")
+		assert_eq "$f: parent $parent bytes_out" "$bo" \
+			"$(udp_wire "$(tail -n 1 "$dir/$f" | cut -d' ' -f2)" "$(tail -n 1 "$dir/$f" | cut -d' ' -f3)")"
+	done
+	check_soft_failures
+}
+
+# Sockets opened before attach: an idle TCP connection and a bound UDP
+# socket that never read. Their owner is known from the moment of attach.
+test_preexisting_sockets() {
+	local dir tport=$PNMT_HTTP_PORT uport=$PNMT_IPERF_PORT holder line i
+	local tbi tpi tbo tpo bi pi bo po found
+	topo_up
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
+	# The peer: accept one connection, then on the trigger send 64 KiB on it
+	# and 50 datagrams to the holder's UDP port.
+	nsx "$PNMT_PY" -c '
+import os, socket, sys, time
+ip, tport, uport, dst, trig = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((ip, tport))
+s.listen(1)
+c, _ = s.accept()
+while not os.path.exists(trig):
+    time.sleep(0.02)
+c.sendall(b"x" * 65536)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(50):
+    u.sendto(b"y" * 1000, (dst, uport))
+time.sleep(3)
+' "$PNMT_IP1" "$tport" "$uport" "$PNMT_IP0" "$dir/go" 9>&- &
+	at_cleanup "kill_wait $!"
+	wait_listen "$tport" peer
+	"$PNMT_TRAFFIC" hold "$PNMT_IP1" "$tport" "$uport" "$dir/go" >"$dir/holder" 9>&- &
+	holder=$!
+	at_cleanup "kill_wait $holder"
+	for ((i = 0; i < 50; i++)); do
+		grep -q ready "$dir/holder" && break
+		sleep 0.1
+	done
+	grep -q ready "$dir/holder" || fail "the holder did not connect"
+
+	pnm_attach "$PNMT_IF0"
+	capture_start "$dir/cap.pcap" "host $PNMT_IP1 and (tcp port $tport or udp port $uport)"
+	touch "$dir/go"
+	wait "$holder"
+	capture_stop "$dir/cap.pcap"
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap")
+	info "holder pid $holder; capture: in ${tbi}B/${tpi}p out ${tbo}B/${tpo}p"
+	pnm_json "$dir/show.json"
+	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$holder")
+	[ "$found" -eq 1 ] || fail "holder $holder not in show: $(head -c 400 "$dir/show.json")"
+	assert_counts "pre-existing sockets: " "$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
+	check_soft_failures
+}
+
+# UDP GSO (UDP_SEGMENT) both ways: a sender in this namespace and one in the
+# peer, offloads off and on; wire bytes equal the applications' own counts.
+test_udp_gso() {
+	local dir port=$PNMT_IPERF_PORT mode pid bytes n bo sink bi
+	topo_up
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
+	pnm_attach "$PNMT_IF0"
+	for mode in off on; do
+		offloads "$mode"
+		# The receiver of the peer's datagrams, in this namespace.
+		"$PNMT_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(2)
+n = 0
+try:
+    while True:
+        n += len(s.recv(65536))
+except socket.timeout:
+    pass
+print(n)
+' "$PNMT_IP0" "$port" >"$dir/sink-$mode" 9>&- &
+		sink=$!
+		at_cleanup "kill_wait $sink"
+		wait_listen "$port" root udp
+		"$PNMT_TRAFFIC" gso "$PNMT_IP1" "$port" 40 10 1200 >"$dir/out-$mode" ||
+			fail "gso sender failed"
+		nsx "$PNMT_TRAFFIC" gso "$PNMT_IP0" "$port" 40 10 1200 >"$dir/in-$mode" 9>&- ||
+			fail "peer gso sender failed"
+		wait "$sink"
+		read -r pid bytes n <"$dir/out-$mode"
+		pnm_json "$dir/show-$mode.json"
+		read -r _ _ bo _ _ _ < <(json_procs "$dir/show-$mode.json" "$PNMT_IF0" "$pid")
+		assert_within "$PNMT_TOL" "offloads $mode: GSO sender bytes_out" "$bo" "$(udp_wire "$bytes" "$n")"
+		# The sink may drop datagrams (a full receive buffer): they crossed
+		# the link all the same, so the truth is the sender's count.
+		read -r _ bytes n <"$dir/in-$mode"
+		read -r bi _ _ _ _ _ < <(json_procs "$dir/show-$mode.json" "$PNMT_IF0" "$sink")
+		assert_within "$PNMT_TOL" "offloads $mode: receiver bytes_in" "$bi" "$(udp_wire "$bytes" "$n")"
+	done
+	check_soft_failures
+}
+
 # A PID the kernel hands out again is a new process: the second curl with
 # the first one's PID gets only its own bytes, the first stays visible as
 # "PID.1", exited.
@@ -577,6 +736,10 @@ ALL_TESTS=(
 	test_offloads_on
 	test_pid_reuse
 	test_loopback
+	test_short_lived
+	test_shared_sockets
+	test_preexisting_sockets
+	test_udp_gso
 	test_totals_invariant
 	test_attach_detach_no_trace
 	test_bad_inputs

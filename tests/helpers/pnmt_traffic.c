@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Traffic with known owners for the integration tests. Every mode prints
+ * one line per process that moved data: "PID BYTES DATAGRAMS" (payload
+ * bytes and datagrams it sent itself), so the tests have the application's
+ * own count as ground truth.
+ *
+ *   burst ADDR PORT COUNT SIZE      open a UDP socket, send, exit at once
+ *   fork ADDR PORT ROUNDS SIZE      one UDP socket shared by parent and child;
+ *                                   they take turns, the child sending twice
+ *                                   as many datagrams
+ *   scm ADDR PORT COUNT SIZE        the parent opens a UDP socket and passes
+ *                                   it over a unix socket (SCM_RIGHTS) to a
+ *                                   child that alone sends
+ *   gso ADDR PORT COUNT SEGS SIZE   UDP_SEGMENT: COUNT sends of SEGS
+ *                                   datagrams of SIZE bytes each
+ *   hold ADDR PORT UDPPORT TRIGGER  connect TCP to ADDR:PORT and bind UDP to
+ *                                   UDPPORT, print "ready", then wait (never
+ *                                   reading) until the file TRIGGER exists
+ *                                   and 2 more seconds pass
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+static struct sockaddr_storage dst;
+static socklen_t dst_len;
+static char buf[65536];
+
+static void die(const char *what)
+{
+	fprintf(stderr, "pnmt_traffic: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void parse_addr(const char *addr, const char *port)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&dst;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&dst;
+
+	memset(&dst, 0, sizeof(dst));
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)atoi(port));
+		dst_len = sizeof(*a4);
+	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)atoi(port));
+		dst_len = sizeof(*a6);
+	} else {
+		fprintf(stderr, "pnmt_traffic: bad address %s\n", addr);
+		exit(2);
+	}
+}
+
+static int udp_socket(void)
+{
+	int fd = socket(dst.ss_family, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	return fd;
+}
+
+static void send_n(int fd, long count, long size)
+{
+	for (long i = 0; i < count; i++)
+		if (sendto(fd, buf, (size_t)size, 0, (struct sockaddr *)&dst, dst_len) != size)
+			die("sendto");
+}
+
+static void report(long count, long size)
+{
+	printf("%d %ld %ld\n", getpid(), count * size, count);
+	fflush(stdout);
+}
+
+static int burst(long count, long size)
+{
+	int fd = udp_socket();
+
+	send_n(fd, count, size);
+	report(count, size);
+	return 0;
+}
+
+/* Parent and child alternate on one socket, paced by a pipe pair. */
+static int fork_share(long rounds, long size)
+{
+	int fd = udp_socket(), to_child[2], to_parent[2];
+	char token = 't';
+	pid_t pid;
+
+	if (pipe(to_child) || pipe(to_parent))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	for (long r = 0; r < rounds; r++) {
+		if (pid == 0) {
+			if (read(to_child[0], &token, 1) != 1)
+				die("read");
+			send_n(fd, 2, size);
+			if (write(to_parent[1], &token, 1) != 1)
+				die("write");
+		} else {
+			send_n(fd, 1, size);
+			if (write(to_child[1], &token, 1) != 1)
+				die("write");
+			if (read(to_parent[0], &token, 1) != 1)
+				die("read");
+		}
+	}
+	if (pid == 0) {
+		report(2 * rounds, size);
+		return 0;
+	}
+	waitpid(pid, NULL, 0);
+	report(rounds, size);
+	return 0;
+}
+
+/* The parent creates the socket; only the child, which receives it over a
+ * unix socket, sends. */
+static int scm(long count, long size)
+{
+	int pair[2], fd;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, pair))
+		die("socketpair");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		char cbuf[CMSG_SPACE(sizeof(int))], b;
+		struct iovec iov = {&b, 1};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf)};
+		struct cmsghdr *c;
+
+		if (recvmsg(pair[1], &msg, 0) != 1)
+			die("recvmsg");
+		c = CMSG_FIRSTHDR(&msg);
+		if (!c || c->cmsg_type != SCM_RIGHTS)
+			die("no SCM_RIGHTS");
+		memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+		send_n(fd, count, size);
+		report(count, size);
+		return 0;
+	} else {
+		char cbuf[CMSG_SPACE(sizeof(int))], b = 'f';
+		struct iovec iov = {&b, 1};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf)};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+		fd = udp_socket();
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+		if (sendmsg(pair[0], &msg, 0) != 1)
+			die("sendmsg");
+		waitpid(pid, NULL, 0);
+		report(0, size);
+		return 0;
+	}
+}
+
+static int gso(long count, long segs, long size)
+{
+	int fd = udp_socket(), seg = (int)size;
+
+	if (segs * size > (long)sizeof(buf))
+		die("too large");
+	if (setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &seg, sizeof(seg)))
+		die("UDP_SEGMENT");
+	send_n(fd, count, segs * size);
+	report(count * segs, size);
+	return 0;
+}
+
+static int hold(const char *udpport, const char *trigger)
+{
+	int t = socket(dst.ss_family, SOCK_STREAM, 0), u = udp_socket();
+	struct sockaddr_storage local = dst;
+	struct stat st;
+
+	if (t < 0 || connect(t, (struct sockaddr *)&dst, dst_len))
+		die("connect");
+	/* The UDP socket listens on the same local address the TCP one got. */
+	socklen_t len = sizeof(local);
+	if (getsockname(t, (struct sockaddr *)&local, &len))
+		die("getsockname");
+	if (local.ss_family == AF_INET)
+		((struct sockaddr_in *)&local)->sin_port = htons((uint16_t)atoi(udpport));
+	else
+		((struct sockaddr_in6 *)&local)->sin6_port = htons((uint16_t)atoi(udpport));
+	if (bind(u, (struct sockaddr *)&local, len))
+		die("bind");
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	while (stat(trigger, &st))
+		usleep(20000);
+	sleep(2);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	memset(buf, 'p', sizeof(buf));
+	if (argc >= 6 && !strcmp(argv[1], "burst"))
+		return parse_addr(argv[2], argv[3]), burst(atol(argv[4]), atol(argv[5]));
+	if (argc >= 6 && !strcmp(argv[1], "fork"))
+		return parse_addr(argv[2], argv[3]), fork_share(atol(argv[4]), atol(argv[5]));
+	if (argc >= 6 && !strcmp(argv[1], "scm"))
+		return parse_addr(argv[2], argv[3]), scm(atol(argv[4]), atol(argv[5]));
+	if (argc >= 7 && !strcmp(argv[1], "gso"))
+		return parse_addr(argv[2], argv[3]), gso(atol(argv[4]), atol(argv[5]), atol(argv[6]));
+	if (argc >= 6 && !strcmp(argv[1], "hold"))
+		return parse_addr(argv[2], argv[3]), hold(argv[4], argv[5]);
+	fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
+	return 2;
+}
