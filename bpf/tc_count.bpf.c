@@ -153,6 +153,21 @@ static __always_inline bool owner_by_tuple(struct __sk_buff *skb, const struct p
 	return true;
 }
 
+/* From frame bytes (l2) to the layer the interface counts at. */
+static __always_inline __u64 at_layer(__u64 bytes, __u32 packets, const struct pnm_if_cfg *cfg)
+{
+	if (cfg->layer == PNM_L3)
+		return bytes - (__u64)cfg->l2_len * packets;
+	if (cfg->layer == PNM_L1) {
+		/* Segments of a super-packet are full-sized: only a single
+		 * frame can be short enough to need padding. */
+		if (packets == 1 && bytes < PNM_ETH_MIN_FRAME)
+			bytes = PNM_ETH_MIN_FRAME;
+		return bytes + (__u64)PNM_L1_OVERHEAD * packets;
+	}
+	return bytes;
+}
+
 static __always_inline void add(struct pnm_counter *c, __u64 bytes, __u32 packets)
 {
 	c->bytes += bytes;
@@ -206,6 +221,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	}
 	if (!owned && parsed)
 		owned = owner_by_tuple(skb, &p, &o);
+	bytes = at_layer(bytes, packets, cfg);
 
 	add(&ifs->total[dir], bytes, packets);
 	if (!owned) {

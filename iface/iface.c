@@ -60,9 +60,13 @@ static int link_get(int ifindex, const char *name, struct pnm_link *out)
 		goto out;
 	}
 	out->ifindex = (uint32_t)rtnl_link_get_ifindex(link);
+	out->ether = false;
 	snprintf(out->name, sizeof(out->name), "%s", rtnl_link_get_name(link));
 	switch (rtnl_link_get_arptype(link)) {
 	case ARPHRD_ETHER:
+		out->ether = true;
+		out->l2_len = 14;
+		break;
 	case ARPHRD_LOOPBACK:
 		out->l2_len = 14;
 		break;

@@ -13,6 +13,7 @@
 struct pnm_link {
 	uint32_t ifindex;
 	uint32_t l2_len; /* link-layer header bytes in front of the IP header */
+	bool ether;	 /* an Ethernet device (a physical layer to count at l1) */
 	char name[16];
 };
 

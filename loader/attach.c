@@ -130,7 +130,7 @@ static bool filters_intact(uint32_t ifindex, const struct pnm_if_cfg *cfg,
 	return true;
 }
 
-static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l,
+static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l, uint32_t layer,
 			const int prog_fd[PNM_NDIR], const uint32_t prog_id[PNM_NDIR], bool *is_new)
 {
 	struct pnm_if_cfg cfg = { 0 };
@@ -155,6 +155,7 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l,
 		return rc;
 	}
 	cfg.l2_len = l->l2_len;
+	cfg.layer = layer;
 	cfg.flags = 0;
 	memset(cfg.prio, 0, sizeof(cfg.prio));
 	memset(cfg.handle, 0, sizeof(cfg.handle));
@@ -206,28 +207,41 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l,
 	if (bpf_map_update_elem(m->ifcfg, &l->ifindex, &cfg, BPF_EXIST) && !rc)
 		rc = -errno;
 	if (!rc)
-		pr_info("attached to %s (ifindex %u): ingress prio %u, egress prio %u%s", l->name,
-			l->ifindex, cfg.prio[PNM_IN], cfg.prio[PNM_OUT],
-			created ? ", clsact created" : "");
+		pr_info("attached to %s (ifindex %u), counting at %s: ingress prio %u, egress prio "
+			"%u%s",
+			l->name, l->ifindex, pnm_layer_name(layer), cfg.prio[PNM_IN],
+			cfg.prio[PNM_OUT], created ? ", clsact created" : "");
 	return rc;
 }
 
 static const struct option attach_opts[] = {
+	{ "layer", required_argument, NULL, 'l' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Common option loop of attach and detach (they take only -h and -v). */
-static int simple_opts(const char *cmd, int argc, char **argv, bool *done)
+/* Option loop of attach and detach; only attach (layer not NULL) takes
+ * --layer. */
+static int simple_opts(const char *cmd, int argc, char **argv, bool *done, int *layer)
 {
+	char err[128];
 	int c;
 
 	*done = false;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+hv", attach_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, layer ? "+l:hv" : "+hv", attach_opts + (layer ? 0 : 1),
+				NULL)) != -1) {
 		switch (c) {
+		case 'l': {
+			unsigned int l;
+
+			if (pnm_parse_layer(optarg, &l, err, sizeof(err)))
+				return pnm_usage_error(cmd, "%s", err);
+			*layer = (int)l;
+			break;
+		}
 		case 'h':
 			pnm_print_help(stdout, cmd);
 			*done = true;
@@ -236,6 +250,8 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done)
 			pnm_verbosity++;
 			break;
 		default:
+			if (optopt == 'l')
+				return pnm_usage_error(cmd, "option --layer needs a value");
 			return pnm_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
@@ -258,9 +274,10 @@ int cmd_attach(int argc, char **argv)
 	bool *fresh_if = NULL, fresh_state = false, done;
 	struct pnm_maps m;
 	int prog_fd[PNM_NDIR] = { -1, -1 }, n, i, lock = -1, rc, ret = PNM_EXIT_FAIL;
+	int layer = -1; /* -1: l2 for new interfaces, unchanged for attached ones */
 	uint32_t prog_id[PNM_NDIR];
 
-	rc = simple_opts("attach", argc, argv, &done);
+	rc = simple_opts("attach", argc, argv, &done, &layer);
 	if (rc || done)
 		return rc;
 	n = argc - optind;
@@ -293,6 +310,12 @@ int cmd_attach(int argc, char **argv)
 			pr_warn("cannot look up interface %s: %s", name, strerror(-rc));
 			goto out;
 		}
+		if (layer == PNM_L1 && !links[i].ether) {
+			pr_warn("%s: --layer l1 needs an Ethernet interface (no physical layer "
+				"here)",
+				name);
+			goto out;
+		}
 	}
 
 	lock = pnm_lock();
@@ -322,8 +345,23 @@ int cmd_attach(int argc, char **argv)
 			strerror(-rc));
 		goto out_maps;
 	}
+	/* An attached interface keeps its layer: changing it would mix units. */
+	for (i = 0; i < n && layer >= 0; i++) {
+		struct pnm_if_cfg cfg;
+
+		if (!bpf_map_lookup_elem(m.ifcfg, &links[i].ifindex, &cfg) &&
+		    cfg.layer != (uint32_t)layer) {
+			pr_warn("%s is attached counting at %s; 'pnm-tc detach %s' first to count "
+				"at %s",
+				links[i].name, pnm_layer_name(cfg.layer), links[i].name,
+				pnm_layer_name((unsigned int)layer));
+			rc = -EEXIST;
+			goto out_progs;
+		}
+	}
 	for (i = 0; i < n; i++) {
-		rc = attach_iface(&m, &links[i], prog_fd, prog_id, &fresh_if[i]);
+		rc = attach_iface(&m, &links[i], layer < 0 ? PNM_L2 : (uint32_t)layer, prog_fd,
+				  prog_id, &fresh_if[i]);
 		if (rc)
 			break;
 	}
@@ -338,6 +376,7 @@ int cmd_attach(int argc, char **argv)
 	} else {
 		ret = PNM_EXIT_OK;
 	}
+out_progs:
 	for (int d = 0; d < PNM_NDIR; d++)
 		close(prog_fd[d]);
 out_maps:
@@ -360,7 +399,7 @@ int cmd_detach(int argc, char **argv)
 	bool done, left = false;
 	char **names;
 
-	rc = simple_opts("detach", argc, argv, &done);
+	rc = simple_opts("detach", argc, argv, &done, NULL);
 	if (rc || done)
 		return rc;
 	n = argc - optind;

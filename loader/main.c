@@ -23,12 +23,17 @@ struct cmd {
 static int cmd_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
-	{ "attach", cmd_attach, "attach [-v] IFACE...",
+	{ "attach", cmd_attach, "attach [--layer l1|l2|l3] [-v] IFACE...",
 	  "Count every packet on each interface (TC clsact ingress and egress) and\n"
 	  "attribute it to the process that owns its socket. Loads the programs once,\n"
 	  "attaches the socket hooks to the cgroup v2 root and pins everything under\n" PNM_PIN_DIR
 	  ", so the counters outlive the command. Attaching twice\n"
-	  "equals attaching once; if one interface fails, none is attached.\n" },
+	  "equals attaching once; if one interface fails, none is attached.\n"
+	  "  -l, --layer l1|l2|l3  what a byte count includes (per interface):\n"
+	  "        l2  Ethernet frames: header + payload, no FCS (the default)\n"
+	  "        l1  + preamble, SFD, FCS and inter-frame gap (24 B per frame, short\n"
+	  "            frames padded to 60 B): link utilisation; Ethernet only\n"
+	  "        l3  IP packets\n" },
 	{ "detach", cmd_detach, "detach [-v] [IFACE...]",
 	  "Remove pnm-tc's filters from the named interfaces, or from all. When the\n"
 	  "last interface goes, the programs, socket hooks and pins go too. A clsact\n"

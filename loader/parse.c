@@ -5,6 +5,7 @@
 
 #include "format.h"
 #include "parse.h"
+#include "pnm.h"
 
 /* IFNAMSIZ includes the terminating NUL. */
 #define PNM_IFNAME_MAX 15
@@ -66,6 +67,29 @@ int pnm_parse_pids(const char *s, struct pnm_pid_list *out, char *err, size_t er
 			return 0;
 		p = comma + 1;
 	}
+}
+
+static const char *const layer_names[] = { [PNM_L2] = "l2", [PNM_L1] = "l1", [PNM_L3] = "l3" };
+
+int pnm_parse_layer(const char *s, unsigned int *layer, char *err, size_t errlen)
+{
+	for (unsigned int i = 0; i < sizeof(layer_names) / sizeof(layer_names[0]); i++) {
+		if (s && !strcmp(s, layer_names[i])) {
+			*layer = i;
+			return 0;
+		}
+	}
+	{
+		char shown[64];
+
+		return fail(err, errlen, -EINVAL, "invalid layer '%s': use l1, l2 or l3",
+			    pnm_escape(s ? s : "", shown, sizeof(shown)));
+	}
+}
+
+const char *pnm_layer_name(unsigned int layer)
+{
+	return layer < sizeof(layer_names) / sizeof(layer_names[0]) ? layer_names[layer] : "?";
 }
 
 int pnm_check_ifname(const char *s, char *err, size_t errlen)

@@ -21,6 +21,10 @@ struct pnm_pid_list {
  * PNM_PID_MAX is accepted here: it is a process that does not exist. */
 int pnm_parse_pids(const char *s, struct pnm_pid_list *out, char *err, size_t errlen);
 
+/* --layer: "l1", "l2" or "l3" (enum pnm_layer). */
+int pnm_parse_layer(const char *s, unsigned int *layer, char *err, size_t errlen);
+const char *pnm_layer_name(unsigned int layer);
+
 /* An interface name: 1..15 bytes of [A-Za-z0-9._@+-], not "." or "..". */
 int pnm_check_ifname(const char *s, char *err, size_t errlen);
 

@@ -77,6 +77,8 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 			continue;
 		o = json_object_new_object();
 		json_object_object_add(o, "ifindex", json_object_new_uint64(ifc->ifindex));
+		json_object_object_add(o, "layer",
+				       json_object_new_string(pnm_layer_name(ifc->layer)));
 		counts_into(o, &ifc->total);
 		json_object_object_add(ifaces, ifc->name, o);
 		pnm_counts_add(&unattr, &ifc->unattr);

@@ -257,7 +257,7 @@ int cmd_status(int argc, char **argv)
 		}
 		printf("clsact %s\n",
 		       cfg.flags & PNM_IF_CREATED_CLSACT ? "created by pnm-tc" : "pre-existing");
-		printf("  %-15s in %s, out %s\n", "",
+		printf("  %-15s counting at %s: in %s, out %s\n", "", pnm_layer_name(ifc->layer),
 		       pnm_fmt_bytes(ifc->total.bytes_in, in, sizeof(in)),
 		       pnm_fmt_bytes(ifc->total.bytes_out, out, sizeof(out)));
 		if (ifc->overflow.bytes_in || ifc->overflow.bytes_out)

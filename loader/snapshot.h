@@ -22,6 +22,7 @@ struct pnm_iface {
 	uint32_t ifindex;
 	uint32_t slot;
 	uint32_t flags; /* PNM_IF_* */
+	uint32_t layer; /* enum pnm_layer */
 	char name[PNM_IFNAME_LEN];
 	bool present; /* the interface still exists */
 	struct pnm_counts total, unattr, overflow;

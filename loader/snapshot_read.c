@@ -37,6 +37,7 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 		ifc->ifindex = key;
 		ifc->slot = cfg.slot;
 		ifc->flags = cfg.flags;
+		ifc->layer = cfg.layer;
 		snprintf(ifc->name, sizeof(ifc->name), "%s", cfg.name);
 		ifc->present = !pnm_link_by_index(key, &link) && !strcmp(link.name, cfg.name);
 		if (bpf_map_lookup_elem(m->ifstat, &cfg.slot, buf))

@@ -18,7 +18,7 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 1
+#define PNM_LAYOUT_VERSION 2
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64     /* attached interfaces */
@@ -87,10 +87,21 @@ struct pnm_if_stats {
 /* pnm_ifcfg: written by the loader at attach, read by the TC programs. */
 #define PNM_IF_CREATED_CLSACT 0x1
 
+/* What a byte count includes, chosen per interface at attach. */
+enum pnm_layer {
+	PNM_L2 = 0, /* Ethernet frame: header + payload, no FCS (the default) */
+	PNM_L1 = 1, /* + preamble, SFD, FCS, inter-frame gap: 24 B per frame,
+		     * frames padded to the 60-byte minimum */
+	PNM_L3 = 2, /* IP packet */
+};
+#define PNM_L1_OVERHEAD 24
+#define PNM_ETH_MIN_FRAME 60
+
 struct pnm_if_cfg {
 	__u32 slot;		/* index into pnm_ifstat */
 	__u32 l2_len;		/* link-layer header bytes before the IP header */
 	__u32 flags;		/* PNM_IF_* (user side only) */
+	__u32 layer;		/* enum pnm_layer */
 	__u32 prio[PNM_NDIR];	/* our filter's priority, ingress/egress */
 	__u32 handle[PNM_NDIR]; /* our filter's handle */
 	char name[PNM_IFNAME_LEN];

@@ -387,6 +387,7 @@ capture_stop() {
 # With MSS_* > 0, a TCP super-packet (tcp.len > MSS) counts as
 # ceil(tcp.len/MSS) wire segments, each with its own copy of the headers.
 # An optional fourth argument is a display filter: only matching frames.
+# PNMT_LAYER=l1|l3 converts frame bytes the way pnm-tc --layer does.
 capture_sum() {
 	local file=$1 mss_in=${2:-0} mss_out=${3:-0} dfilter=${4:-} mac
 	local yargs=()
@@ -394,7 +395,7 @@ capture_sum() {
 	mac=$(if_mac "$PNMT_IF0")
 	tshark -r "$file" "${yargs[@]}" -T fields -E separator=/t -E occurrence=f \
 		-e eth.src -e frame.len -e tcp.len 2>/dev/null |
-		awk -F'\t' -v mac="$mac" -v mi="$mss_in" -v mo="$mss_out" '
+		awk -F'\t' -v mac="$mac" -v mi="$mss_in" -v mo="$mss_out" -v layer="${PNMT_LAYER:-l2}" '
 		{
 			d = ($1 == mac) ? "out" : "in"
 			len = $2 + 0; segs = 1
@@ -403,6 +404,10 @@ capture_sum() {
 				segs = int(($3 + mss - 1) / mss)
 				len = len + (segs - 1) * ($2 - $3)
 			}
+			if (layer == "l3")
+				len -= 14 * segs
+			else if (layer == "l1")
+				len = (segs == 1 && len < 60 ? 60 : len) + 24 * segs
 			b[d] += len; p[d] += segs; f[d] += 1
 		}
 		END { printf "%d %d %d %d %d %d\n", b["in"], p["in"], b["out"], p["out"], f["in"], f["out"] }'

@@ -346,6 +346,42 @@ print(n)
 	check_soft_failures
 }
 
+# --layer: the same download counted as IP packets (l3) and as what
+# occupies the link (l1); an attached interface keeps its layer.
+test_layers() {
+	local dir url layer tbi tpi tbo tpo bi pi bo po found
+	topo_up
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
+	url="http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
+	peer_nginx "$dir"
+	wait_http "$url"
+	for layer in l3 l1; do
+		pnm_attach --layer "$layer" "$PNMT_IF0"
+		capture_start "$dir/cap-$layer.pcap" "tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
+		curl_download "$url"
+		capture_stop "$dir/cap-$layer.pcap"
+		read -r tbi tpi tbo tpo _ _ < <(PNMT_LAYER=$layer capture_sum "$dir/cap-$layer.pcap")
+		pnm_json "$dir/show-$layer.json" -p "$CURL_PID"
+		assert_eq "$layer: layer in JSON" \
+			"$(json_get "$dir/show-$layer.json" "d['interfaces']['$PNMT_IF0']['layer']")" "$layer"
+		read -r bi pi bo po found _ < <(json_procs "$dir/show-$layer.json" "$PNMT_IF0" "$CURL_PID")
+		assert_counts "$layer: " "$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
+		# Another layer on the attached interface is refused, and changes nothing.
+		pnm attach --layer l2 "$PNMT_IF0"
+		[ "$PNM_RC" -eq 1 ] || soft_fail "attach --layer l2 over $layer: exit $PNM_RC, want 1"
+		pnm attach "$PNMT_IF0"
+		[ "$PNM_RC" -eq 0 ] || soft_fail "attach without --layer over $layer: exit $PNM_RC"
+		pnm_json "$dir/again.json"
+		assert_eq "$layer: layer kept" \
+			"$(json_get "$dir/again.json" "d['interfaces']['$PNMT_IF0']['layer']")" "$layer"
+		pnm_detach "$PNMT_IF0"
+	done
+	pnm attach --layer l1 lo
+	[ "$PNM_RC" -eq 1 ] || soft_fail "attach --layer l1 lo: exit $PNM_RC, want 1 ($PNM_ERR)"
+	check_soft_failures
+}
+
 # A PID the kernel hands out again is a new process: the second curl with
 # the first one's PID gets only its own bytes, the first stays visible as
 # "PID.1", exited.
@@ -680,6 +716,8 @@ test_bad_inputs() {
 	bad_case 2 show -p 4294967296
 	bad_case 2 frobnicate
 	bad_case 2 show --bogus
+	bad_case 2 attach --layer l4 "$PNMT_IF0"
+	bad_case 2 attach --layer
 	bad_case 1 show -p 999999999
 	bad_case 1 show -i nosuchif0
 
@@ -740,6 +778,7 @@ ALL_TESTS=(
 	test_shared_sockets
 	test_preexisting_sockets
 	test_udp_gso
+	test_layers
 	test_totals_invariant
 	test_attach_detach_no_trace
 	test_bad_inputs
