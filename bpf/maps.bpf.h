@@ -69,4 +69,37 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_meta SEC(".maps");
 
+/*
+ * The owner is two words that a claim on one CPU may rewrite while a packet
+ * on another reads them. The writer clears tgid first and sets it last; the
+ * reader takes the pair only if tgid is the same, and not 0, before and
+ * after reading start_ns. A read that loses the race counts as
+ * unattributed, never for a process that does not exist.
+ */
+#define PNM_ONCE(x) (*(volatile typeof(x) *)&(x))
+/* BPF has no fence instruction: this keeps the compiler's order; x86 keeps
+ * stores and loads in program order, weaker CPUs narrow the window only. */
+#define pnm_barrier() asm volatile("" ::: "memory")
+
+static __always_inline void write_owner(struct pnm_owner *dst, const struct pnm_owner *src)
+{
+	PNM_ONCE(dst->tgid) = 0;
+	pnm_barrier();
+	PNM_ONCE(dst->start_ns) = src->start_ns;
+	pnm_barrier();
+	PNM_ONCE(dst->tgid) = src->tgid;
+}
+
+static __always_inline bool read_owner(const struct pnm_owner *src, struct pnm_owner *dst)
+{
+	__u32 tgid = PNM_ONCE(src->tgid);
+
+	pnm_barrier();
+	dst->start_ns = PNM_ONCE(src->start_ns);
+	pnm_barrier();
+	dst->tgid = PNM_ONCE(src->tgid);
+	dst->pad = 0;
+	return tgid && tgid == dst->tgid;
+}
+
 #endif /* PNM_MAPS_BPF_H */

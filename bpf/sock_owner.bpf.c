@@ -25,9 +25,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* start_boottime: the clock /proc/PID/stat's starttime also uses. */
 static __always_inline void owner_of(struct task_struct *t, struct pnm_owner *o)
 {
-	o->start_ns = BPF_CORE_READ(t, group_leader, start_time);
+	o->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
 	o->tgid = BPF_CORE_READ(t, tgid);
 	o->pad = 0;
 }
@@ -56,8 +57,7 @@ static __always_inline void claim(void *sk, const struct pnm_owner *me, struct t
 	if (!cur || (cur->tgid == me->tgid && cur->start_ns == me->start_ns))
 		return;
 	note_process(t, me);
-	cur->start_ns = me->start_ns;
-	cur->tgid = me->tgid;
+	write_owner(cur, me);
 }
 
 /*
@@ -73,11 +73,20 @@ static __always_inline bool counted_sock(const struct sock *sk)
 	       (family == AF_INET || family == AF_INET6);
 }
 
+#define PF_KTHREAD 0x00200000
+
 static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 {
-	struct pnm_owner me = {};
+	struct pnm_owner me = {}, *cur;
 
-	me.start_ns = t->group_leader->start_time;
+	/* A kernel thread working for a socket (kTLS, sockmap, NFS) does not
+	 * take a process's socket over; it may own a socket nobody owns. */
+	if (t->flags & PF_KTHREAD) {
+		cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+		if (cur && cur->tgid)
+			return;
+	}
+	me.start_ns = t->group_leader->start_boottime;
 	me.tgid = t->tgid;
 	claim(sk, &me, t);
 }
@@ -163,8 +172,7 @@ int pnm_seed(struct bpf_iter__task_file *ctx)
 		return 0;
 	owner_of(t, &me);
 	note_process(t, &me);
-	cur->start_ns = me.start_ns;
-	cur->tgid = me.tgid;
+	write_owner(cur, &me);
 	seeded++;
 	return 0;
 }
@@ -188,13 +196,13 @@ int BPF_PROG(pnm_recv, struct sock *sk, int ret, int flags)
 static __always_inline void remember_closing(struct bpf_sock_ops *skops)
 {
 	struct pnm_tuple t = {};
-	struct pnm_owner *o;
+	struct pnm_owner *o, owner;
 	struct bpf_sock *sk = skops->sk;
 
 	if (!sk)
 		return;
 	o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-	if (!o)
+	if (!o || !read_owner(o, &owner))
 		return;
 	t.proto = IPPROTO_TCP;
 	t.lport = (__u16)skops->local_port;
@@ -210,7 +218,7 @@ static __always_inline void remember_closing(struct bpf_sock_ops *skops)
 			       skops->remote_ip6[3] };
 		tuple_set_v6(&t, l, r);
 	}
-	bpf_map_update_elem(&pnm_closed, &t, o, BPF_ANY);
+	bpf_map_update_elem(&pnm_closed, &t, &owner, BPF_ANY);
 }
 
 SEC("sockops")

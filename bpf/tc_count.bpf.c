@@ -98,8 +98,15 @@ static __always_inline __u64 wire_bytes(struct __sk_buff *skb, __u32 hdr_len, __
 	__u32 size = skb->gso_size, segs = skb->gso_segs;
 
 	*packets = 1;
-	if (!size || !hdr_len || len <= hdr_len)
+	if (!size)
 		return len;
+	if (!hdr_len || len <= hdr_len) {
+		/* Headers we cannot parse (tunnels, IPv6 extension headers):
+		 * the segments still count, their repeated headers do not. */
+		if (segs > 1)
+			*packets = segs;
+		return len;
+	}
 	if (segs <= 1)
 		segs = ((__u32)len - hdr_len + size - 1) / size;
 	if (segs > 1) {
@@ -109,8 +116,42 @@ static __always_inline __u64 wire_bytes(struct __sk_buff *skb, __u32 hdr_len, __
 	return len;
 }
 
+/*
+ * A socket bound to the wildcard address (a listener, an unconnected UDP
+ * socket) matches any destination: an arriving packet is its socket's only
+ * if the host delivers it locally instead of forwarding it. With forwarding
+ * off on the device the packet is local or dropped: counted as local.
+ */
+static __always_inline bool delivered_locally(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct bpf_fib_lookup fib = {};
+	long rc;
+
+	fib.family = p->t.family;
+	fib.l4_protocol = p->t.proto;
+	fib.sport = bpf_htons(p->t.rport);
+	fib.dport = bpf_htons(p->t.lport);
+	fib.ifindex = skb->ifindex;
+	if (p->t.family == AF_INET) {
+		__builtin_memcpy(&fib.ipv4_src, p->t.remote, 4);
+		__builtin_memcpy(&fib.ipv4_dst, p->t.local, 4);
+	} else {
+		__builtin_memcpy(fib.ipv6_src, p->t.remote, 16);
+		__builtin_memcpy(fib.ipv6_dst, p->t.local, 16);
+	}
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	return rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
+}
+
+static __always_inline bool wildcard_bound(const struct bpf_sock *sk)
+{
+	if (sk->family == AF_INET)
+		return sk->src_ip4 == 0;
+	return (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) == 0;
+}
+
 /* Find the local socket of a packet from its tuple, as if it were arriving. */
-static __always_inline bool owner_by_tuple(struct __sk_buff *skb, const struct pkt *p,
+static __always_inline bool owner_by_tuple(struct __sk_buff *skb, const struct pkt *p, int dir,
 					   struct pnm_owner *out)
 {
 	struct bpf_sock_tuple st = {};
@@ -137,12 +178,15 @@ static __always_inline bool owner_by_tuple(struct __sk_buff *skb, const struct p
 	else
 		sk = bpf_sk_lookup_udp(skb, &st, sz, BPF_F_CURRENT_NETNS, 0);
 	if (sk) {
-		o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-		if (o)
-			*out = *o;
+		bool found = false;
+
+		if (dir == PNM_OUT || !wildcard_bound(sk) || delivered_locally(skb, p)) {
+			o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+			found = o && read_owner(o, out);
+		}
 		bpf_sk_release(sk);
-		if (o)
-			return true;
+		if (found || o)
+			return found;
 	}
 	if (p->t.proto != IPPROTO_TCP)
 		return false;
@@ -202,10 +246,8 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 			sk = bpf_sk_fullsock(sk);
 		if (sk)
 			so = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-		if (so) {
-			o = *so;
-			owned = true;
-		}
+		if (so)
+			owned = read_owner(so, &o);
 	}
 
 	/* Egress: the qdisc layer already expanded GSO into wire_len and
@@ -220,10 +262,9 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		bytes = wire_bytes(skb, parsed ? p.hdr_len : 0, &packets);
 	}
 	if (!owned && parsed)
-		owned = owner_by_tuple(skb, &p, &o);
+		owned = owner_by_tuple(skb, &p, dir, &o);
 	bytes = at_layer(bytes, packets, cfg);
 
-	add(&ifs->total[dir], bytes, packets);
 	if (!owned) {
 		add(&ifs->unattr[dir], bytes, packets);
 		return TC_ACT_UNSPEC;

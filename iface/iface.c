@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
 #include <linux/if_arp.h>
 #include <linux/pkt_sched.h>
 #include <netlink/netlink.h>
@@ -187,8 +189,12 @@ int pnm_filter_place(uint32_t ifindex, int dir, struct pnm_filter *f, bool *firs
 		f->prio = PNM_FILTER_PRIO;
 		return 0;
 	}
-	for (p = 1; !(used[p / 8] & (1u << (p % 8))); p++)
+	for (p = 1; p < 65536 && !(used[p / 8] & (1u << (p % 8))); p++)
 		;
+	if (p == 65536) { /* only priority 0 entries: treat as empty */
+		f->prio = PNM_FILTER_PRIO;
+		return 0;
+	}
 	if (p > 1) { /* just before the first filter */
 		f->prio = p - 1;
 		return 0;
@@ -232,7 +238,21 @@ int pnm_filter_query(uint32_t ifindex, int dir, const struct pnm_filter *f, uint
 	return 0;
 }
 
-int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f)
+static bool prog_named(uint32_t id, const char *name)
+{
+	struct bpf_prog_info info = { 0 };
+	uint32_t len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+	bool same;
+
+	if (fd < 0)
+		return false;
+	same = !bpf_obj_get_info_by_fd(fd, &info, &len) && !strcmp(info.name, name);
+	close(fd);
+	return same;
+}
+
+int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f, const char *prog_name)
 {
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f->handle, .priority = f->prio);
 	struct bpf_tc_hook h;
@@ -241,7 +261,7 @@ int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f)
 
 	if (rc)
 		return rc == -EINVAL ? -ENOENT : rc;
-	if (id != f->prog_id)
+	if (f->prog_id ? id != f->prog_id : !prog_named(id, prog_name))
 		return -EBUSY;
 	hook_init(&h, ifindex, point(dir));
 	return bpf_tc_detach(&h, &opts);

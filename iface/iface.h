@@ -42,10 +42,11 @@ int pnm_clsact_remove_if_empty(uint32_t ifindex, bool *removed);
 int pnm_filter_place(uint32_t ifindex, int dir, struct pnm_filter *f, bool *first);
 /* Attach prog_fd as a direct-action filter at f's handle and priority. */
 int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter *f);
-/* Remove the filter at f's handle/prio only if it still runs f->prog_id:
- * 0 removed, -ENOENT no such filter, -EBUSY the slot now holds another
- * program (not ours: left alone). */
-int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f);
+/* Remove the filter at f's handle/prio only if it still runs f->prog_id
+ * (or, with prog_id 0 when our pinned programs are lost, a program named
+ * prog_name): 0 removed, -ENOENT no such filter, -EBUSY the slot now holds
+ * another program (not ours: left alone). */
+int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f, const char *prog_name);
 /* Query the filter at f's handle/prio: 0 and the running prog id. */
 int pnm_filter_query(uint32_t ifindex, int dir, const struct pnm_filter *f, uint32_t *prog_id);
 

@@ -79,17 +79,23 @@ static void drop_proc_counters(const struct pnm_maps *m, uint32_t ifindex)
 static int release_iface(const struct pnm_maps *m, uint32_t ifindex, const struct pnm_if_cfg *cfg,
 			 const uint32_t prog_id[PNM_NDIR])
 {
+	static const char *const prog_name[PNM_NDIR] = { "pnm_tc_ingress", "pnm_tc_egress" };
 	struct pnm_link link;
-	bool present = !pnm_link_by_index(ifindex, &link), removed;
+	bool exists = !pnm_link_by_index(ifindex, &link), removed, ours;
 	int rc = 0;
 
-	for (int d = 0; present && d < PNM_NDIR; d++) {
+	/* Same index and name: the interface we attached to (an index the
+	 * kernel gave to a newer interface is somebody else's), or one of
+	 * our filters is still on it (it was renamed). */
+	ours = exists && !strcmp(link.name, cfg->name);
+	for (int d = 0; exists && d < PNM_NDIR; d++) {
 		struct pnm_filter f = { cfg->handle[d], cfg->prio[d], prog_id[d] };
 		int err;
 
 		if (!f.handle && !f.prio)
 			continue; /* never attached */
-		err = pnm_filter_detach(ifindex, d, &f);
+		err = pnm_filter_detach(ifindex, d, &f, prog_name[d]);
+		ours = ours || !err;
 		if (err == -EBUSY)
 			pr_warn("%s %s: the filter at prio %u is no longer pnm-tc's; left alone",
 				cfg->name, dir_name[d], f.prio);
@@ -99,7 +105,7 @@ static int release_iface(const struct pnm_maps *m, uint32_t ifindex, const struc
 			rc = err;
 		}
 	}
-	if (present && !rc && (cfg->flags & PNM_IF_CREATED_CLSACT)) {
+	if (ours && !rc && (cfg->flags & PNM_IF_CREATED_CLSACT)) {
 		int err = pnm_clsact_remove_if_empty(ifindex, &removed);
 
 		if (err)
@@ -113,6 +119,27 @@ static int release_iface(const struct pnm_maps *m, uint32_t ifindex, const struc
 	bpf_map_delete_elem(m->ifcfg, &ifindex);
 	zero_slot(m, cfg->slot);
 	pr_info("detached from %s", cfg->name);
+	return 0;
+}
+
+/* A record of the same name under another ifindex is an interface that was
+ * deleted (and perhaps re-created): its filters went with it. */
+static int release_same_name(const struct pnm_maps *m, const struct pnm_link *l,
+			     const uint32_t prog_id[PNM_NDIR])
+{
+	uint32_t key, next, *prev = NULL;
+	struct pnm_if_cfg cfg;
+
+	while (!bpf_map_get_next_key(m->ifcfg, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (key == l->ifindex || bpf_map_lookup_elem(m->ifcfg, &key, &cfg) ||
+		    strcmp(cfg.name, l->name))
+			continue;
+		pr_info("%s: dropping the record of its earlier incarnation (ifindex %u)", l->name,
+			key);
+		return release_iface(m, key, &cfg, prog_id);
+	}
 	return 0;
 }
 
@@ -148,6 +175,9 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l, uint
 		if (rc)
 			return rc;
 	}
+	rc = release_same_name(m, l, prog_id);
+	if (rc)
+		return rc;
 	rc = free_slot(m, &cfg.slot);
 	if (rc) {
 		pr_warn("cannot attach %s: already %d interfaces attached", l->name,
@@ -196,6 +226,7 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l, uint
 		cfg.prio[d] = f.prio;
 		if (bpf_map_update_elem(m->ifcfg, &l->ifindex, &cfg, BPF_EXIST)) {
 			rc = -errno;
+			pr_warn("cannot record %s: %s", l->name, strerror(-rc));
 			break;
 		}
 		rc = pnm_filter_attach(l->ifindex, d, prog_fd[d], &f);
@@ -250,9 +281,7 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done, int *
 			pnm_verbosity++;
 			break;
 		default:
-			if (optopt == 'l')
-				return pnm_usage_error(cmd, "option --layer needs a value");
-			return pnm_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			return pnm_bad_option(cmd, layer ? "l:" : "", argv);
 		}
 	}
 	return PNM_EXIT_OK;
@@ -413,6 +442,8 @@ int cmd_detach(int argc, char **argv)
 	if (lock < 0)
 		return PNM_EXIT_FAIL;
 	rc = pnm_maps_open(&m);
+	if (rc == -ENOENT && pnm_state_leftovers())
+		goto out;
 	if (rc == -ENOENT) {
 		if (n) {
 			pr_warn("%s is not attached (nothing is)", names[0]);

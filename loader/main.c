@@ -20,6 +20,17 @@ struct cmd {
 	const char *help;
 };
 
+int pnm_bad_option(const char *cmd, const char *with_value, char **argv)
+{
+	/* optopt names a short option (also a long one's letter when its value
+	 * is missing); 0 means an unknown long option, whole in argv. */
+	if (optopt && strchr(with_value, optopt))
+		return pnm_usage_error(cmd, "option -%c needs a value", optopt);
+	if (optopt)
+		return pnm_usage_error(cmd, "unknown option '-%c'", optopt);
+	return pnm_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
 static int cmd_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
@@ -131,7 +142,7 @@ int main(int argc, char **argv)
 			pnm_print_help(stdout, NULL);
 			return PNM_EXIT_OK;
 		default:
-			return pnm_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+			return pnm_bad_option(NULL, "", argv);
 		}
 	}
 	if (optind >= argc) {

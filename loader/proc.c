@@ -8,11 +8,36 @@
 #include "parse.h"
 #include "proc.h"
 
+/* The thread-group (process) ID of a task, from /proc/ID/status. */
+static int task_tgid(uint32_t id, uint32_t *tgid)
+{
+	char path[64], line[128];
+	int rc = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/status", id);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %u", tgid) == 1) {
+			rc = 0;
+			break;
+		}
+	fclose(f);
+	return rc;
+}
+
 bool pnm_proc_exists(uint32_t pid)
 {
+	uint32_t tgid;
+
 	/* Beyond the kernel's limit no process exists; kill() must not see a
 	 * negative pid_t (a process group). */
 	if (pid == 0 || pid > PNM_PID_MAX)
+		return false;
+	/* A thread's ID answers kill() too, but names no process. */
+	if (!task_tgid(pid, &tgid) && tgid != pid)
 		return false;
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 bool pnm_proc_exists(uint32_t pid);
-/* The thread-group leader's start time, CLOCK_MONOTONIC ns (tick precision). */
+/* The thread-group leader's start time, CLOCK_BOOTTIME ns (tick precision). */
 int pnm_proc_start_ns(uint32_t pid, uint64_t *ns);
 /* Is pid still the process that started at start_ns? */
 bool pnm_proc_is(uint32_t pid, uint64_t start_ns);

@@ -105,20 +105,16 @@ int cmd_show(int argc, char **argv)
 		case 'v':
 			pnm_verbosity++;
 			break;
-		case ':':
-		case '?':
 		default:
-			if (optopt && strchr("pi", optopt))
-				return pnm_usage_error("show", "option -%c needs a value", optopt);
-			return pnm_usage_error("show", "unknown option '%s'", argv[optind - 1]);
+			return pnm_bad_option("show", "p:i:", argv);
 		}
 	}
 	if (optind < argc)
 		return pnm_usage_error("show", "unexpected argument '%s'", argv[optind]);
 	if (pnm_check_privileges("show", false) || open_maps(&m))
 		return PNM_EXIT_FAIL;
-	if (pnm_snapshot_read(&m, &snap)) {
-		pr_warn("cannot read the counters: %s", strerror(errno));
+	if ((c = pnm_snapshot_read(&m, &snap))) {
+		pr_warn("cannot read the counters: %s", strerror(-c));
 		goto out;
 	}
 	if (ifname) {
@@ -207,7 +203,7 @@ int cmd_status(int argc, char **argv)
 		} else if (c == 'v') {
 			pnm_verbosity++;
 		} else {
-			return pnm_usage_error("status", "unknown option '%s'", argv[optind - 1]);
+			return pnm_bad_option("status", "", argv);
 		}
 	}
 	if (optind < argc)
@@ -222,8 +218,8 @@ int cmd_status(int argc, char **argv)
 		explain_open_error(rc);
 		return PNM_EXIT_FAIL;
 	}
-	if (pnm_snapshot_read(&m, &snap)) {
-		pr_warn("cannot read the counters: %s", strerror(errno));
+	if ((c = pnm_snapshot_read(&m, &snap))) {
+		pr_warn("cannot read the counters: %s", strerror(-c));
 		pnm_maps_close(&m);
 		return PNM_EXIT_FAIL;
 	}

@@ -37,6 +37,14 @@ struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *name)
 	return NULL;
 }
 
+struct pnm_iface *pnm_snapshot_iface_by_index(struct pnm_snapshot *s, uint32_t ifindex)
+{
+	for (size_t i = 0; i < s->nifaces; i++)
+		if (s->ifaces[i].ifindex == ifindex)
+			return &s->ifaces[i];
+	return NULL;
+}
+
 struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
 				  uint32_t ifindex, const struct pnm_counts *c)
 {

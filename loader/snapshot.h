@@ -63,6 +63,7 @@ struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t
 				  uint32_t ifindex, const struct pnm_counts *c);
 struct pnm_proc *pnm_snapshot_find(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns);
 struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *name);
+struct pnm_iface *pnm_snapshot_iface_by_index(struct pnm_snapshot *s, uint32_t ifindex);
 /* Order processes by total bytes (descending), give each its JSON key
  * (the newest instance of a PID gets "PID", older ones "PID.1", ...). */
 void pnm_snapshot_finish(struct pnm_snapshot *s);

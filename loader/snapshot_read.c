@@ -43,7 +43,6 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 		if (bpf_map_lookup_elem(m->ifstat, &cfg.slot, buf))
 			continue;
 		for (int c = 0; c < ncpu; c++) {
-			pnm_counts_from(&ifc->total, st[c].total);
 			pnm_counts_from(&ifc->unattr, st[c].unattr);
 			pnm_counts_from(&ifc->overflow, st[c].overflow);
 		}
@@ -68,6 +67,18 @@ static int read_procs(const struct pnm_maps *m, struct pnm_snapshot *s, void *bu
 			pnm_counts_from(&c, tr[i].dir);
 		if (!pnm_snapshot_add(s, key.tgid, key.start_ns, key.ifindex, &c))
 			return -ENOMEM;
+	}
+	/* Totals from the same reads as their parts: they always add up. */
+	for (size_t i = 0; i < s->nifaces; i++)
+		s->ifaces[i].total = s->ifaces[i].unattr;
+	for (size_t i = 0; i < s->nprocs; i++) {
+		for (size_t j = 0; j < s->procs[i].nifs; j++) {
+			struct pnm_iface *ifc =
+				pnm_snapshot_iface_by_index(s, s->procs[i].ifs[j].ifindex);
+
+			if (ifc)
+				pnm_counts_add(&ifc->total, &s->procs[i].ifs[j].c);
+		}
 	}
 	for (size_t i = 0; i < s->nprocs; i++) {
 		struct pnm_proc *p = &s->procs[i];

@@ -29,7 +29,10 @@
 #define CAP_BPF 39
 #endif
 
-#define PNM_LOCK_FILE "/run/lock/pnm-tc.lock"
+/* Root's own directory: in a world-writable one (/run/lock, /tmp) anybody
+ * could create the file first and hold the lock forever. */
+#define PNM_LOCK_DIR "/run/pnm-tc"
+#define PNM_LOCK_FILE PNM_LOCK_DIR "/lock"
 
 const struct pnm_hook pnm_hooks[] = {
 	{ "pnm_sock_create", "", "socket creation (cgroup/sock_create)", true },
@@ -68,8 +71,10 @@ int pnm_check_privileges(const char *cmd, bool net_admin)
 	bool bpf, net;
 
 	if (syscall(SYS_capget, &hdr, data)) {
-		pr_warn("cannot read process capabilities: %s", strerror(errno));
-		return -errno;
+		int err = errno;
+
+		pr_warn("cannot read process capabilities: %s", strerror(err));
+		return -err;
 	}
 	eff = (uint64_t)data[1].effective << 32 | data[0].effective;
 	bpf = eff & (1ULL << CAP_BPF) || eff & (1ULL << CAP_SYS_ADMIN);
@@ -132,14 +137,33 @@ static bool is_bpffs(const char *path)
 
 int pnm_state_present(void)
 {
+	struct pnm_meta meta = { 0 };
 	char path[PATH_MAX];
+	uint32_t zero = 0;
+	int fd, err;
 
 	if (!is_bpffs(PNM_BPFFS))
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, PNM_MAP_META);
-	if (!access(path, F_OK))
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		err = errno;
+		return err == ENOENT ? 0 : -err;
+	}
+	/* Version 0: an attach that never finished; nothing to show. */
+	err = bpf_map_lookup_elem(fd, &zero, &meta) ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	return meta.version != 0;
+}
+
+int pnm_state_leftovers(void)
+{
+	if (pnm_state_present() != 0 || access(PNM_PIN_DIR, F_OK))
+		return 0;
+	pr_info("removing what an interrupted attach left under %s", PNM_PIN_DIR);
+	return pnm_state_destroy();
 }
 
 struct pinned_map {
@@ -257,8 +281,10 @@ static int mount_bpffs(bool *mounted)
 	if (is_bpffs(PNM_BPFFS))
 		return 0;
 	if (mount("bpf", PNM_BPFFS, "bpf", 0, "mode=0700")) {
-		pr_warn("cannot mount bpffs on %s: %s", PNM_BPFFS, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		pr_warn("cannot mount bpffs on %s: %s", PNM_BPFFS, strerror(err));
+		return -err;
 	}
 	*mounted = true;
 	pr_info("mounted bpffs on %s", PNM_BPFFS);
@@ -289,7 +315,7 @@ static int attach_hooks(struct sock_owner_bpf *so, const struct btf *vmlinux)
 	cgfd = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgfd < 0) {
 		rc = -errno;
-		pr_warn("cannot open cgroup v2 root %s: %s", cgpath, strerror(errno));
+		pr_warn("cannot open cgroup v2 root %s: %s", cgpath, strerror(-rc));
 		return rc;
 	}
 	for (size_t i = 0; i < pnm_nhooks && !rc; i++) {
@@ -351,7 +377,7 @@ int pnm_state_create(void)
 	struct sock_owner_bpf *so = NULL;
 	struct tc_count_bpf *tc = NULL;
 	struct btf *vmlinux = NULL;
-	struct pnm_meta meta = { .version = PNM_LAYOUT_VERSION };
+	struct pnm_meta meta = { 0 };
 	uint32_t zero = 0;
 	bool mounted;
 	int rc;
@@ -407,9 +433,12 @@ int pnm_state_create(void)
 			strerror(-rc));
 		goto fail;
 	}
+	/* The version is written last: until then the state is half-made, and
+	 * the next attach or detach clears it. */
 	rc = bpf_map_update_elem(bpf_map__fd(so->maps.pnm_meta), &zero, &meta, BPF_ANY);
 	if (rc) {
 		rc = -errno;
+		pr_warn("cannot write %s: %s", PNM_MAP_META, strerror(-rc));
 		goto fail;
 	}
 	rc = bpf_program__pin(tc->progs.pnm_tc_ingress, tc_prog_pin[PNM_IN]);
@@ -424,6 +453,12 @@ int pnm_state_create(void)
 		goto fail;
 	/* After the hooks: a socket made meanwhile is already owned. */
 	seed_existing_sockets(so);
+	meta.version = PNM_LAYOUT_VERSION;
+	if (bpf_map_update_elem(bpf_map__fd(so->maps.pnm_meta), &zero, &meta, BPF_ANY)) {
+		rc = -errno;
+		pr_warn("cannot write %s: %s", PNM_MAP_META, strerror(-rc));
+		goto fail;
+	}
 	sock_owner_bpf__destroy(so);
 	tc_count_bpf__destroy(tc);
 	btf__free(vmlinux);
@@ -506,25 +541,43 @@ int pnm_state_destroy(void)
 
 int pnm_lock(void)
 {
-	int fd;
 	char holder[32] = "";
+	struct stat st;
+	int fd, err;
 
-	mkdir("/run/lock", 0755);
+	if (mkdir(PNM_LOCK_DIR, 0700) && errno != EEXIST) {
+		err = errno;
+		pr_warn("cannot create %s: %s", PNM_LOCK_DIR, strerror(err));
+		return -err;
+	}
+	if (lstat(PNM_LOCK_DIR, &st) || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & 0022)) {
+		pr_warn("refusing lock directory %s: not a directory owned and writable only by "
+			"root",
+			PNM_LOCK_DIR);
+		return -EPERM;
+	}
 	fd = open(PNM_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		pr_warn("cannot open lock file %s: %s", PNM_LOCK_FILE, strerror(errno));
-		return -errno;
+		err = errno;
+		pr_warn("cannot open lock file %s: %s", PNM_LOCK_FILE, strerror(err));
+		return -err;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+		long pid;
 
 		holder[n > 0 ? n : 0] = '\0';
-		holder[strcspn(holder, "\n")] = '\0';
-		pr_warn("waiting for another pnm-tc (pid %s) that holds %s",
-			holder[0] ? holder : "?", PNM_LOCK_FILE);
+		pid = strtol(holder, NULL, 10);
+		if (pid > 0)
+			pr_warn("waiting for another pnm-tc (pid %ld) that holds %s", pid,
+				PNM_LOCK_FILE);
+		else
+			pr_warn("waiting for another pnm-tc that holds %s", PNM_LOCK_FILE);
 		if (flock(fd, LOCK_EX)) {
+			err = errno;
 			close(fd);
-			return -errno;
+			return -err;
 		}
 	}
 	if (ftruncate(fd, 0) == 0) {

@@ -33,6 +33,8 @@ int pnm_check_kernel(void);
 
 /* 1 when a pnm-tc state is pinned, 0 when not, -errno on error. */
 int pnm_state_present(void);
+/* Clear what an attach that never finished left behind (call locked). */
+int pnm_state_leftovers(void);
 /* Load the programs, attach the socket hooks and pin everything. */
 int pnm_state_create(void);
 /* Unpin everything (detaching the socket hooks) and unmount bpffs if we

@@ -42,8 +42,9 @@ struct pnm_counter {
 
 /*
  * A process is identified by its thread-group ID plus the start time of its
- * thread-group leader (CLOCK_MONOTONIC ns, task->start_time): a PID that the
- * kernel reuses gets a new identity and never inherits old counters.
+ * thread-group leader (CLOCK_BOOTTIME ns, task->start_boottime, the clock of
+ * /proc/PID/stat): a PID that the kernel reuses gets a new identity and
+ * never inherits old counters.
  * This is also the value of the per-socket owner storage.
  */
 struct pnm_owner {
@@ -67,19 +68,20 @@ struct pnm_traffic {
 #define PNM_PROC_EXITED 0x1
 
 struct pnm_proc_info {
-	__u64 exit_ns; /* CLOCK_MONOTONIC, 0 while alive */
+	__u64 exit_ns; /* bpf_ktime_get_ns (CLOCK_MONOTONIC), 0 while alive */
 	__u32 ppid;
 	__u32 flags;
 	char comm[PNM_COMM_LEN]; /* the thread-group leader's name */
 };
 
 /*
- * pnm_ifstat: per-CPU array, one slot per attached interface.
- * total = attributed + unattr; overflow is the part of unattr that had an
- * owner but found no free counter slot (a full map, reported by status).
+ * pnm_ifstat: per-CPU array, one slot per attached interface. An
+ * interface's total is its unattributed traffic plus its processes', summed
+ * by the reader, so that one snapshot always adds up. overflow is the part
+ * of unattr that had an owner but found no free counter slot (a full map,
+ * reported by status).
  */
 struct pnm_if_stats {
-	struct pnm_counter total[PNM_NDIR];
 	struct pnm_counter unattr[PNM_NDIR];
 	struct pnm_counter overflow[PNM_NDIR];
 };

@@ -382,6 +382,36 @@ test_layers() {
 	check_soft_failures
 }
 
+# A socket bound to the wildcard address matches any destination: only the
+# datagrams this host delivers to it are its own, not those it forwards.
+test_forwarded_not_attributed() {
+	local dir port=$PNMT_IPERF_PORT sink bi pi
+	topo_up
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
+	sysctl -qw "net.ipv4.conf.$PNMT_IF0.forwarding=1" || fail "cannot enable forwarding on $PNMT_IF0"
+	# 10.231.0.77 is nobody's: the peer sends it to us, we would forward it.
+	nsx ip neigh replace 10.231.0.77 lladdr "$(if_mac "$PNMT_IF0")" dev "$PNMT_IF1" ||
+		fail "cannot add the neighbour entry"
+	"$PNMT_PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+time.sleep(4)
+' "$port" 9>&- &
+	sink=$!
+	at_cleanup "kill_wait $sink"
+	wait_listen "$port" root udp
+	pnm_attach "$PNMT_IF0"
+	nsx "$PNMT_TRAFFIC" burst 10.231.0.77 "$port" 20 1000 >/dev/null 9>&- || fail "burst failed"
+	nsx "$PNMT_TRAFFIC" burst "$PNMT_IP0" "$port" 30 1000 >/dev/null 9>&- || fail "burst failed"
+	pnm_json "$dir/show.json"
+	read -r bi pi _ _ _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$sink")
+	assert_eq "wildcard socket: packets_in (30 delivered, 20 forwarded)" "$pi" 30
+	assert_eq "wildcard socket: bytes_in" "$bi" "$(udp_wire 30000 30)"
+	check_soft_failures
+}
+
 # A PID the kernel hands out again is a new process: the second curl with
 # the first one's PID gets only its own bytes, the first stays visible as
 # "PID.1", exited.
@@ -779,6 +809,7 @@ ALL_TESTS=(
 	test_preexisting_sockets
 	test_udp_gso
 	test_layers
+	test_forwarded_not_attributed
 	test_totals_invariant
 	test_attach_detach_no_trace
 	test_bad_inputs

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "parse.h"
+#include "pnm.h"
 
 static void pids_ok(void **state)
 {
@@ -105,13 +106,35 @@ static void ifnames(void **state)
 	assert_int_equal(pnm_check_ifname(NULL, err, sizeof(err)), -EINVAL);
 }
 
+static void layers(void **state)
+{
+	unsigned int l = 99;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(pnm_parse_layer("l1", &l, err, sizeof(err)), 0);
+	assert_int_equal(l, PNM_L1);
+	assert_int_equal(pnm_parse_layer("l2", &l, err, sizeof(err)), 0);
+	assert_int_equal(l, PNM_L2);
+	assert_int_equal(pnm_parse_layer("l3", &l, err, sizeof(err)), 0);
+	assert_int_equal(l, PNM_L3);
+	assert_string_equal(pnm_layer_name(PNM_L3), "l3");
+	assert_string_equal(pnm_layer_name(42), "?");
+	for (const char *const *b = (const char *const[]){ "", "l4", "L2", "l2 ", "2", NULL }; *b;
+	     b++) {
+		err[0] = '\0';
+		assert_int_equal(pnm_parse_layer(*b, &l, err, sizeof(err)), -EINVAL);
+		assert_true(strlen(err) > 0);
+	}
+	assert_int_equal(pnm_parse_layer(NULL, &l, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(pids_ok),
-		cmocka_unit_test(pids_bad),
-		cmocka_unit_test(pids_too_many),
-		cmocka_unit_test(ifnames),
+		cmocka_unit_test(pids_ok),	 cmocka_unit_test(pids_bad),
+		cmocka_unit_test(pids_too_many), cmocka_unit_test(ifnames),
+		cmocka_unit_test(layers),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
