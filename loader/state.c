@@ -423,7 +423,7 @@ int pnm_state_create(void)
 	rc = sock_owner_bpf__load(so);
 	if (rc) {
 		pr_warn("kernel refused the socket-owner programs (%s): it needs sk_storage, "
-			"cgroup sock and sockops support (Linux 5.10+; run with -vv for details)",
+			"cgroup sock and sockops support (Linux 5.15+; run with -vv for details)",
 			strerror(-rc));
 		goto fail;
 	}
