@@ -245,34 +245,48 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l, uint
 	return rc;
 }
 
+/* Options that only attach takes. */
+struct attach_args {
+	int layer; /* -1: l2 for new interfaces, unchanged for attached ones */
+	struct pnm_sizes sizes;
+};
+
 static const struct option attach_opts[] = {
 	{ "layer", required_argument, NULL, 'l' },
+	{ "max-processes", required_argument, NULL, 'P' },
+	{ "max-sockets", required_argument, NULL, 'S' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Option loop of attach and detach; only attach (layer not NULL) takes
- * --layer. */
-static int simple_opts(const char *cmd, int argc, char **argv, bool *done, int *layer)
+/* Option loop of attach and detach; only attach (a not NULL) takes the
+ * first three. */
+static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struct attach_args *a)
 {
 	char err[128];
+	unsigned int l;
 	int c;
 
 	*done = false;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, layer ? "+l:hv" : "+hv", attach_opts + (layer ? 0 : 1),
+	while ((c = getopt_long(argc, argv, a ? "+l:hv" : "+hv", attach_opts + (a ? 0 : 3),
 				NULL)) != -1) {
 		switch (c) {
-		case 'l': {
-			unsigned int l;
-
+		case 'l':
 			if (pnm_parse_layer(optarg, &l, err, sizeof(err)))
 				return pnm_usage_error(cmd, "%s", err);
-			*layer = (int)l;
+			a->layer = (int)l;
 			break;
-		}
+		case 'P':
+		case 'S':
+			if (pnm_parse_count(optarg, PNM_MIN_ENTRIES, PNM_MAX_ENTRIES,
+					    c == 'P' ? &a->sizes.procs : &a->sizes.sockets, err,
+					    sizeof(err)))
+				return pnm_usage_error(cmd, "--max-%s: %s",
+						       c == 'P' ? "processes" : "sockets", err);
+			break;
 		case 'h':
 			pnm_print_help(stdout, cmd);
 			*done = true;
@@ -281,7 +295,11 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done, int *
 			pnm_verbosity++;
 			break;
 		default:
-			return pnm_bad_option(cmd, layer ? "l:" : "", argv);
+			/* A long option's missing value: optopt is its letter. */
+			if (optopt == 'P' || optopt == 'S')
+				return pnm_usage_error(cmd, "option --max-%s needs a value",
+						       optopt == 'P' ? "processes" : "sockets");
+			return pnm_bad_option(cmd, a ? "l" : "", argv);
 		}
 	}
 	return PNM_EXIT_OK;
@@ -303,10 +321,10 @@ int cmd_attach(int argc, char **argv)
 	bool *fresh_if = NULL, fresh_state = false, done;
 	struct pnm_maps m;
 	int prog_fd[PNM_NDIR] = { -1, -1 }, n, i, lock = -1, rc, ret = PNM_EXIT_FAIL;
-	int layer = -1; /* -1: l2 for new interfaces, unchanged for attached ones */
+	struct attach_args args = { .layer = -1 };
 	uint32_t prog_id[PNM_NDIR];
 
-	rc = simple_opts("attach", argc, argv, &done, &layer);
+	rc = simple_opts("attach", argc, argv, &done, &args);
 	if (rc || done)
 		return rc;
 	n = argc - optind;
@@ -339,7 +357,7 @@ int cmd_attach(int argc, char **argv)
 			pr_warn("cannot look up interface %s: %s", name, strerror(-rc));
 			goto out;
 		}
-		if (layer == PNM_L1 && !links[i].ether) {
+		if (args.layer == PNM_L1 && !links[i].ether) {
 			pr_warn("%s: --layer l1 needs an Ethernet interface (no physical layer "
 				"here)",
 				name);
@@ -356,7 +374,7 @@ int cmd_attach(int argc, char **argv)
 		goto out;
 	}
 	if (rc == 0) {
-		if (pnm_state_create())
+		if (pnm_state_create(&args.sizes))
 			goto out;
 		fresh_state = true;
 	}
@@ -374,23 +392,26 @@ int cmd_attach(int argc, char **argv)
 			strerror(-rc));
 		goto out_maps;
 	}
+	/* Map sizes are set when the state is made: later ones must agree. */
+	if (!fresh_state && pnm_check_sizes(&m, &args.sizes))
+		goto out_progs;
 	/* An attached interface keeps its layer: changing it would mix units. */
-	for (i = 0; i < n && layer >= 0; i++) {
+	for (i = 0; i < n && args.layer >= 0; i++) {
 		struct pnm_if_cfg cfg;
 
 		if (!bpf_map_lookup_elem(m.ifcfg, &links[i].ifindex, &cfg) &&
-		    cfg.layer != (uint32_t)layer) {
+		    cfg.layer != (uint32_t)args.layer) {
 			pr_warn("%s is attached counting at %s; 'pnm-tc detach %s' first to count "
 				"at %s",
 				links[i].name, pnm_layer_name(cfg.layer), links[i].name,
-				pnm_layer_name((unsigned int)layer));
+				pnm_layer_name((unsigned int)args.layer));
 			rc = -EEXIST;
 			goto out_progs;
 		}
 	}
 	for (i = 0; i < n; i++) {
-		rc = attach_iface(&m, &links[i], layer < 0 ? PNM_L2 : (uint32_t)layer, prog_fd,
-				  prog_id, &fresh_if[i]);
+		rc = attach_iface(&m, &links[i], args.layer < 0 ? PNM_L2 : (uint32_t)args.layer,
+				  prog_fd, prog_id, &fresh_if[i]);
 		if (rc)
 			break;
 	}

@@ -34,7 +34,8 @@ int pnm_bad_option(const char *cmd, const char *with_value, char **argv)
 static int cmd_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
-	{ "attach", cmd_attach, "attach [--layer l1|l2|l3] [-v] IFACE...",
+	{ "attach", cmd_attach,
+	  "attach [--layer l1|l2|l3] [--max-processes N] [--max-sockets N] [-v] IFACE...",
 	  "Count every packet on each interface (TC clsact ingress and egress) and\n"
 	  "attribute it to the process that owns its socket. Loads the programs once,\n"
 	  "attaches the socket hooks to the cgroup v2 root and pins everything under\n" PNM_PIN_DIR
@@ -44,7 +45,14 @@ static const struct cmd cmds[] = {
 	  "        l2  Ethernet frames: header + payload, no FCS (the default)\n"
 	  "        l1  + preamble, SFD, FCS and inter-frame gap (24 B per frame, short\n"
 	  "            frames padded to 60 B): link utilisation; Ethernet only\n"
-	  "        l3  IP packets\n" },
+	  "        l3  IP packets\n"
+	  "  --max-processes N     (process, interface) counter slots and process\n"
+	  "                        records (default 16384); beyond them, traffic counts\n"
+	  "                        as unattributed overflow, reported by show and status\n"
+	  "  --max-sockets N       closing TCP connections remembered for their last\n"
+	  "                        packets (default 65536); owners of open sockets live\n"
+	  "                        in the sockets themselves, without a limit\n"
+	  "  Sizes are set by the first attach and kept until the last detach.\n" },
 	{ "detach", cmd_detach, "detach [-v] [IFACE...]",
 	  "Remove pnm-tc's filters from the named interfaces, or from all. When the\n"
 	  "last interface goes, the programs, socket hooks and pins go too. A clsact\n"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "format.h"
@@ -67,6 +68,28 @@ int pnm_parse_pids(const char *s, struct pnm_pid_list *out, char *err, size_t er
 			return 0;
 		p = comma + 1;
 	}
+}
+
+int pnm_parse_count(const char *s, uint32_t min, uint32_t max, uint32_t *out, char *err,
+		    size_t errlen)
+{
+	char shown[64], *end;
+	unsigned long long v;
+
+	pnm_escape(s ? s : "", shown, sizeof(shown));
+	if (!s || *s < '0' || *s > '9')
+		return fail(err, errlen, -EINVAL, "'%s' is not a number", shown);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end)
+		return fail(err, errlen, -EINVAL, "'%s' is not a number", shown);
+	if (errno || v < min || v > max) {
+		if (err && errlen)
+			snprintf(err, errlen, "'%s' is out of range (%u to %u)", shown, min, max);
+		return -ERANGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
 }
 
 static const char *const layer_names[] = { [PNM_L2] = "l2", [PNM_L1] = "l1", [PNM_L3] = "l3" };

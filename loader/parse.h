@@ -21,6 +21,10 @@ struct pnm_pid_list {
  * PNM_PID_MAX is accepted here: it is a process that does not exist. */
 int pnm_parse_pids(const char *s, struct pnm_pid_list *out, char *err, size_t errlen);
 
+/* A decimal count in min..max (map sizes). */
+int pnm_parse_count(const char *s, uint32_t min, uint32_t max, uint32_t *out, char *err,
+		    size_t errlen);
+
 /* --layer: "l1", "l2" or "l3" (enum pnm_layer). */
 int pnm_parse_layer(const char *s, unsigned int *layer, char *err, size_t errlen);
 const char *pnm_layer_name(unsigned int layer);

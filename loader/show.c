@@ -165,28 +165,52 @@ out:
 	return ret;
 }
 
-/* Entries in a map and its capacity. */
-static void map_fill(int fd, const char *name)
+/* The kernel memory a map holds, from its fdinfo (what bpftool shows). */
+static unsigned long long map_memory(int fd)
+{
+	char path[64], line[128];
+	unsigned long long bytes = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &bytes) == 1)
+			break;
+	fclose(f);
+	return bytes;
+}
+
+/* Entries in a map, its capacity and its memory; returns the memory. */
+static unsigned long long map_fill(int fd, const char *name)
 {
 	struct bpf_map_info info = {};
 	uint32_t len = sizeof(info);
 	unsigned char key[64], next[64];
+	unsigned long long mem = map_memory(fd);
 	unsigned long n = 0;
 	bool have = false;
+	char membuf[16];
 
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.key_size > sizeof(key))
-		return;
+		return mem;
 	while (!bpf_map_get_next_key(fd, have ? key : NULL, next)) {
 		memcpy(key, next, info.key_size);
 		have = true;
 		n++;
 	}
-	printf("  %-14s %7lu / %-7u entries (%.1f%%)\n", name, n, info.max_entries,
-	       info.max_entries ? 100.0 * (double)n / info.max_entries : 0.0);
+	printf("  %-14s %7lu / %-7u entries (%5.1f%%) %10s\n", name, n, info.max_entries,
+	       info.max_entries ? 100.0 * (double)n / info.max_entries : 0.0,
+	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
+	return mem;
 }
 
 int cmd_status(int argc, char **argv)
 {
+	unsigned long long mem;
+	char membuf[16];
 	struct pnm_snapshot snap = { 0 };
 	struct pnm_maps m;
 	int prog_fd[PNM_NDIR] = { -1, -1 }, rc;
@@ -269,11 +293,14 @@ int cmd_status(int argc, char **argv)
 		printf("  %-8s %s\n", pnm_hook_active(&pnm_hooks[i]) ? "active" : "missing",
 		       pnm_hooks[i].what);
 	printf("maps:\n");
-	map_fill(m.procstat, PNM_MAP_PROCSTAT);
-	map_fill(m.procinfo, PNM_MAP_PROCINFO);
-	map_fill(m.closed, PNM_MAP_CLOSED);
-	map_fill(m.ifcfg, PNM_MAP_IFCFG);
-	printf("  %-14s one entry per open socket, freed with it\n", PNM_MAP_SOCKOWNER);
+	mem = map_fill(m.procstat, PNM_MAP_PROCSTAT);
+	mem += map_fill(m.procinfo, PNM_MAP_PROCINFO);
+	mem += map_fill(m.closed, PNM_MAP_CLOSED);
+	mem += map_fill(m.ifcfg, PNM_MAP_IFCFG);
+	mem += map_memory(m.ifstat) + map_memory(m.meta);
+	printf("  %-14s one entry per open TCP/UDP socket, freed with it\n", PNM_MAP_SOCKOWNER);
+	printf("  memory of all maps: %s (socket storage aside)\n",
+	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
 	pnm_snapshot_free(&snap);
 	pnm_maps_close(&m);
 	return PNM_EXIT_OK;

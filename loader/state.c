@@ -371,7 +371,46 @@ static void seed_existing_sockets(struct sock_owner_bpf *so)
 		(unsigned long long)so->bss->seeded);
 }
 
-int pnm_state_create(void)
+static uint32_t max_entries(int fd)
+{
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+int pnm_check_sizes(const struct pnm_maps *m, const struct pnm_sizes *sizes)
+{
+	uint32_t procs = max_entries(m->procstat), sockets = max_entries(m->closed);
+
+	if ((sizes->procs && sizes->procs != procs) ||
+	    (sizes->sockets && sizes->sockets != sockets)) {
+		pr_warn("the maps were made with --max-processes %u --max-sockets %u; sizes change "
+			"only when everything is detached",
+			procs, sockets);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* The same sizes in both objects: the second reuses the first's maps. */
+static void set_sizes(struct bpf_object *obj, const struct pnm_sizes *sizes)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, obj)
+	{
+		const char *name = bpf_map__name(map);
+
+		if (sizes->procs &&
+		    (!strcmp(name, PNM_MAP_PROCSTAT) || !strcmp(name, PNM_MAP_PROCINFO)))
+			bpf_map__set_max_entries(map, sizes->procs);
+		if (sizes->sockets && !strcmp(name, PNM_MAP_CLOSED))
+			bpf_map__set_max_entries(map, sizes->sockets);
+	}
+}
+
+int pnm_state_create(const struct pnm_sizes *sizes)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = PNM_PIN_DIR);
 	struct sock_owner_bpf *so = NULL;
@@ -410,6 +449,8 @@ int pnm_state_create(void)
 		pr_warn("cannot open the BPF programs: %s", strerror(errno));
 		goto fail;
 	}
+	set_sizes(so->obj, sizes);
+	set_sizes(tc->obj, sizes);
 	/* Optional hooks this kernel lacks are skipped; status lists them. */
 	for (size_t i = 0; i < pnm_nhooks; i++) {
 		const struct pnm_hook *h = &pnm_hooks[i];

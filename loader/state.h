@@ -35,8 +35,18 @@ int pnm_check_kernel(void);
 int pnm_state_present(void);
 /* Clear what an attach that never finished left behind (call locked). */
 int pnm_state_leftovers(void);
+/* Map sizes chosen at the first attach; 0 keeps the default. */
+struct pnm_sizes {
+	uint32_t procs;	  /* (process, interface) slots and process records */
+	uint32_t sockets; /* closing TCP connections remembered */
+};
+#define PNM_MIN_ENTRIES 16
+#define PNM_MAX_ENTRIES (1u << 24)
+
 /* Load the programs, attach the socket hooks and pin everything. */
-int pnm_state_create(void);
+int pnm_state_create(const struct pnm_sizes *sizes);
+/* Sizes asked for that differ from the pinned maps: say so, -EEXIST. */
+int pnm_check_sizes(const struct pnm_maps *m, const struct pnm_sizes *sizes);
 /* Unpin everything (detaching the socket hooks) and unmount bpffs if we
  * mounted it. */
 int pnm_state_destroy(void);

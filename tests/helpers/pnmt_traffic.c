@@ -14,6 +14,10 @@
  *                                   child that alone sends
  *   gso ADDR PORT COUNT SEGS SIZE   UDP_SEGMENT: COUNT sends of SEGS
  *                                   datagrams of SIZE bytes each
+ *   many ADDR PORT PROCS SOCKS SIZE PROCS processes each open SOCKS UDP
+ *                                   sockets and send one datagram on every
+ *                                   tenth (at least one); all sockets stay
+ *                                   open until every process has sent
  *   hold ADDR PORT UDPPORT TRIGGER  connect TCP to ADDR:PORT and bind UDP to
  *                                   UDPPORT, print "ready", then wait (never
  *                                   reading) until the file TRIGGER exists
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -76,11 +81,19 @@ static int udp_socket(void)
 	return fd;
 }
 
+/* Send COUNT datagrams; a full queue (EAGAIN, ENOBUFS) is waited out, so
+ * that every datagram the report counts was really sent. */
 static void send_n(int fd, long count, long size)
 {
-	for (long i = 0; i < count; i++)
-		if (sendto(fd, buf, (size_t)size, 0, (struct sockaddr *)&dst, dst_len) != size)
-			die("sendto");
+	for (long i = 0; i < count; i++) {
+		int tries = 0;
+
+		while (sendto(fd, buf, (size_t)size, 0, (struct sockaddr *)&dst, dst_len) != size) {
+			if ((errno != EAGAIN && errno != ENOBUFS) || ++tries > 5000)
+				die("sendto");
+			usleep(1000);
+		}
+	}
 }
 
 static void report(long count, long size)
@@ -199,6 +212,52 @@ static int gso(long count, long segs, long size)
 	return 0;
 }
 
+static int many(long procs, long socks, long size)
+{
+	struct rlimit rl = { (rlim_t)socks + 64, (rlim_t)socks + 64 };
+	int ready[2], go[2];
+	char b;
+
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		die("setrlimit");
+	if (pipe(ready) || pipe(go))
+		die("pipe");
+	for (long p = 0; p < procs; p++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork");
+		if (pid == 0) {
+			long sent = 0;
+
+			close(go[1]);
+			for (long i = 0; i < socks; i++) {
+				int fd = udp_socket();
+
+				if (i % 10 == 0) {
+					send_n(fd, 1, size);
+					sent++;
+				}
+			}
+			if (write(ready[1], "r", 1) != 1)
+				die("write");
+			/* Hold every socket until the parent lets all go. */
+			if (read(go[0], &b, 1) < 0)
+				die("read");
+			report(sent, size);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	for (long p = 0; p < procs; p++)
+		if (read(ready[0], &b, 1) != 1)
+			die("read");
+	close(go[1]);
+	while (wait(NULL) > 0)
+		;
+	return 0;
+}
+
 static int hold(const char *udpport, const char *trigger)
 {
 	int t = socket(dst.ss_family, SOCK_STREAM, 0), u = udp_socket();
@@ -236,6 +295,8 @@ int main(int argc, char **argv)
 		return parse_addr(argv[2], argv[3]), scm(atol(argv[4]), atol(argv[5]));
 	if (argc >= 7 && !strcmp(argv[1], "gso"))
 		return parse_addr(argv[2], argv[3]), gso(atol(argv[4]), atol(argv[5]), atol(argv[6]));
+	if (argc >= 7 && !strcmp(argv[1], "many"))
+		return parse_addr(argv[2], argv[3]), many(atol(argv[4]), atol(argv[5]), atol(argv[6]));
 	if (argc >= 6 && !strcmp(argv[1], "hold"))
 		return parse_addr(argv[2], argv[3]), hold(argv[4], argv[5]);
 	fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);

@@ -412,6 +412,49 @@ time.sleep(4)
 	check_soft_failures
 }
 
+# Map pressure: 10000 processes holding 100000 sockets at once each get
+# their own bytes, exactly; with room for only 16 processes the rest counts
+# as overflow, visibly, and all of it is still counted.
+test_map_pressure() {
+	local dir port=$PNMT_IPERF_PORT pid bytes n args=() got want tbo obo
+	topo_up
+	dir=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$dir'"
+
+	# A known neighbour: no datagram waits for (or is dropped behind) ARP.
+	ip neigh replace "$PNMT_IP1" lladdr "$(nsx cat "/sys/class/net/$PNMT_IF1/address")" \
+		dev "$PNMT_IF0" || fail "cannot set the neighbour entry"
+	pnm_attach "$PNMT_IF0"
+	"$PNMT_TRAFFIC" many "$PNMT_IP1" "$port" 10000 10 100 >"$dir/many" 9>&- ||
+		fail "10000 x 10 sockets failed"
+	[ "$(grep -c . "$dir/many")" -eq 10000 ] || fail "not all 10000 processes reported"
+	while read -r pid bytes n; do args+=("$pid $(udp_wire "$bytes" "$n")"); done <"$dir/many"
+	pnm_json "$dir/show.json"
+	read -r got want < <(own_bytes_out "$dir/show.json" "${args[@]}")
+	assert_eq "100000 sockets open in 10000 processes: bytes_out on their own PIDs" "$got" "$want"
+	assert_eq "no overflow" "$(json_get "$dir/show.json" "d['overflow']['bytes_out']")" 0
+	pnm_detach "$PNMT_IF0"
+
+	pnm_attach --max-processes 16 "$PNMT_IF0"
+	capture_start "$dir/cap.pcap" "udp and dst port $port and host $PNMT_IP1"
+	"$PNMT_TRAFFIC" many "$PNMT_IP1" "$port" 40 2 100 >"$dir/few" 9>&- || fail "40 x 2 sockets failed"
+	capture_stop "$dir/cap.pcap"
+	read -r _ _ tbo _ _ _ < <(capture_sum "$dir/cap.pcap")
+	args=()
+	while read -r pid bytes n; do args+=("$pid $(udp_wire "$bytes" "$n")"); done <"$dir/few"
+	pnm_json "$dir/few.json" -i "$PNMT_IF0"
+	read -r got want < <(own_bytes_out "$dir/few.json" "${args[@]}")
+	obo=$(json_get "$dir/few.json" "d['overflow']['bytes_out']")
+	[ "$obo" -gt 0 ] || soft_fail "16 slots for 40 senders, yet no overflow"
+	assert_eq "senders' bytes: on their PIDs + overflow" "$((got + obo))" "$want"
+	assert_eq "senders' own count vs capture" "$want" "$tbo"
+	pnm status
+	printf '%s\n' "$PNM_OUT" | grep -q OVERFLOW || soft_fail "status does not report the overflow"
+	pnm show -i "$PNMT_IF0"
+	printf '%s\n' "$PNM_ERR" | grep -q "map full" || soft_fail "show does not warn about the overflow"
+	check_soft_failures
+}
+
 # A PID the kernel hands out again is a new process: the second curl with
 # the first one's PID gets only its own bytes, the first stays visible as
 # "PID.1", exited.
@@ -810,6 +853,7 @@ ALL_TESTS=(
 	test_udp_gso
 	test_layers
 	test_forwarded_not_attributed
+	test_map_pressure
 	test_totals_invariant
 	test_attach_detach_no_trace
 	test_bad_inputs
