@@ -129,12 +129,34 @@ static void layers(void **state)
 	assert_int_equal(pnm_parse_layer(NULL, &l, err, sizeof(err)), -EINVAL);
 }
 
+static void counts(void **state)
+{
+	uint32_t v = 0;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(pnm_parse_count("16", 16, 1000, &v, err, sizeof(err)), 0);
+	assert_int_equal(v, 16);
+	assert_int_equal(pnm_parse_count("1000", 16, 1000, &v, err, sizeof(err)), 0);
+	assert_int_equal(v, 1000);
+	assert_int_equal(pnm_parse_count("15", 16, 1000, &v, err, sizeof(err)), -ERANGE);
+	assert_int_equal(pnm_parse_count("1001", 16, 1000, &v, err, sizeof(err)), -ERANGE);
+	assert_int_equal(pnm_parse_count("99999999999999999999999", 16, 1000, &v, err, sizeof(err)),
+			 -ERANGE);
+	for (const char *const *b =
+		     (const char *const[]){ "", "-5", "+5", "1k", "0x20", " 20", NULL };
+	     *b; b++)
+		assert_int_equal(pnm_parse_count(*b, 16, 1000, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(pnm_parse_count(NULL, 16, 1000, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(v, 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pids_ok),	 cmocka_unit_test(pids_bad),
 		cmocka_unit_test(pids_too_many), cmocka_unit_test(ifnames),
-		cmocka_unit_test(layers),
+		cmocka_unit_test(layers),	 cmocka_unit_test(counts),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
