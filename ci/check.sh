@@ -2,7 +2,7 @@
 # make check: the unit tests (cmocka, ASan/UBSan) given as arguments, then
 # the netns integration tests; ends with one line "N passed, N failed".
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 passed=0 failed=0
 for t in "$@"; do

@@ -32,7 +32,7 @@ main() {
 
 	echo "== curl: 8 MiB from http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
 	curl_download "http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
-	curl_pid=$CURL_PID
+	curl_pid=${CURL_PID:?}
 
 	echo "== iperf3: 4 MiB UDP burst to $PNMT_IP1"
 	wait_listen "$PNMT_IPERF_PORT" peer

@@ -602,13 +602,24 @@ EOF
 # assert_counts LABEL "BI PI BO PO" "TBI TPI TBO TPO": each of bytes and
 # packets in and out within PNMT_TOL percent of its ground truth.
 assert_counts() {
-	local label=$1 k i=0 got want
-	read -r -a got <<<"$2"
-	read -r -a want <<<"$3"
+	local label=$1 k i=0 figures truth
+	read -r -a figures <<<"$2"
+	read -r -a truth <<<"$3"
 	for k in bytes_in packets_in bytes_out packets_out; do
-		assert_within "$PNMT_TOL" "$label$k" "${got[$i]}" "${want[$i]}"
+		assert_within "$PNMT_TOL" "$label$k" "${figures[$i]}" "${truth[$i]}"
 		i=$((i + 1))
 	done
+}
+
+# assert_pids_counts LABEL FILE IFACE "PID..." "TBI TPI TBO TPO": the PIDs'
+# figures on IFACE in show --json FILE, summed, against the truth; fails
+# when none of the PIDs is there. Leaves the figures in PIDS_BI/PI/BO/PO.
+assert_pids_counts() {
+	local label=$1 file=$2 ifn=$3 found
+	# shellcheck disable=SC2086
+	read -r PIDS_BI PIDS_PI PIDS_BO PIDS_PO found _ < <(json_procs "$file" "$ifn" $4)
+	[ "$found" -gt 0 ] || fail "pids $4 not in $file: $(head -c 400 "$file")"
+	assert_counts "$label" "$PIDS_BI $PIDS_PI $PIDS_BO $PIDS_PO" "$5"
 }
 
 # json_iface FILE IFACE: "bytes_in packets_in bytes_out packets_out" total.

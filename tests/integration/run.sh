@@ -40,12 +40,10 @@ client_download_check() {
 	info "curl pid $CURL_PID; capture: in ${tbi}B/${tpi}p out ${tbo}B/${tpo}p"
 
 	pnm_json "$dir/show.json" -p "$CURL_PID"
-	read -r bi pi bo po found missing < <(json_procs "$dir/show.json" "$PNMT_IF0" "$CURL_PID")
-	[ "$found" -eq 1 ] || fail "pid $CURL_PID not in show -p $CURL_PID --json: $(head -c 400 "$dir/show.json")"
-	assert_counts "" "$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
+	assert_pids_counts "" "$dir/show.json" "$PNMT_IF0" "$CURL_PID" "$tbi $tpi $tbo $tpo"
 	exited=$(json_get "$dir/show.json" "d['processes']['$CURL_PID'].get('exited')")
 	assert_eq "exited flag after curl ended" "$exited" true
-	[ "$bi" -gt 0 ] || soft_fail "exited curl shows no bytes_in"
+	[ "$PIDS_BI" -gt 0 ] || soft_fail "exited curl shows no bytes_in"
 	check_soft_failures
 }
 
@@ -150,9 +148,7 @@ test_udp_iperf3() {
 	info "iperf3 pid $IPERF_PID; capture: in ${tbi}B/${tpi}p out ${tbo}B/${tpo}p"
 
 	pnm_json "$dir/show.json" -p "$IPERF_PID"
-	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$IPERF_PID")
-	[ "$found" -eq 1 ] || fail "pid $IPERF_PID not in show output: $(head -c 400 "$dir/show.json")"
-	assert_counts "" "$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
+	assert_pids_counts "" "$dir/show.json" "$PNMT_IF0" "$IPERF_PID" "$tbi $tpi $tbo $tpo"
 	check_soft_failures
 }
 
@@ -176,14 +172,10 @@ test_loopback() {
 	info "curl pid $CURL_PID; capture on lo: server->client ${sb}B/${sp}p client->server ${cb}B/${cp}p"
 
 	pnm_json "$dir/show.json" -i lo
-	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" lo "$CURL_PID")
-	[ "$found" -eq 1 ] || fail "curl pid $CURL_PID not in show -i lo: $(head -c 400 "$dir/show.json")"
-	assert_counts "curl on lo: " "$bi $pi $bo $po" "$sb $sp $cb $cp"
+	assert_pids_counts "curl on lo: " "$dir/show.json" lo "$CURL_PID" "$sb $sp $cb $cp"
 	pids="$NGINX_PID $(nginx_workers "$NGINX_PID" | tr '\n' ' ')"
 	# shellcheck disable=SC2086
-	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" lo $pids)
-	[ "$found" -gt 0 ] || fail "no nginx pid ($pids) in show -i lo"
-	assert_counts "nginx on lo: " "$bi $pi $bo $po" "$cb $cp $sb $sp"
+	assert_pids_counts "nginx on lo: " "$dir/show.json" lo "$pids" "$cb $cp $sb $sp"
 	check_soft_failures
 }
 
@@ -253,8 +245,7 @@ test_shared_sockets() {
 # Sockets opened before attach: an idle TCP connection and a bound UDP
 # socket that never read. Their owner is known from the moment of attach.
 test_preexisting_sockets() {
-	local dir tport=$PNMT_HTTP_PORT uport=$PNMT_IPERF_PORT holder line i
-	local tbi tpi tbo tpo bi pi bo po found
+	local dir tport=$PNMT_HTTP_PORT uport=$PNMT_IPERF_PORT holder i tbi tpi tbo tpo
 	topo_up
 	dir=$(mktemp_dir) || fail "cannot make a temp dir"
 	at_cleanup "rm -rf '$dir'"
@@ -295,9 +286,7 @@ time.sleep(3)
 	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap")
 	info "holder pid $holder; capture: in ${tbi}B/${tpi}p out ${tbo}B/${tpo}p"
 	pnm_json "$dir/show.json"
-	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$holder")
-	[ "$found" -eq 1 ] || fail "holder $holder not in show: $(head -c 400 "$dir/show.json")"
-	assert_counts "pre-existing sockets: " "$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
+	assert_pids_counts "pre-existing sockets: " "$dir/show.json" "$PNMT_IF0" "$holder" "$tbi $tpi $tbo $tpo"
 	check_soft_failures
 }
 
@@ -485,9 +474,7 @@ test_pid_reuse() {
 	pnm_json "$dir/show.json" -p "$pid"
 	keys=$(json_get "$dir/show.json" "' '.join(sorted(d['processes']))")
 	assert_eq "instances of pid $pid" "$keys" "$pid $pid.1"
-	read -r bi pi bo po found _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$pid")
-	[ "$found" -eq 1 ] || fail "pid $pid not in show output: $(head -c 400 "$dir/show.json")"
-	assert_counts "second pid $pid: " "$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
+	assert_pids_counts "second pid $pid: " "$dir/show.json" "$PNMT_IF0" "$pid" "$tbi $tpi $tbo $tpo"
 	read -r bi _ _ _ found _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$pid.1")
 	[ "$bi" -gt 8388608 ] || soft_fail "first pid $pid (key $pid.1) has bytes_in $bi, want > 8 MiB"
 	assert_eq "first instance exited" \
