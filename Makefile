@@ -15,7 +15,8 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/pp
 # Debian packages: to build, and to run the tests and the demo.
 DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libnl-3-dev libnl-route-3-dev libjson-c-dev libcmocka-dev pkg-config
-DEPS_TEST := iproute2 iputils-ping ethtool tshark iperf3 nginx-light curl python3 procps util-linux
+DEPS_TEST := iproute2 iputils-ping ethtool tshark iperf3 nginx-light curl python3 procps util-linux \
+	clang-format shellcheck
 
 ifeq ($(V),1)
 Q :=
@@ -50,7 +51,11 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/
 # Traffic generators with known owners, for the integration tests.
 HELPERS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all deps check unit integration demo install uninstall format clean
+C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h loader/*.c loader/*.h iface/*.c iface/*.h \
+	tests/unit/*.c tests/helpers/*.c)
+SH_SRCS = $(wildcard tests/integration/*.sh ci/*.sh) .ci/run
+
+.PHONY: all deps check lint unit integration demo install uninstall format clean
 
 all: pnm-tc
 
@@ -112,7 +117,7 @@ integration: pnm-tc $(HELPERS)
 
 # The README's test command; .ci/run calls exactly this.
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_TESTS) $(HELPERS)
+	$(Q)$(MAKE) --no-print-directory lint all $(UNIT_TESTS) $(HELPERS)
 	$(Q)bash ci/check.sh $(UNIT_TESTS)
 
 demo: deps
@@ -126,7 +131,13 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/pnm-tc
 
 format:
-	clang-format -i $(wildcard bpf/*.c bpf/*.h maps/*.h loader/*.c loader/*.h iface/*.c iface/*.h tests/unit/*.c tests/unit/*.h)
+	clang-format -i $(C_SRCS)
+
+# The C as clang-format writes it, the shell scripts shellcheck-clean.
+lint:
+	$(call msg,LINT,C and shell)
+	$(Q)clang-format --dry-run -Werror $(C_SRCS)
+	$(Q)shellcheck -x $(SH_SRCS)
 
 clean:
 	rm -rf $(OUTPUT) pnm-tc

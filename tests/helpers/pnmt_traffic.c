@@ -161,11 +161,11 @@ static int scm(long count, long size)
 		die("fork");
 	if (pid == 0) {
 		char cbuf[CMSG_SPACE(sizeof(int))], b;
-		struct iovec iov = {&b, 1};
-		struct msghdr msg = {.msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf)};
+		struct iovec iov = { &b, 1 };
+		struct msghdr msg = { .msg_iov = &iov,
+				      .msg_iovlen = 1,
+				      .msg_control = cbuf,
+				      .msg_controllen = sizeof(cbuf) };
 		struct cmsghdr *c;
 
 		if (recvmsg(pair[1], &msg, 0) != 1)
@@ -179,11 +179,11 @@ static int scm(long count, long size)
 		return 0;
 	} else {
 		char cbuf[CMSG_SPACE(sizeof(int))], b = 'f';
-		struct iovec iov = {&b, 1};
-		struct msghdr msg = {.msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf)};
+		struct iovec iov = { &b, 1 };
+		struct msghdr msg = { .msg_iov = &iov,
+				      .msg_iovlen = 1,
+				      .msg_control = cbuf,
+				      .msg_controllen = sizeof(cbuf) };
 		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
 		fd = udp_socket();
@@ -294,9 +294,11 @@ int main(int argc, char **argv)
 	if (argc >= 6 && !strcmp(argv[1], "scm"))
 		return parse_addr(argv[2], argv[3]), scm(atol(argv[4]), atol(argv[5]));
 	if (argc >= 7 && !strcmp(argv[1], "gso"))
-		return parse_addr(argv[2], argv[3]), gso(atol(argv[4]), atol(argv[5]), atol(argv[6]));
+		return parse_addr(argv[2], argv[3]),
+		       gso(atol(argv[4]), atol(argv[5]), atol(argv[6]));
 	if (argc >= 7 && !strcmp(argv[1], "many"))
-		return parse_addr(argv[2], argv[3]), many(atol(argv[4]), atol(argv[5]), atol(argv[6]));
+		return parse_addr(argv[2], argv[3]),
+		       many(atol(argv[4]), atol(argv[5]), atol(argv[6]));
 	if (argc >= 6 && !strcmp(argv[1], "hold"))
 		return parse_addr(argv[2], argv[3]), hold(argv[4], argv[5]);
 	fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
