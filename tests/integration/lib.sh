@@ -107,6 +107,13 @@ mktemp_dir() {
 	printf '%s\n' "$d"
 }
 
+# new_dir: a scratch directory for this test in TEST_DIR, removed at the end.
+TEST_DIR=
+new_dir() {
+	TEST_DIR=$(mktemp_dir) || fail "cannot make a temp dir"
+	at_cleanup "rm -rf '$TEST_DIR'"
+}
+
 # ------------------------------------------------------------- preflight ---
 
 require_root() {

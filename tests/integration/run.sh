@@ -27,8 +27,8 @@ PNMT_TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 client_download_check() {
 	local url=$1 filter=$2 dir tbi tpi tbo tpo bi pi bo po found missing exited
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	peer_nginx "$dir"
 	wait_http "$url"
 	pnm_attach "$PNMT_IF0"
@@ -68,8 +68,8 @@ test_tcp_server_workers() {
 	local dir url workers pids w i tbi tpi tbo tpo bi pi bo po found missing
 	local wbo share
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	nginx_conf "$dir" 2 "$PNMT_IP0:$PNMT_HTTP_PORT"
 	make_payload "$dir/www/file"
 	pnm_attach "$PNMT_IF0"
@@ -136,8 +136,8 @@ iperf3_udp_client() {
 test_udp_iperf3() {
 	local dir tbi tpi tbo tpo bi pi bo po found
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	iperf3_server "$dir"
 	pnm_attach "$PNMT_IF0"
 
@@ -157,8 +157,8 @@ test_udp_iperf3() {
 # the two ends are never swapped.
 test_loopback() {
 	local dir port=$PNMT_HTTP_PORT pids sb sp cb cp bi pi bo po found
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	nginx_conf "$dir" 2 "127.0.0.1:$port"
 	make_payload "$dir/www/file"
 	pnm_attach lo
@@ -187,8 +187,8 @@ udp_wire() { echo $(($1 + $2 * 42)); }
 test_short_lived() {
 	local dir port=$PNMT_IPERF_PORT i tbo pid bytes n args=() got want pids=()
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	pnm_attach "$PNMT_IF0"
 	capture_start "$dir/cap.pcap" "udp and dst port $port and host $PNMT_IP1"
 	for ((i = 0; i < 200; i++)); do
@@ -219,8 +219,8 @@ test_short_lived() {
 test_shared_sockets() {
 	local dir port=$PNMT_IPERF_PORT pid bytes n args=() got want parent
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	pnm_attach "$PNMT_IF0"
 
 	"$PNMT_TRAFFIC" fork "$PNMT_IP1" "$port" 100 1000 >"$dir/fork" || fail "fork helper failed"
@@ -247,8 +247,8 @@ test_shared_sockets() {
 test_preexisting_sockets() {
 	local dir tport=$PNMT_HTTP_PORT uport=$PNMT_IPERF_PORT holder i tbi tpi tbo tpo
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	# The peer: accept one connection, then on the trigger send 64 KiB on it
 	# and 50 datagrams to the holder's UDP port.
 	nsx "$PNMT_PY" -c '
@@ -295,8 +295,8 @@ time.sleep(3)
 test_udp_gso() {
 	local dir port=$PNMT_IPERF_PORT mode pid bytes n bo sink bi
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	pnm_attach "$PNMT_IF0"
 	for mode in off on; do
 		offloads "$mode"
@@ -340,8 +340,8 @@ print(n)
 test_layers() {
 	local dir url layer tbi tpi tbo tpo bi pi bo po found
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	url="http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
 	peer_nginx "$dir"
 	wait_http "$url"
@@ -376,8 +376,8 @@ test_layers() {
 test_forwarded_not_attributed() {
 	local dir port=$PNMT_IPERF_PORT sink bi pi
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	sysctl -qw "net.ipv4.conf.$PNMT_IF0.forwarding=1" || fail "cannot enable forwarding on $PNMT_IF0"
 	# 10.231.0.77 is nobody's: the peer sends it to us, we would forward it.
 	nsx ip neigh replace 10.231.0.77 lladdr "$(if_mac "$PNMT_IF0")" dev "$PNMT_IF1" ||
@@ -407,8 +407,8 @@ time.sleep(4)
 test_map_pressure() {
 	local dir port=$PNMT_IPERF_PORT pid bytes n args=() got want tbo obo
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 
 	# A known neighbour: no datagram waits for (or is dropped behind) ARP.
 	ip neigh replace "$PNMT_IP1" lladdr "$(nsx cat "/sys/class/net/$PNMT_IF1/address")" \
@@ -450,8 +450,8 @@ test_map_pressure() {
 test_pid_reuse() {
 	local dir url pid tbi tpi tbo tpo bi pi bo po found keys
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	url="http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
 	peer_nginx "$dir"
 	wait_http "$url"
@@ -488,8 +488,8 @@ test_offloads_on() {
 	local dir url filter pid_off pid_on mss maxoff big
 	local obi nbi npi nbo npo tbi tpi tbo tpo fin fout
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	peer_nginx "$dir"
 	url="http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
 	filter="tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
@@ -542,8 +542,8 @@ test_offloads_on() {
 test_totals_invariant() {
 	local dir ping_pid tot una chk tbi tpi tbo tpo bi pi bo po found
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	peer_nginx "$dir"
 	iperf3_server "$dir"
 
@@ -661,8 +661,8 @@ attach_detach_round() {
 test_attach_detach_no_trace() {
 	local dir we_mounted=0
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 
 	# 1. Pre-existing clsact with foreign u32 filters on both hooks.
 	tc qdisc add dev "$PNMT_IF0" clsact || fail "tc qdisc add clsact failed"
@@ -752,8 +752,8 @@ nobody_case() {
 test_bad_inputs() {
 	local dir long h n
 	topo_up
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	PNMT_BAD_DIR=$dir
 	state_snapshot >"$dir/pristine"
 	pnm_attach "$PNMT_IF0"
@@ -807,8 +807,8 @@ test_bad_inputs() {
 
 test_no_attach_show() {
 	local dir
-	dir=$(mktemp_dir) || fail "cannot make a temp dir"
-	at_cleanup "rm -rf '$dir'"
+	new_dir
+	dir=$TEST_DIR
 	[ -e /sys/fs/bpf/pnm-tc ] && fail "precondition: /sys/fs/bpf/pnm-tc exists (something is attached)"
 	state_snapshot >"$dir/before"
 	pnm show
