@@ -111,6 +111,27 @@ static int cgroup2_root(char *buf, size_t len)
 	return rc;
 }
 
+static bool is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+/* Do we share a mount namespace with init (or, when init's cannot be
+ * read, with our parent)? Unknown counts as yes. */
+static bool host_mount_ns(void)
+{
+	struct stat self, other;
+	char parent[64];
+
+	snprintf(parent, sizeof(parent), "/proc/%d/ns/mnt", (int)getppid());
+	if (stat("/proc/self/ns/mnt", &self) ||
+	    (stat("/proc/1/ns/mnt", &other) && stat(parent, &other)))
+		return true;
+	return self.st_ino == other.st_ino && self.st_dev == other.st_dev;
+}
+
 int pnm_check_kernel(void)
 {
 	char cg[PATH_MAX];
@@ -120,19 +141,21 @@ int pnm_check_kernel(void)
 			"with CONFIG_DEBUG_INFO_BTF=y");
 		return -EOPNOTSUPP;
 	}
+	/* A bpffs mounted in a private mount namespace (ip netns exec makes
+	 * one per command) dies with the command, and the pins with it: the
+	 * filters would count on where nobody can read or remove them. */
+	if (!is_bpffs(PNM_BPFFS) && !host_mount_ns()) {
+		pr_warn("private mount namespace without bpffs (e.g. under 'ip netns exec'): "
+			"what pnm-tc pins here would vanish with this command; run it in the "
+			"host's mount namespace");
+		return -EPERM;
+	}
 	if (cgroup2_root(cg, sizeof(cg))) {
 		pr_warn("no cgroup v2 mount found in /proc/self/mountinfo: mount one, e.g. "
 			"'mount -t cgroup2 none /sys/fs/cgroup/unified'");
 		return -EOPNOTSUPP;
 	}
 	return 0;
-}
-
-static bool is_bpffs(const char *path)
-{
-	struct statfs st;
-
-	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
 }
 
 int pnm_state_present(void)

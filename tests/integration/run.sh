@@ -750,7 +750,7 @@ nobody_case() {
 }
 
 test_bad_inputs() {
-	local dir long h n
+	local dir long h n err rc
 	topo_up
 	new_dir
 	dir=$TEST_DIR
@@ -781,6 +781,17 @@ test_bad_inputs() {
 	bad_case 1 show -p 999999999
 	bad_case 1 show -i nosuchif0
 
+	# Under ip netns exec (a private mount namespace without bpffs) a
+	# bpffs pnm-tc mounted would die with the command: refused.
+	err=$(nsx "$PNM_TC" attach "$PNMT_IF1" 2>&1 >/dev/null 9>&-)
+	rc=$?
+	if [ "$rc" -ne 1 ] || [ "$(printf '%s\n' "$err" | grep -c .)" -ne 1 ]; then
+		soft_fail "ip netns exec pnm-tc attach: exit $rc, want 1 and one line: $err"
+	elif nsx tc filter show dev "$PNMT_IF1" ingress | grep -q bpf; then
+		soft_fail "ip netns exec pnm-tc attach left a filter on $PNMT_IF1"
+	else
+		info "ok   ip netns exec pnm-tc attach $PNMT_IF1 -> 1: $err"
+	fi
 	nobody_case attach "$PNMT_IF0"
 	nobody_case show
 	nobody_case status
