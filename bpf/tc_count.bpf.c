@@ -185,7 +185,8 @@ static __always_inline bool owner_by_tuple(struct __sk_buff *skb, const struct p
 			found = o && read_owner(o, out);
 		}
 		bpf_sk_release(sk);
-		if (found || o)
+		/* A socket with storage decides; without, try the closing map. */
+		if (o)
 			return found;
 	}
 	if (p->t.proto != IPPROTO_TCP)

@@ -215,7 +215,7 @@ int cmd_status(int argc, char **argv)
 	struct pnm_maps m;
 	int prog_fd[PNM_NDIR] = { -1, -1 }, rc;
 	uint32_t prog_id[PNM_NDIR] = { 0 };
-	bool done = false;
+	bool missing = false;
 	int c;
 
 	optind = 1;
@@ -273,7 +273,7 @@ int cmd_status(int argc, char **argv)
 
 			printf("%s prio %u %s, ", d == PNM_IN ? "ingress" : "egress", cfg.prio[d],
 			       ok ? "ok" : "MISSING");
-			done = done || !ok;
+			missing = missing || !ok;
 		}
 		printf("clsact %s\n",
 		       cfg.flags & PNM_IF_CREATED_CLSACT ? "created by pnm-tc" : "pre-existing");
@@ -285,7 +285,7 @@ int cmd_status(int argc, char **argv)
 			       "", pnm_fmt_bytes(ifc->overflow.bytes_in, in, sizeof(in)),
 			       pnm_fmt_bytes(ifc->overflow.bytes_out, out, sizeof(out)));
 	}
-	if (done)
+	if (missing)
 		printf("  (a MISSING filter was removed by someone else: 'pnm-tc attach IFACE' "
 		       "restores it)\n");
 	printf("attribution hooks:\n");

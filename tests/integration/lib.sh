@@ -107,6 +107,18 @@ mktemp_dir() {
 	printf '%s\n' "$d"
 }
 
+# peer_site [URL]: the topology, a scratch directory (TEST_DIR) and nginx
+# in the peer netns serving the 8 MiB file, answering at URL (default: over
+# IPv4), which PEER_URL then holds.
+PEER_URL=
+peer_site() {
+	PEER_URL=${1:-http://$PNMT_IP1:$PNMT_HTTP_PORT/file}
+	topo_up
+	new_dir
+	peer_nginx "$TEST_DIR"
+	wait_http "$PEER_URL"
+}
+
 # new_dir: a scratch directory for this test in TEST_DIR, removed at the end.
 TEST_DIR=
 new_dir() {

@@ -26,11 +26,8 @@ PNMT_TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # match the capture of the flow, and stay readable after it exited.
 client_download_check() {
 	local url=$1 filter=$2 dir tbi tpi tbo tpo bi pi bo po found missing exited
-	topo_up
-	new_dir
+	peer_site "$url"
 	dir=$TEST_DIR
-	peer_nginx "$dir"
-	wait_http "$url"
 	pnm_attach "$PNMT_IF0"
 
 	capture_start "$dir/cap.pcap" "$filter"
@@ -339,12 +336,8 @@ print(n)
 # occupies the link (l1); an attached interface keeps its layer.
 test_layers() {
 	local dir url layer tbi tpi tbo tpo bi pi bo po found
-	topo_up
-	new_dir
-	dir=$TEST_DIR
-	url="http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
-	peer_nginx "$dir"
-	wait_http "$url"
+	peer_site
+	dir=$TEST_DIR url=$PEER_URL
 	for layer in l3 l1; do
 		pnm_attach --layer "$layer" "$PNMT_IF0"
 		capture_start "$dir/cap-$layer.pcap" "tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
@@ -449,12 +442,8 @@ test_map_pressure() {
 # "PID.1", exited.
 test_pid_reuse() {
 	local dir url pid tbi tpi tbo tpo bi pi bo po found keys
-	topo_up
-	new_dir
-	dir=$TEST_DIR
-	url="http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
-	peer_nginx "$dir"
-	wait_http "$url"
+	peer_site
+	dir=$TEST_DIR url=$PEER_URL
 	pnm_attach "$PNMT_IF0"
 
 	# A free PID ahead of the kernel's counter, wrapping below pid_max.
