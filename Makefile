@@ -14,8 +14,8 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/pp
 
 # Debian packages: to build, and to run the tests and the demo.
 DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
-	libnl-3-dev libnl-route-3-dev libjson-c-dev libcmocka-dev pkg-config
-DEPS_TEST := iproute2 iputils-ping ethtool tshark iperf3 nginx-light curl python3 procps util-linux \
+	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config
+DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tshark iperf3 nginx-light curl python3 procps util-linux \
 	clang-format shellcheck
 
 ifeq ($(V),1)
@@ -26,7 +26,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := libbpf libnl-3.0 libnl-route-3.0 json-c
+PKGS := libbpf libxdp libnl-3.0 libnl-route-3.0 json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -48,7 +48,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PNM_MAX_IFACES);
-	__type(key, __u32); /* ifindex */
+	__type(key, __u32); /* slot */
 	__type(value, struct pnm_if_cfg);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_ifcfg SEC(".maps");
@@ -60,6 +60,17 @@ struct {
 	__type(value, struct pnm_owner);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_closed SEC(".maps");
+
+/* The owner again, by socket cookie, for XDP (no socket storage there).
+ * LRU: a socket that dies without a release hook (never accepted) ages
+ * out instead of filling the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PNM_MAX_CLOSED);
+	__type(key, __u64);
+	__type(value, struct pnm_owner);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_skcookie SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -9,6 +9,9 @@
 #define AF_INET6 10
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define ETH_HLEN 14
 #define TC_ACT_UNSPEC (-1)
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff

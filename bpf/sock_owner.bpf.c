@@ -48,17 +48,25 @@ static __always_inline void note_process(struct task_struct *t, const struct pnm
 	bpf_map_update_elem(&pnm_procinfo, o, &info, BPF_NOEXIST);
 }
 
-/* The process me (task t) takes the socket over. */
-static __always_inline void claim(void *sk, const struct pnm_owner *me, struct task_struct *t)
+/* The XDP programs' copy of the owner, by socket cookie. */
+static __always_inline void set_cookie_owner(__u64 cookie, const struct pnm_owner *o)
 {
-	struct pnm_owner *cur;
-
-	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!cur || (cur->tgid == me->tgid && cur->start_ns == me->start_ns))
-		return;
-	note_process(t, me);
-	write_owner(cur, me);
+	if (cookie)
+		bpf_map_update_elem(&pnm_skcookie, &cookie, o, BPF_ANY);
 }
+
+/* The process me (task t) takes the socket over. The cookie is passed as a
+ * function: each program type has its own bpf_get_socket_cookie argument. */
+#define claim(sk, me, t, cookie_expr)                                                           \
+	do {                                                                                    \
+		struct pnm_owner *cur_ =                                                        \
+			bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE); \
+		if (!cur_ || (cur_->tgid == (me)->tgid && cur_->start_ns == (me)->start_ns))    \
+			break;                                                                  \
+		note_process(t, me);                                                            \
+		write_owner(cur_, me);                                                          \
+		set_cookie_owner(cookie_expr, me);                                              \
+	} while (0)
 
 /*
  * Send and receive run for every socket call on the system: read the task
@@ -88,7 +96,7 @@ static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 	}
 	me.start_ns = t->group_leader->start_boottime;
 	me.tgid = t->tgid;
-	claim(sk, &me, t);
+	claim(sk, &me, t, bpf_get_socket_cookie(sk));
 }
 
 static __always_inline void claim_on_io(struct sock *sk, int ret)
@@ -107,9 +115,23 @@ int pnm_sock_create(struct bpf_sock *ctx)
 	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)) {
 		t = (struct task_struct *)bpf_get_current_task();
 		owner_of(t, &me);
-		claim(ctx, &me, t);
+		claim(ctx, &me, t, bpf_get_socket_cookie(ctx));
 	}
 	return 1; /* never deny */
+}
+
+/* The socket is closed by its last holder: drop its cookie record. */
+SEC("cgroup/sock_release")
+int pnm_sock_release(struct bpf_sock *ctx)
+{
+	__u64 cookie;
+
+	if ((ctx->family == AF_INET || ctx->family == AF_INET6) &&
+	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)) {
+		cookie = bpf_get_socket_cookie(ctx);
+		bpf_map_delete_elem(&pnm_skcookie, &cookie);
+	}
+	return 1;
 }
 
 /* Unconnected UDP sends, before the datagram is built. */
@@ -121,7 +143,7 @@ static __always_inline int claim_sendmsg(struct bpf_sock_addr *ctx)
 
 	if (sk) {
 		owner_of(t, &me);
-		claim(sk, &me, t);
+		claim(sk, &me, t, bpf_get_socket_cookie(ctx));
 	}
 	return 1; /* never deny */
 }
@@ -173,6 +195,7 @@ int pnm_seed(struct bpf_iter__task_file *ctx)
 	owner_of(t, &me);
 	note_process(t, &me);
 	write_owner(cur, &me);
+	set_cookie_owner(bpf_get_socket_cookie(sk), &me);
 	seeded++;
 	return 0;
 }
@@ -224,9 +247,21 @@ static __always_inline void remember_closing(struct bpf_sock_ops *skops)
 SEC("sockops")
 int pnm_sockops(struct bpf_sock_ops *skops)
 {
+	struct pnm_owner *o, owner;
+	struct bpf_sock *sk;
+
 	switch (skops->op) {
-	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		/* An accepted socket got its listener's owner by cloning; no
+		 * process-context hook has seen it yet. */
+		sk = skops->sk;
+		if (sk) {
+			o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+			if (o && read_owner(o, &owner))
+				set_cookie_owner(bpf_get_socket_cookie(skops), &owner);
+		}
+		__attribute__((fallthrough));
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 							 BPF_SOCK_OPS_STATE_CB_FLAG);
 		break;

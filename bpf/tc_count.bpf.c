@@ -13,79 +13,35 @@
  *    tuple without a full socket (time-wait, closing) finds its owner in
  *    pnm_closed. Egress packets without an owned socket (SYN-ACKs, resets,
  *    time-wait ACKs) take the same lookup with the tuple reversed.
+ *  - ingress with no local receiver, from a sender in another network
+ *    namespace of this host (a container behind its veth): the sender's.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 #include "net.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct pkt {
-	struct pnm_tuple t; /* local/remote from this host's point of view */
-	__u32 hdr_len;	    /* link + network + transport header bytes */
-};
+#define PNM_LOAD(ctx, off, to, len) bpf_skb_load_bytes(ctx, off, to, len)
 
-/* Parse IPv4/IPv6 + TCP/UDP headers starting after l2_len bytes of link
- * header. Returns 0 when p holds a TCP or UDP tuple. */
-static __always_inline int parse(struct __sk_buff *skb, __u32 l2_len, int dir, struct pkt *p)
+/* 1: owner read; 0: the socket has a record but no owner could be read;
+ * -1: no record. */
+static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out)
 {
-	__u32 off = l2_len;
-	__u8 proto;
-	__u16 ports[2];
+	struct pnm_owner *o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
 
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
-
-		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
-			return -1;
-		/* Only the first fragment carries the ports. */
-		if (ip.frag_off & bpf_htons(IP_OFFSET))
-			return -1;
-		proto = ip.protocol;
-		p->t.family = AF_INET;
-		__builtin_memcpy(dir == PNM_IN ? p->t.local : p->t.remote, &ip.daddr, 4);
-		__builtin_memcpy(dir == PNM_IN ? p->t.remote : p->t.local, &ip.saddr, 4);
-		off += ip.ihl * 4;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-
-		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
-			return -1;
-		proto = ip6.nexthdr;
-		p->t.family = AF_INET6;
-		__builtin_memcpy(dir == PNM_IN ? p->t.local : p->t.remote, &ip6.daddr, 16);
-		__builtin_memcpy(dir == PNM_IN ? p->t.remote : p->t.local, &ip6.saddr, 16);
-		off += sizeof(ip6);
-	} else {
-		return -1;
-	}
-
-	if (proto == IPPROTO_TCP) {
-		struct tcphdr th;
-
-		if (bpf_skb_load_bytes(skb, off, &th, sizeof(th)))
-			return -1;
-		ports[0] = th.source;
-		ports[1] = th.dest;
-		off += th.doff * 4;
-	} else if (proto == IPPROTO_UDP) {
-		struct udphdr uh;
-
-		if (bpf_skb_load_bytes(skb, off, &uh, sizeof(uh)))
-			return -1;
-		ports[0] = uh.source;
-		ports[1] = uh.dest;
-		off += sizeof(uh);
-	} else {
-		return -1;
-	}
-	p->t.proto = proto;
-	p->t.lport = bpf_ntohs(dir == PNM_IN ? ports[1] : ports[0]);
-	p->t.rport = bpf_ntohs(dir == PNM_IN ? ports[0] : ports[1]);
-	p->hdr_len = off;
-	return 0;
+	return o ? read_owner(o, out) : -1;
 }
+
+#include "count.bpf.h"
+
+/* The network namespace of this instance's interface (nsfs inode). */
+const volatile __u64 pnm_netns_ino = 0;
+
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
+#define pnm_ksym_exists(sym) (!!(sym))
 
 /*
  * Wire bytes and packets of what may be a GSO/GRO super-packet: each segment
@@ -117,145 +73,49 @@ static __always_inline __u64 wire_bytes(struct __sk_buff *skb, __u32 hdr_len, __
 }
 
 /*
- * A socket bound to the wildcard address (a listener, an unconnected UDP
- * socket) matches any destination: an arriving packet is its socket's only
- * if the host delivers it locally instead of forwarding it. With forwarding
- * off on the device the packet is local or dropped: counted as local.
+ * A packet that arrives from another network namespace on this host (the
+ * host side of a container's veth) still carries its sender's socket, and
+ * no local socket receives it when it is routed on. It is the sending
+ * process's traffic on this interface.
  */
-static __always_inline bool delivered_locally(struct __sk_buff *skb, const struct pkt *p)
+static __always_inline bool owner_from_other_netns(struct __sk_buff *skb, struct pnm_owner *out)
 {
-	struct bpf_fib_lookup fib = {};
-	long rc;
+	struct bpf_sock *sk = skb->sk;
+	struct sock *s;
 
-	fib.family = p->t.family;
-	fib.l4_protocol = p->t.proto;
-	fib.sport = bpf_htons(p->t.rport);
-	fib.dport = bpf_htons(p->t.lport);
-	fib.ifindex = skb->ifindex;
-	if (p->t.family == AF_INET) {
-		__builtin_memcpy(&fib.ipv4_src, p->t.remote, 4);
-		__builtin_memcpy(&fib.ipv4_dst, p->t.local, 4);
-	} else {
-		__builtin_memcpy(fib.ipv6_src, p->t.remote, 16);
-		__builtin_memcpy(fib.ipv6_dst, p->t.local, 16);
-	}
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-	return rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
-}
-
-static __always_inline bool wildcard_bound(const struct bpf_sock *sk)
-{
-	if (sk->family == AF_INET)
-		return sk->src_ip4 == 0;
-	return (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) == 0;
-}
-
-/* Find the local socket of a packet from its tuple, as if it were arriving. */
-static __always_inline bool owner_by_tuple(struct __sk_buff *skb, const struct pkt *p, int dir,
-					   struct pnm_owner *out)
-{
-	struct bpf_sock_tuple st = {};
-	struct pnm_owner *o = NULL;
-	struct bpf_sock *sk;
-	__u32 sz;
-
-	if (p->t.family == AF_INET) {
-		__builtin_memcpy(&st.ipv4.saddr, p->t.remote, 4);
-		__builtin_memcpy(&st.ipv4.daddr, p->t.local, 4);
-		st.ipv4.sport = bpf_htons(p->t.rport);
-		st.ipv4.dport = bpf_htons(p->t.lport);
-		sz = sizeof(st.ipv4);
-	} else {
-		__builtin_memcpy(st.ipv6.saddr, p->t.remote, 16);
-		__builtin_memcpy(st.ipv6.daddr, p->t.local, 16);
-		st.ipv6.sport = bpf_htons(p->t.rport);
-		st.ipv6.dport = bpf_htons(p->t.lport);
-		sz = sizeof(st.ipv6);
-	}
-	/* bpf_sk_lookup_* turns a request socket into its listener. */
-	if (p->t.proto == IPPROTO_TCP)
-		sk = bpf_sk_lookup_tcp(skb, &st, sz, BPF_F_CURRENT_NETNS, 0);
-	else
-		sk = bpf_sk_lookup_udp(skb, &st, sz, BPF_F_CURRENT_NETNS, 0);
-	if (sk) {
-		bool found = false;
-
-		if (dir == PNM_OUT || !wildcard_bound(sk) || delivered_locally(skb, p)) {
-			o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-			found = o && read_owner(o, out);
-		}
-		bpf_sk_release(sk);
-		/* A socket with storage decides; without, try the closing map. */
-		if (o)
-			return found;
-	}
-	if (p->t.proto != IPPROTO_TCP)
+	if (!sk || !pnm_ksym_exists(bpf_rdonly_cast))
 		return false;
-	o = bpf_map_lookup_elem(&pnm_closed, &p->t);
-	if (!o)
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
 		return false;
-	*out = *o;
-	return true;
-}
-
-/* From frame bytes (l2) to the layer the interface counts at. */
-static __always_inline __u64 at_layer(__u64 bytes, __u32 packets, const struct pnm_if_cfg *cfg)
-{
-	if (cfg->layer == PNM_L3)
-		return bytes - (__u64)cfg->l2_len * packets;
-	if (cfg->layer == PNM_L1) {
-		/* Segments of a super-packet are full-sized: only a single
-		 * frame can be short enough to need padding. */
-		if (packets == 1 && bytes < PNM_ETH_MIN_FRAME)
-			bytes = PNM_ETH_MIN_FRAME;
-		return bytes + (__u64)PNM_L1_OVERHEAD * packets;
-	}
-	return bytes;
-}
-
-static __always_inline void add(struct pnm_counter *c, __u64 bytes, __u32 packets)
-{
-	c->bytes += bytes;
-	c->packets += packets;
+	s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+	if (s->__sk_common.skc_net.net->ns.inum == pnm_netns_ino)
+		return false;
+	return sock_owner(sk, out) > 0;
 }
 
 static __always_inline int account(struct __sk_buff *skb, int dir)
 {
-	__u32 ifindex = skb->ifindex;
-	struct pnm_if_cfg *cfg;
-	struct pnm_if_stats *ifs;
-	struct pnm_traffic *tr;
 	struct pnm_owner o = {};
-	struct pnm_proc_key key;
 	struct pkt p = {};
 	bool parsed = false, owned = false;
 	__u64 bytes, egress_len;
 	__u32 packets;
 
-	cfg = bpf_map_lookup_elem(&pnm_ifcfg, &ifindex);
-	if (!cfg)
-		return TC_ACT_UNSPEC;
-	ifs = bpf_map_lookup_elem(&pnm_ifstat, &cfg->slot);
-	if (!ifs)
-		return TC_ACT_UNSPEC;
-
 	if (dir == PNM_OUT) {
 		struct bpf_sock *sk = skb->sk;
-		struct pnm_owner *so = NULL;
 
 		if (sk)
 			sk = bpf_sk_fullsock(sk);
 		if (sk)
-			so = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-		if (so)
-			owned = read_owner(so, &o);
+			owned = sock_owner(sk, &o) > 0;
 	}
 
 	/* Egress: the qdisc layer already expanded GSO into wire_len and
 	 * gso_segs. */
 	egress_len = dir == PNM_OUT ? skb->wire_len : 0;
 	if (!owned || !egress_len)
-		parsed = parse(skb, cfg->l2_len, dir, &p) == 0;
+		parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
 	if (egress_len) {
 		bytes = egress_len;
 		packets = skb->gso_size && skb->gso_segs ? skb->gso_segs : 1;
@@ -263,32 +123,10 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		bytes = wire_bytes(skb, parsed ? p.hdr_len : 0, &packets);
 	}
 	if (!owned && parsed)
-		owned = owner_by_tuple(skb, &p, dir, &o);
-	bytes = at_layer(bytes, packets, cfg);
-
-	if (!owned) {
-		add(&ifs->unattr[dir], bytes, packets);
-		return TC_ACT_UNSPEC;
-	}
-
-	key.start_ns = o.start_ns;
-	key.tgid = o.tgid;
-	key.ifindex = ifindex;
-	tr = bpf_map_lookup_elem(&pnm_procstat, &key);
-	if (!tr) {
-		struct pnm_traffic zero = {};
-
-		/* EEXIST: another CPU created it meanwhile; look again. */
-		bpf_map_update_elem(&pnm_procstat, &key, &zero, BPF_NOEXIST);
-		tr = bpf_map_lookup_elem(&pnm_procstat, &key);
-	}
-	if (!tr) {
-		/* Map full: the bytes stay visible as unattributed overflow. */
-		add(&ifs->unattr[dir], bytes, packets);
-		add(&ifs->overflow[dir], bytes, packets);
-		return TC_ACT_UNSPEC;
-	}
-	add(&tr->dir[dir], bytes, packets);
+		owned = owner_by_tuple(skb, skb->ifindex, &p, dir, &o);
+	if (!owned && dir == PNM_IN)
+		owned = owner_from_other_netns(skb, &o);
+	count(owned ? &o : NULL, dir, bytes, packets);
 	return TC_ACT_UNSPEC;
 }
 

@@ -50,4 +50,21 @@ int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f, con
 /* Query the filter at f's handle/prio: 0 and the running prog id. */
 int pnm_filter_query(uint32_t ifindex, int dir, const struct pnm_filter *f, uint32_t *prog_id);
 
+/*
+ * XDP ingress through libxdp's multi-program dispatcher: other XDP programs
+ * on the interface keep running after ours (our run priority comes first).
+ */
+struct bpf_object;
+#define PNM_XDP_PRIO 1
+/* Attach the XDP program of obj (opened, not loaded: libxdp loads it),
+ * native mode when the driver has it, else generic. */
+int pnm_xdp_attach(uint32_t ifindex, struct bpf_object *obj, uint32_t *prog_id, bool *skb_mode);
+/* Detach our program (by id; by name when id is 0) from the dispatcher,
+ * leaving the others: 0 removed, -ENOENT not there. */
+int pnm_xdp_detach(uint32_t ifindex, uint32_t prog_id, const char *prog_name);
+/* Is our program (by id) in the interface's XDP chain? */
+bool pnm_xdp_attached(uint32_t ifindex, uint32_t prog_id);
+/* Route libxdp's messages into ours. */
+void pnm_xdp_setup_log(int verbosity);
+
 #endif

@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * attach and detach: where a filter is attached. Both are all-or-nothing
- * and serialised by a lock; only pnm-tc's own filters, clsact (when pnm-tc
- * created it) and pins are ever removed.
+ * attach and detach: where the counting programs go. Both are all-or-nothing
+ * and serialised by a lock; only pnm-tc's own filters, XDP program, clsact
+ * (when pnm-tc created it) and pins are ever removed.
+ *
+ * Each attached interface has a slot: its counters (pnm_ifstat), its record
+ * (pnm_ifcfg) and its own instance of the counting programs, loaded with the
+ * slot, layer and header length built in. An interface lives in a network
+ * namespace; the netlink work on it happens inside that namespace.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,14 +17,24 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "cmd.h"
 #include "iface.h"
 #include "log.h"
+#include "netns.h"
 #include "parse.h"
 #include "state.h"
+#include "tc_count.skel.h"
+#include "xdp_count.skel.h"
 
 static const char *const dir_name[PNM_NDIR] = { "ingress", "egress" };
+static const char *const tc_prog_name[PNM_NDIR] = { "pnm_tc_ingress", "pnm_tc_egress" };
+#define XDP_PROG_NAME "pnm_xdp_ingress"
+
+/* "eth0", or "ns1/eth0" outside the initial network namespace. */
+#define LABEL(cfg, buf) pnm_if_label((cfg)->netns, (cfg)->name, buf, sizeof(buf))
+#define LABEL_LEN (PNM_NETNS_LEN + PNM_IFNAME_LEN)
 
 /* Zero an interface's per-CPU counter slot. */
 static int zero_slot(const struct pnm_maps *m, uint32_t slot)
@@ -34,18 +49,45 @@ static int zero_slot(const struct pnm_maps *m, uint32_t slot)
 	return rc;
 }
 
+/* Walk the interface records: each call gives the next (slot, record). */
+static bool next_cfg(const struct pnm_maps *m, uint32_t **prev, uint32_t *slot,
+		     struct pnm_if_cfg *cfg)
+{
+	uint32_t next;
+
+	while (!bpf_map_get_next_key(m->ifcfg, *prev, &next)) {
+		*slot = next;
+		*prev = slot;
+		if (!bpf_map_lookup_elem(m->ifcfg, slot, cfg))
+			return true;
+	}
+	return false;
+}
+
+/* The record of interface ifindex in namespace ino: 0 and its slot. */
+static int find_cfg(const struct pnm_maps *m, uint64_t ino, uint32_t ifindex, uint32_t *slot,
+		    struct pnm_if_cfg *cfg)
+{
+	uint32_t key, *prev = NULL;
+
+	while (next_cfg(m, &prev, &key, cfg)) {
+		if (cfg->netns_ino == ino && cfg->ifindex == ifindex) {
+			*slot = key;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 static int free_slot(const struct pnm_maps *m, uint32_t *slot)
 {
 	bool used[PNM_MAX_IFACES] = { false };
-	uint32_t key, next, *prev = NULL;
+	uint32_t key, *prev = NULL;
 	struct pnm_if_cfg cfg;
 
-	while (!bpf_map_get_next_key(m->ifcfg, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (!bpf_map_lookup_elem(m->ifcfg, &key, &cfg) && cfg.slot < PNM_MAX_IFACES)
-			used[cfg.slot] = true;
-	}
+	while (next_cfg(m, &prev, &key, &cfg))
+		if (key < PNM_MAX_IFACES)
+			used[key] = true;
 	for (uint32_t s = 0; s < PNM_MAX_IFACES; s++) {
 		if (!used[s]) {
 			*slot = s;
@@ -56,191 +98,308 @@ static int free_slot(const struct pnm_maps *m, uint32_t *slot)
 }
 
 /* Drop every process counter of one interface. */
-static void drop_proc_counters(const struct pnm_maps *m, uint32_t ifindex)
+static void drop_proc_counters(const struct pnm_maps *m, uint32_t slot)
 {
 	struct pnm_proc_key key, next;
 	bool have = false;
 
 	while (!bpf_map_get_next_key(m->procstat, have ? &key : NULL, &next)) {
-		if (have && key.ifindex == ifindex)
+		if (have && key.slot == slot)
 			bpf_map_delete_elem(m->procstat, &key);
 		key = next;
 		have = true;
 	}
-	if (have && key.ifindex == ifindex)
+	if (have && key.slot == slot)
 		bpf_map_delete_elem(m->procstat, &key);
 }
 
-/*
- * Take one interface back to how it was before attach: our filters, the
- * clsact if we created it and nothing else uses it, our records.
- * A vanished interface took its filters with it.
- */
-static int release_iface(const struct pnm_maps *m, uint32_t ifindex, const struct pnm_if_cfg *cfg,
-			 const uint32_t prog_id[PNM_NDIR])
+/* Remove our ingress XDP program or one TC filter: 0 removed or already
+ * gone, -EBUSY not ours any more (left alone), else -errno. */
+static int remove_hook(const struct pnm_if_cfg *cfg, int d, const char *label)
 {
-	static const char *const prog_name[PNM_NDIR] = { "pnm_tc_ingress", "pnm_tc_egress" };
-	struct pnm_link link;
-	bool exists = !pnm_link_by_index(ifindex, &link), removed, ours;
-	int rc = 0;
+	struct pnm_filter f = { cfg->handle[d], cfg->prio[d], cfg->prog_id[d] };
+	int err;
 
+	if (d == PNM_IN && (cfg->flags & PNM_IF_XDP)) {
+		err = pnm_xdp_detach(cfg->ifindex, cfg->prog_id[d], XDP_PROG_NAME);
+		if (err && err != -ENOENT && err != -ENODEV)
+			pr_warn("cannot remove the XDP program from %s: %s", label, strerror(-err));
+		return err == -ENOENT || err == -ENODEV ? 0 : err;
+	}
+	if (!f.handle && !f.prio)
+		return 0; /* never attached */
+	err = pnm_filter_detach(cfg->ifindex, d, &f, tc_prog_name[d]);
+	if (err == -EBUSY)
+		pr_warn("%s %s: the filter at prio %u is no longer pnm-tc's; left alone", label,
+			dir_name[d], f.prio);
+	else if (err && err != -ENOENT && err != -ENODEV)
+		pr_warn("cannot remove the %s filter from %s: %s", dir_name[d], label,
+			strerror(-err));
+	return err == -ENOENT || err == -ENODEV ? 0 : err;
+}
+
+/*
+ * Take one interface back to how it was before attach: our filters and XDP
+ * program, the clsact if we created it and nothing else uses it, our
+ * records. A vanished interface (or namespace) took its hooks with it.
+ */
+static int release_iface(const struct pnm_maps *m, uint32_t slot, const struct pnm_if_cfg *cfg)
+{
+	char label[LABEL_LEN];
+	struct pnm_link link;
+	bool exists, removed, ours;
+	int rc = 0, prev;
+
+	LABEL(cfg, label);
+	rc = pnm_netns_enter(cfg->netns_ino, cfg->netns, &prev);
+	if (rc == -ENOENT) {
+		pr_info("%s: its network namespace is gone, and the interface with it", label);
+		goto drop;
+	} else if (rc) {
+		pr_warn("cannot enter the network namespace of %s: %s", label, strerror(-rc));
+		return rc;
+	}
 	/* Same index and name: the interface we attached to (an index the
-	 * kernel gave to a newer interface is somebody else's), or one of
-	 * our filters is still on it (it was renamed). */
+	 * kernel gave to a newer interface is somebody else's), or one of our
+	 * hooks is still on it (it was renamed). */
+	exists = !pnm_link_by_index(cfg->ifindex, &link);
 	ours = exists && !strcmp(link.name, cfg->name);
 	for (int d = 0; exists && d < PNM_NDIR; d++) {
-		struct pnm_filter f = { cfg->handle[d], cfg->prio[d], prog_id[d] };
-		int err;
+		int err = remove_hook(cfg, d, label);
 
-		if (!f.handle && !f.prio)
-			continue; /* never attached */
-		err = pnm_filter_detach(ifindex, d, &f, prog_name[d]);
-		ours = ours || !err;
 		if (err == -EBUSY)
-			pr_warn("%s %s: the filter at prio %u is no longer pnm-tc's; left alone",
-				cfg->name, dir_name[d], f.prio);
-		else if (err && err != -ENOENT && err != -ENODEV) {
-			pr_warn("cannot remove the %s filter from %s: %s", dir_name[d], cfg->name,
-				strerror(-err));
+			continue;
+		if (err)
 			rc = err;
-		}
+		else if (cfg->handle[d] || cfg->prog_id[d])
+			ours = true;
 	}
 	if (ours && !rc && (cfg->flags & PNM_IF_CREATED_CLSACT)) {
-		int err = pnm_clsact_remove_if_empty(ifindex, &removed);
+		int err = pnm_clsact_remove_if_empty(cfg->ifindex, &removed);
 
 		if (err)
-			pr_warn("cannot remove clsact from %s: %s", cfg->name, strerror(-err));
+			pr_warn("cannot remove clsact from %s: %s", label, strerror(-err));
 		else if (!removed)
-			pr_info("%s: clsact holds other filters now; left in place", cfg->name);
+			pr_info("%s: clsact holds other filters now; left in place", label);
 	}
+	pnm_netns_leave(prev);
 	if (rc)
 		return rc;
-	drop_proc_counters(m, ifindex);
-	bpf_map_delete_elem(m->ifcfg, &ifindex);
-	zero_slot(m, cfg->slot);
-	pr_info("detached from %s", cfg->name);
+drop:
+	drop_proc_counters(m, slot);
+	bpf_map_delete_elem(m->ifcfg, &slot);
+	zero_slot(m, slot);
+	pr_info("detached from %s", label);
 	return 0;
 }
 
-/* A record of the same name under another ifindex is an interface that was
- * deleted (and perhaps re-created): its filters went with it. */
-static int release_same_name(const struct pnm_maps *m, const struct pnm_link *l,
-			     const uint32_t prog_id[PNM_NDIR])
+/* A record of the same name and namespace under another ifindex is an
+ * interface that was deleted (and perhaps re-created): its hooks went with
+ * it. */
+static int release_same_name(const struct pnm_maps *m, uint64_t ino, const struct pnm_link *l)
 {
-	uint32_t key, next, *prev = NULL;
+	uint32_t slot, *prev = NULL;
 	struct pnm_if_cfg cfg;
 
-	while (!bpf_map_get_next_key(m->ifcfg, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (key == l->ifindex || bpf_map_lookup_elem(m->ifcfg, &key, &cfg) ||
-		    strcmp(cfg.name, l->name))
+	while (next_cfg(m, &prev, &slot, &cfg)) {
+		if (cfg.netns_ino != ino || cfg.ifindex == l->ifindex || strcmp(cfg.name, l->name))
 			continue;
 		pr_info("%s: dropping the record of its earlier incarnation (ifindex %u)", l->name,
-			key);
-		return release_iface(m, key, &cfg, prog_id);
+			cfg.ifindex);
+		return release_iface(m, slot, &cfg);
 	}
 	return 0;
 }
 
-/* Both of our filters still in place on the interface? */
-static bool filters_intact(uint32_t ifindex, const struct pnm_if_cfg *cfg,
-			   const uint32_t prog_id[PNM_NDIR])
+/* Our hooks still in place on the interface (call inside its namespace)? */
+static bool hooks_intact(const struct pnm_if_cfg *cfg)
 {
 	for (int d = 0; d < PNM_NDIR; d++) {
-		struct pnm_filter f = { cfg->handle[d], cfg->prio[d], prog_id[d] };
+		struct pnm_filter f = { cfg->handle[d], cfg->prio[d], cfg->prog_id[d] };
 		uint32_t id;
 
-		if (pnm_filter_query(ifindex, d, &f, &id) || id != prog_id[d])
+		if (d == PNM_IN && (cfg->flags & PNM_IF_XDP)) {
+			if (!pnm_xdp_attached(cfg->ifindex, cfg->prog_id[d]))
+				return false;
+		} else if (pnm_filter_query(cfg->ifindex, d, &f, &id) || id != cfg->prog_id[d]) {
 			return false;
+		}
 	}
 	return true;
 }
 
-static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l, uint32_t layer,
-			const int prog_fd[PNM_NDIR], const uint32_t prog_id[PNM_NDIR], bool *is_new)
+static uint32_t prog_id_of(const struct bpf_program *p)
+{
+	struct bpf_prog_info info = { 0 };
+	uint32_t len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) ? 0 : info.id;
+}
+
+/* This interface's instance of the TC programs (egress only with XDP). */
+static int load_tc(const struct pnm_if_cfg *cfg, uint32_t slot, struct tc_count_bpf **out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = PNM_PIN_DIR);
+	struct tc_count_bpf *tc = tc_count_bpf__open_opts(&opts);
+	int rc;
+
+	*out = tc;
+	if (!tc)
+		return -errno;
+	tc->rodata->pnm_slot = slot;
+	tc->rodata->pnm_l2_len = cfg->l2_len;
+	tc->rodata->pnm_layer = cfg->layer;
+	tc->rodata->pnm_netns_ino = cfg->netns_ino;
+	if (cfg->flags & PNM_IF_XDP)
+		bpf_program__set_autoload(tc->progs.pnm_tc_ingress, false);
+	rc = pnm_reuse_maps(tc->obj);
+	return rc ? rc : tc_count_bpf__load(tc);
+}
+
+/* Count ingress at XDP: libxdp loads our instance and adds it to the
+ * interface's dispatcher. */
+static int attach_xdp(struct pnm_if_cfg *cfg, uint32_t slot, const char *label)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = PNM_PIN_DIR);
+	struct xdp_count_bpf *x = xdp_count_bpf__open_opts(&opts);
+	bool skb_mode;
+	int rc;
+
+	if (!x)
+		return -errno;
+	x->rodata->pnm_slot = slot;
+	x->rodata->pnm_l2_len = cfg->l2_len;
+	x->rodata->pnm_layer = cfg->layer;
+	rc = pnm_reuse_maps(x->obj);
+	if (!rc)
+		rc = pnm_xdp_attach(cfg->ifindex, x->obj, &cfg->prog_id[PNM_IN], &skb_mode);
+	xdp_count_bpf__destroy(x);
+	if (rc == -EEXIST || rc == -EBUSY)
+		pr_warn("cannot add pnm-tc to the XDP programs of %s: it runs an XDP program "
+			"that libxdp cannot share (loaded without its dispatcher); attach "
+			"without --xdp to count ingress at TC",
+			label);
+	else if (rc)
+		pr_warn("cannot attach the XDP program to %s: %s (run with -vv for libxdp's "
+			"log)",
+			label, strerror(-rc));
+	else if (skb_mode)
+		cfg->flags |= PNM_IF_XDP_SKB;
+	return rc;
+}
+
+/* Attach to one interface; call inside its network namespace ns. */
+static int attach_iface(const struct pnm_maps *m, const struct pnm_netns *ns,
+			const struct pnm_link *l, uint32_t layer, bool xdp, bool *is_new)
 {
 	struct pnm_if_cfg cfg = { 0 };
+	struct tc_count_bpf *tc = NULL;
+	char label[LABEL_LEN];
+	uint32_t slot;
 	bool created;
 	int rc;
 
 	*is_new = false;
-	if (!bpf_map_lookup_elem(m->ifcfg, &l->ifindex, &cfg)) {
-		if (filters_intact(l->ifindex, &cfg, prog_id)) {
-			pr_info("%s is already attached", l->name);
+	pnm_if_label(ns->name, l->name, label, sizeof(label));
+	if (!find_cfg(m, ns->ino, l->ifindex, &slot, &cfg)) {
+		if (hooks_intact(&cfg)) {
+			pr_info("%s is already attached", label);
 			return 0;
 		}
-		/* Our filters were removed behind our back: start afresh. */
-		rc = release_iface(m, l->ifindex, &cfg, prog_id);
+		/* Our hooks were removed behind our back: start afresh. */
+		rc = release_iface(m, slot, &cfg);
 		if (rc)
 			return rc;
 	}
-	rc = release_same_name(m, l, prog_id);
+	rc = release_same_name(m, ns->ino, l);
 	if (rc)
 		return rc;
-	rc = free_slot(m, &cfg.slot);
+	rc = free_slot(m, &slot);
 	if (rc) {
-		pr_warn("cannot attach %s: already %d interfaces attached", l->name,
-			PNM_MAX_IFACES);
+		pr_warn("cannot attach %s: already %d interfaces attached", label, PNM_MAX_IFACES);
 		return rc;
 	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.netns_ino = ns->ino;
+	cfg.ifindex = l->ifindex;
 	cfg.l2_len = l->l2_len;
 	cfg.layer = layer;
-	cfg.flags = 0;
-	memset(cfg.prio, 0, sizeof(cfg.prio));
-	memset(cfg.handle, 0, sizeof(cfg.handle));
+	cfg.flags = xdp ? PNM_IF_XDP : 0;
 	snprintf(cfg.name, sizeof(cfg.name), "%s", l->name);
-	rc = zero_slot(m, cfg.slot);
-	if (!rc && bpf_map_update_elem(m->ifcfg, &l->ifindex, &cfg, BPF_NOEXIST))
+	snprintf(cfg.netns, sizeof(cfg.netns), "%s", ns->name);
+	rc = zero_slot(m, slot);
+	if (!rc && bpf_map_update_elem(m->ifcfg, &slot, &cfg, BPF_NOEXIST))
 		rc = -errno;
 	if (rc) {
-		pr_warn("cannot record %s: %s", l->name, strerror(-rc));
+		pr_warn("cannot record %s: %s", label, strerror(-rc));
 		return rc;
 	}
 	*is_new = true;
 
+	rc = load_tc(&cfg, slot, &tc);
+	if (rc) {
+		pr_warn("kernel refused the counting programs for %s (%s): run with -vv for "
+			"details",
+			label, strerror(-rc));
+		goto out;
+	}
 	rc = pnm_clsact_ensure(l->ifindex, &created);
 	if (rc) {
-		pr_warn("cannot add a clsact qdisc to %s: %s", l->name, strerror(-rc));
-		return rc;
+		pr_warn("cannot add a clsact qdisc to %s: %s", label, strerror(-rc));
+		goto out;
 	}
 	if (created)
 		cfg.flags |= PNM_IF_CREATED_CLSACT;
 	for (int d = 0; d < PNM_NDIR && !rc; d++) {
+		struct bpf_program *p =
+			d == PNM_IN ? tc->progs.pnm_tc_ingress : tc->progs.pnm_tc_egress;
 		struct pnm_filter f;
 		bool first;
 
+		if (d == PNM_IN && xdp)
+			continue;
 		rc = pnm_filter_place(l->ifindex, d, &f, &first);
 		if (rc) {
-			pr_warn("cannot place the %s filter on %s: %s", dir_name[d], l->name,
+			pr_warn("cannot place the %s filter on %s: %s", dir_name[d], label,
 				strerror(-rc));
 			break;
 		}
 		if (!first)
 			pr_warn("%s %s: priority 1 is taken, pnm-tc runs at %u and misses what "
 				"earlier filters drop or redirect",
-				l->name, dir_name[d], f.prio);
+				label, dir_name[d], f.prio);
 		/* Record the place first: a detach after an interrupted attach
 		 * still finds the filter. */
 		cfg.handle[d] = f.handle;
 		cfg.prio[d] = f.prio;
-		if (bpf_map_update_elem(m->ifcfg, &l->ifindex, &cfg, BPF_EXIST)) {
+		cfg.prog_id[d] = prog_id_of(p);
+		if (bpf_map_update_elem(m->ifcfg, &slot, &cfg, BPF_EXIST)) {
 			rc = -errno;
-			pr_warn("cannot record %s: %s", l->name, strerror(-rc));
+			pr_warn("cannot record %s: %s", label, strerror(-rc));
 			break;
 		}
-		rc = pnm_filter_attach(l->ifindex, d, prog_fd[d], &f);
+		rc = pnm_filter_attach(l->ifindex, d, bpf_program__fd(p), &f);
 		if (rc)
-			pr_warn("cannot attach the %s filter to %s: %s", dir_name[d], l->name,
+			pr_warn("cannot attach the %s filter to %s: %s", dir_name[d], label,
 				strerror(-rc));
 	}
+	if (!rc && xdp)
+		rc = attach_xdp(&cfg, slot, label);
+out:
 	/* Record what we did even on failure, so that the rollback undoes it. */
-	if (bpf_map_update_elem(m->ifcfg, &l->ifindex, &cfg, BPF_EXIST) && !rc)
+	if (bpf_map_update_elem(m->ifcfg, &slot, &cfg, BPF_EXIST) && !rc)
 		rc = -errno;
-	if (!rc)
+	tc_count_bpf__destroy(tc);
+	if (!rc && xdp)
+		pr_info("attached to %s (ifindex %u), counting at %s: ingress at XDP (%s mode), "
+			"egress prio %u%s",
+			label, l->ifindex, pnm_layer_name(layer),
+			cfg.flags & PNM_IF_XDP_SKB ? "generic" : "native", cfg.prio[PNM_OUT],
+			created ? ", clsact created" : "");
+	else if (!rc)
 		pr_info("attached to %s (ifindex %u), counting at %s: ingress prio %u, egress prio "
 			"%u%s",
-			l->name, l->ifindex, pnm_layer_name(layer), cfg.prio[PNM_IN],
+			label, l->ifindex, pnm_layer_name(layer), cfg.prio[PNM_IN],
 			cfg.prio[PNM_OUT], created ? ", clsact created" : "");
 	return rc;
 }
@@ -248,21 +407,35 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_link *l, uint
 /* Options that only attach takes. */
 struct attach_args {
 	int layer; /* -1: l2 for new interfaces, unchanged for attached ones */
+	bool xdp;
+	const char *netns;
 	struct pnm_sizes sizes;
 };
+
+enum { OPT_NETNS = 0x100, OPT_XDP };
 
 static const struct option attach_opts[] = {
 	{ "layer", required_argument, NULL, 'l' },
 	{ "max-processes", required_argument, NULL, 'P' },
 	{ "max-sockets", required_argument, NULL, 'S' },
+	{ "xdp", no_argument, NULL, OPT_XDP },
+	{ "netns", required_argument, NULL, OPT_NETNS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Option loop of attach and detach; only attach (a not NULL) takes the
- * first three. */
-static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struct attach_args *a)
+/* detach takes only these. */
+static const struct option detach_opts[] = {
+	{ "netns", required_argument, NULL, OPT_NETNS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Option loop of attach and detach (detach: attach_only false). */
+static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struct attach_args *a,
+		       bool attach_only)
 {
 	char err[128];
 	unsigned int l;
@@ -271,8 +444,8 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struc
 	*done = false;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, a ? "+l:hv" : "+hv", attach_opts + (a ? 0 : 3),
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, attach_only ? "+l:hv" : "+hv",
+				attach_only ? attach_opts : detach_opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (pnm_parse_layer(optarg, &l, err, sizeof(err)))
@@ -287,6 +460,14 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struc
 				return pnm_usage_error(cmd, "--max-%s: %s",
 						       c == 'P' ? "processes" : "sockets", err);
 			break;
+		case OPT_XDP:
+			a->xdp = true;
+			break;
+		case OPT_NETNS:
+			if (!optarg[0])
+				return pnm_usage_error(cmd, "--netns: empty namespace name");
+			a->netns = optarg;
+			break;
 		case 'h':
 			pnm_print_help(stdout, cmd);
 			*done = true;
@@ -299,20 +480,98 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struc
 			if (optopt == 'P' || optopt == 'S')
 				return pnm_usage_error(cmd, "option --max-%s needs a value",
 						       optopt == 'P' ? "processes" : "sockets");
-			return pnm_bad_option(cmd, a ? "l" : "", argv);
+			if (optopt == OPT_NETNS)
+				return pnm_usage_error(cmd, "option --netns needs a value");
+			return pnm_bad_option(cmd, attach_only ? "l" : "", argv);
 		}
 	}
 	return PNM_EXIT_OK;
 }
 
-static int check_names(const char *cmd, int n, char **names)
+/* attach takes interface names; detach also "NETNS/IFACE" labels. */
+static int check_names(const char *cmd, int n, char **names, bool labels)
 {
 	char err[128];
 
 	for (int i = 0; i < n; i++)
-		if (pnm_check_ifname(names[i], err, sizeof(err)))
+		if ((labels ? pnm_check_iflabel : pnm_check_ifname)(names[i], err, sizeof(err)))
 			return pnm_usage_error(cmd, "%s", err);
 	return PNM_EXIT_OK;
+}
+
+/* The namespace the interface names refer to: --netns, else ours. */
+static int target_netns(const char *spec, struct pnm_netns *ns)
+{
+	int rc = spec ? pnm_netns_resolve(spec, ns) : pnm_netns_current(ns);
+
+	if (rc == -ENOENT)
+		pr_warn("no such network namespace: %s (not under %s, nor a path)", spec,
+			PNM_NETNS_RUN_DIR);
+	else if (rc == -EINVAL)
+		pr_warn("%s is not a network namespace", spec);
+	else if (rc)
+		pr_warn("cannot open network namespace %s: %s", spec ? spec : "of this process",
+			strerror(-rc));
+	return rc;
+}
+
+/* Resolve every name inside namespace ns before changing anything. */
+static int resolve_links(const struct pnm_netns *ns, int n, char **names, const char *ether_only,
+			 struct pnm_link *links)
+{
+	char label[LABEL_LEN];
+	int prev, rc;
+
+	rc = pnm_netns_enter(ns->ino, ns->name, &prev);
+	if (rc) {
+		pr_warn("cannot enter network namespace %s: %s", ns->name, strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		pnm_if_label(ns->name, names[i], label, sizeof(label));
+		rc = pnm_link_by_name(names[i], &links[i]);
+		if (rc == -ENODEV)
+			pr_warn("no such interface: %s", label);
+		else if (rc == -EPROTONOSUPPORT)
+			pr_warn("%s: unsupported link type (pnm-tc handles Ethernet, loopback and "
+				"IP tunnel devices)",
+				label);
+		else if (rc)
+			pr_warn("cannot look up interface %s: %s", label, strerror(-rc));
+		else if (ether_only && !links[i].ether) {
+			pr_warn("%s: %s needs an Ethernet interface", label, ether_only);
+			rc = -EPROTONOSUPPORT;
+		}
+	}
+	pnm_netns_leave(prev);
+	return rc;
+}
+
+/* An attached interface keeps its layer and its ingress hook: changing
+ * either would mix units or double-count. */
+static int check_unchanged(const struct pnm_maps *m, const struct pnm_netns *ns,
+			   const struct pnm_link *l, const struct attach_args *a)
+{
+	char label[LABEL_LEN];
+	struct pnm_if_cfg cfg;
+	uint32_t slot;
+
+	if (find_cfg(m, ns->ino, l->ifindex, &slot, &cfg))
+		return 0;
+	LABEL(&cfg, label);
+	if (a->layer >= 0 && cfg.layer != (uint32_t)a->layer) {
+		pr_warn("%s is attached counting at %s; 'pnm-tc detach %s' first to count at %s",
+			label, pnm_layer_name(cfg.layer), label,
+			pnm_layer_name((unsigned int)a->layer));
+		return -EEXIST;
+	}
+	if (a->xdp && !(cfg.flags & PNM_IF_XDP)) {
+		pr_warn("%s is attached counting ingress at TC; 'pnm-tc detach %s' first to "
+			"count it at XDP",
+			label, label);
+		return -EEXIST;
+	}
+	return 0;
 }
 
 int cmd_attach(int argc, char **argv)
@@ -320,50 +579,34 @@ int cmd_attach(int argc, char **argv)
 	struct pnm_link *links = NULL;
 	bool *fresh_if = NULL, fresh_state = false, done;
 	struct pnm_maps m;
-	int prog_fd[PNM_NDIR] = { -1, -1 }, n, i, lock = -1, rc, ret = PNM_EXIT_FAIL;
+	struct pnm_netns ns;
+	int n, i, lock = -1, rc, ret = PNM_EXIT_FAIL, prev = -1;
 	struct attach_args args = { .layer = -1 };
-	uint32_t prog_id[PNM_NDIR];
 
-	rc = simple_opts("attach", argc, argv, &done, &args);
+	rc = simple_opts("attach", argc, argv, &done, &args, true);
 	if (rc || done)
 		return rc;
 	n = argc - optind;
 	if (n == 0)
 		return pnm_usage_error("attach", "name at least one interface");
-	rc = check_names("attach", n, argv + optind);
+	rc = check_names("attach", n, argv + optind, false);
 	if (rc)
 		return rc;
 	if (pnm_check_privileges("attach", true) || pnm_check_kernel())
 		return PNM_EXIT_FAIL;
+	if (target_netns(args.netns, &ns))
+		return PNM_EXIT_FAIL;
 
-	/* Resolve every name before changing anything. */
 	links = calloc((size_t)n, sizeof(*links));
 	fresh_if = calloc((size_t)n, sizeof(*fresh_if));
 	if (!links || !fresh_if)
 		goto out;
-	for (i = 0; i < n; i++) {
-		const char *name = argv[optind + i];
-
-		rc = pnm_link_by_name(name, &links[i]);
-		if (rc == -ENODEV) {
-			pr_warn("no such interface: %s", name);
-			goto out;
-		} else if (rc == -EPROTONOSUPPORT) {
-			pr_warn("%s: unsupported link type (pnm-tc handles Ethernet, loopback and "
-				"IP tunnel devices)",
-				name);
-			goto out;
-		} else if (rc) {
-			pr_warn("cannot look up interface %s: %s", name, strerror(-rc));
-			goto out;
-		}
-		if (args.layer == PNM_L1 && !links[i].ether) {
-			pr_warn("%s: --layer l1 needs an Ethernet interface (no physical layer "
-				"here)",
-				name);
-			goto out;
-		}
-	}
+	if (resolve_links(&ns, n, argv + optind,
+			  args.xdp		 ? "--xdp"
+			  : args.layer == PNM_L1 ? "--layer l1"
+						 : NULL,
+			  links))
+		goto out;
 
 	lock = pnm_lock();
 	if (lock < 0)
@@ -386,32 +629,21 @@ int cmd_attach(int argc, char **argv)
 			PNM_PIN_DIR);
 		goto out_state;
 	}
-	rc = pnm_tc_progs(prog_fd, prog_id);
-	if (rc) {
-		pr_warn("cannot open the TC programs pinned under %s: %s", PNM_PIN_DIR,
-			strerror(-rc));
-		goto out_maps;
-	}
 	/* Map sizes are set when the state is made: later ones must agree. */
 	if (!fresh_state && pnm_check_sizes(&m, &args.sizes))
-		goto out_progs;
-	/* An attached interface keeps its layer: changing it would mix units. */
-	for (i = 0; i < n && args.layer >= 0; i++) {
-		struct pnm_if_cfg cfg;
-
-		if (!bpf_map_lookup_elem(m.ifcfg, &links[i].ifindex, &cfg) &&
-		    cfg.layer != (uint32_t)args.layer) {
-			pr_warn("%s is attached counting at %s; 'pnm-tc detach %s' first to count "
-				"at %s",
-				links[i].name, pnm_layer_name(cfg.layer), links[i].name,
-				pnm_layer_name((unsigned int)args.layer));
-			rc = -EEXIST;
-			goto out_progs;
-		}
+		goto out_maps;
+	for (i = 0; i < n; i++)
+		if ((rc = check_unchanged(&m, &ns, &links[i], &args)))
+			goto out_maps;
+	rc = pnm_netns_enter(ns.ino, ns.name, &prev);
+	if (rc) {
+		pr_warn("cannot enter network namespace %s: %s", ns.name, strerror(-rc));
+		goto out_maps;
 	}
 	for (i = 0; i < n; i++) {
-		rc = attach_iface(&m, &links[i], args.layer < 0 ? PNM_L2 : (uint32_t)args.layer,
-				  prog_fd, prog_id, &fresh_if[i]);
+		rc = attach_iface(&m, &ns, &links[i],
+				  args.layer < 0 ? PNM_L2 : (uint32_t)args.layer, args.xdp,
+				  &fresh_if[i]);
 		if (rc)
 			break;
 	}
@@ -419,16 +651,15 @@ int cmd_attach(int argc, char **argv)
 		/* All or nothing: undo this run's interfaces. */
 		for (int j = i; j >= 0; j--) {
 			struct pnm_if_cfg cfg;
+			uint32_t slot;
 
-			if (fresh_if[j] && !bpf_map_lookup_elem(m.ifcfg, &links[j].ifindex, &cfg))
-				release_iface(&m, links[j].ifindex, &cfg, prog_id);
+			if (fresh_if[j] && !find_cfg(&m, ns.ino, links[j].ifindex, &slot, &cfg))
+				release_iface(&m, slot, &cfg);
 		}
 	} else {
 		ret = PNM_EXIT_OK;
 	}
-out_progs:
-	for (int d = 0; d < PNM_NDIR; d++)
-		close(prog_fd[d]);
+	pnm_netns_leave(prev);
 out_maps:
 	pnm_maps_close(&m);
 out_state:
@@ -441,23 +672,68 @@ out:
 	return ret;
 }
 
+/* Does record cfg answer to the name given on the command line? "NETNS/IF"
+ * names an interface of any namespace; a plain name one in namespace ns. */
+static bool cfg_named(const struct pnm_if_cfg *cfg, const char *name, const struct pnm_netns *ns)
+{
+	char label[LABEL_LEN];
+
+	if (strchr(name, '/'))
+		return !strcmp(LABEL(cfg, label), name);
+	return cfg->netns_ino == ns->ino && !strcmp(cfg->name, name);
+}
+
+/* Why a name given to detach matches nothing. */
+static void explain_unmatched(const struct pnm_maps *m, const char *name,
+			      const struct pnm_netns *ns)
+{
+	char label[LABEL_LEN];
+	uint32_t slot, *prev = NULL;
+	struct pnm_if_cfg cfg;
+	struct pnm_link l;
+	int pns;
+
+	while (!strchr(name, '/') && next_cfg(m, &prev, &slot, &cfg)) {
+		if (!strcmp(cfg.name, name)) {
+			pr_warn("%s is not attached here, but %s is: name it so, or use --netns",
+				name, LABEL(&cfg, label));
+			return;
+		}
+	}
+	if (!strchr(name, '/') && !pnm_netns_enter(ns->ino, ns->name, &pns)) {
+		bool missing = pnm_link_by_name(name, &l) == -ENODEV;
+
+		pnm_netns_leave(pns);
+		if (missing) {
+			pr_warn("no such interface: %s",
+				pnm_if_label(ns->name, name, label, sizeof(label)));
+			return;
+		}
+	}
+	pr_warn("%s is not attached", pnm_if_label(ns->name, name, label, sizeof(label)));
+}
+
 int cmd_detach(int argc, char **argv)
 {
 	struct pnm_maps m;
-	int prog_fd[PNM_NDIR] = { -1, -1 }, n, lock, rc, ret = PNM_EXIT_FAIL;
-	uint32_t prog_id[PNM_NDIR], key, next;
+	struct pnm_netns ns;
+	struct attach_args args = { .layer = -1 };
+	int n, lock, rc, ret = PNM_EXIT_FAIL;
+	uint32_t slot, next;
 	bool done, left = false;
 	char **names;
 
-	rc = simple_opts("detach", argc, argv, &done, NULL);
+	rc = simple_opts("detach", argc, argv, &done, &args, false);
 	if (rc || done)
 		return rc;
 	n = argc - optind;
 	names = argv + optind;
-	rc = check_names("detach", n, names);
+	rc = check_names("detach", n, names, true);
 	if (rc)
 		return rc;
-	if (pnm_check_privileges("detach", true))
+	if (args.netns && n == 0)
+		return pnm_usage_error("detach", "--netns needs the interfaces to detach");
+	if (pnm_check_privileges("detach", true) || target_netns(args.netns, &ns))
 		return PNM_EXIT_FAIL;
 	lock = pnm_lock();
 	if (lock < 0)
@@ -482,31 +758,16 @@ int cmd_detach(int argc, char **argv)
 	}
 	/* Every named interface must be ours before anything is removed. */
 	for (int i = 0; i < n; i++) {
-		bool found = false;
 		uint32_t *prev = NULL;
 		struct pnm_if_cfg cfg;
+		bool found = false;
 
-		while (!found && !bpf_map_get_next_key(m.ifcfg, prev, &next)) {
-			key = next;
-			prev = &key;
-			found = !bpf_map_lookup_elem(m.ifcfg, &key, &cfg) &&
-				!strcmp(cfg.name, names[i]);
-		}
+		while (!found && next_cfg(&m, &prev, &slot, &cfg))
+			found = cfg_named(&cfg, names[i], &ns);
 		if (!found) {
-			struct pnm_link l;
-
-			if (pnm_link_by_name(names[i], &l) == -ENODEV)
-				pr_warn("no such interface: %s", names[i]);
-			else
-				pr_warn("%s is not attached", names[i]);
+			explain_unmatched(&m, names[i], &ns);
 			goto out_maps;
 		}
-	}
-	rc = pnm_tc_progs(prog_fd, prog_id);
-	if (rc) {
-		/* Without our programs no filter can be ours: clear the state. */
-		pr_warn("pinned TC programs missing (%s); removing pnm-tc's state", strerror(-rc));
-		memset(prog_id, 0, sizeof(prog_id));
 	}
 	rc = 0;
 	for (;;) {
@@ -515,18 +776,14 @@ int cmd_detach(int argc, char **argv)
 		bool again = false;
 
 		/* Restart the walk after each removal: deleting invalidates it. */
-		while (!bpf_map_get_next_key(m.ifcfg, prev, &next)) {
+		while (next_cfg(&m, &prev, &slot, &cfg)) {
 			bool want = n == 0;
 
-			key = next;
-			prev = &key;
-			if (bpf_map_lookup_elem(m.ifcfg, &key, &cfg))
-				continue;
 			for (int i = 0; i < n && !want; i++)
-				want = !strcmp(cfg.name, names[i]);
+				want = cfg_named(&cfg, names[i], &ns);
 			if (!want)
 				continue;
-			if (release_iface(&m, key, &cfg, prog_id)) {
+			if (release_iface(&m, slot, &cfg)) {
 				rc = -EIO;
 				continue;
 			}
@@ -537,9 +794,6 @@ int cmd_detach(int argc, char **argv)
 			break;
 	}
 	left = bpf_map_get_next_key(m.ifcfg, NULL, &next) == 0;
-	for (int d = 0; d < PNM_NDIR; d++)
-		if (prog_fd[d] >= 0)
-			close(prog_fd[d]);
 	pnm_maps_close(&m);
 	if (!left && pnm_state_destroy())
 		rc = -EIO;

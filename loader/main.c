@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "iface.h"
 #include "log.h"
+#include "netns.h"
 #include "pnm.h"
 
 #ifndef PNM_VERSION
@@ -161,5 +163,9 @@ int main(int argc, char **argv)
 	if (!c)
 		return pnm_usage_error(NULL, "unknown command '%s'", argv[optind]);
 	pnm_log_setup_libbpf();
+	pnm_xdp_setup_log(pnm_verbosity);
+	/* Under `ip netns exec`, the pins are still the host's. */
+	if (c->fn != cmd_help && pnm_join_host_mounts() > 0)
+		pr_debug("joined the initial mount namespace, where the pins live");
 	return c->fn(argc - optind, argv + optind);
 }

@@ -142,3 +142,24 @@ int pnm_check_ifname(const char *s, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+int pnm_check_iflabel(const char *s, char *err, size_t errlen)
+{
+	const char *slash = s ? strchr(s, '/') : NULL;
+	size_t nslen = slash ? (size_t)(slash - s) : 0;
+	char shown[128];
+
+	if (!slash)
+		return pnm_check_ifname(s, err, errlen);
+	if (nslen == 0 || nslen >= PNM_NETNS_LEN || (nslen == 1 && s[0] == '.') ||
+	    (nslen == 2 && s[0] == '.' && s[1] == '.'))
+		return fail(err, errlen, -EINVAL,
+			    "invalid interface '%s': expected NETNS/IFACE with a namespace name "
+			    "of 1 to 31 characters",
+			    pnm_escape(s, shown, sizeof(shown)));
+	for (size_t i = 0; i < nslen; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			return fail(err, errlen, -EINVAL, "invalid network namespace name in '%s'",
+				    pnm_escape(s, shown, sizeof(shown)));
+	return pnm_check_ifname(slash + 1, err, errlen);
+}

@@ -31,5 +31,8 @@ const char *pnm_layer_name(unsigned int layer);
 
 /* An interface name: 1..15 bytes of [A-Za-z0-9._@+-], not "." or "..". */
 int pnm_check_ifname(const char *s, char *err, size_t errlen);
+/* An interface name, or NETNS/IFACE: one in a named network namespace
+ * (1..31 printable bytes, no blanks, not "." or ".."). */
+int pnm_check_iflabel(const char *s, char *err, size_t errlen);
 
 #endif

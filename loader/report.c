@@ -7,7 +7,7 @@
 
 static bool view_iface(const struct pnm_view *v, const struct pnm_iface *i)
 {
-	return !v->iface || v->iface->ifindex == i->ifindex;
+	return !v->iface || v->iface->slot == i->slot;
 }
 
 static bool view_pid(const struct pnm_view *v, uint32_t pid)
@@ -28,7 +28,7 @@ bool pnm_view_proc(const struct pnm_view *v, const struct pnm_proc *p, struct pn
 	if (!view_pid(v, p->pid))
 		return false;
 	for (size_t i = 0; i < p->nifs; i++) {
-		if (v->iface && v->iface->ifindex != p->ifs[i].ifindex)
+		if (v->iface && v->iface->slot != p->ifs[i].slot)
 			continue;
 		pnm_counts_add(c, &p->ifs[i].c);
 		seen = true;
@@ -51,11 +51,11 @@ static struct json_object *counts_json(const struct pnm_counts *c)
 	return counts_into(json_object_new_object(), c);
 }
 
-static const char *iface_name(const struct pnm_snapshot *s, uint32_t ifindex)
+static const char *iface_label(const struct pnm_snapshot *s, uint32_t slot)
 {
 	for (size_t i = 0; i < s->nifaces; i++)
-		if (s->ifaces[i].ifindex == ifindex)
-			return s->ifaces[i].name;
+		if (s->ifaces[i].slot == slot)
+			return s->ifaces[i].label;
 	return NULL;
 }
 
@@ -77,10 +77,11 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 			continue;
 		o = json_object_new_object();
 		json_object_object_add(o, "ifindex", json_object_new_uint64(ifc->ifindex));
+		json_object_object_add(o, "netns", json_object_new_string(ifc->netns));
 		json_object_object_add(o, "layer",
 				       json_object_new_string(pnm_layer_name(ifc->layer)));
 		counts_into(o, &ifc->total);
-		json_object_object_add(ifaces, ifc->name, o);
+		json_object_object_add(ifaces, ifc->label, o);
 		pnm_counts_add(&unattr, &ifc->unattr);
 		pnm_counts_add(&overflow, &ifc->overflow);
 	}
@@ -102,9 +103,9 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 		json_object_object_add(o, "current", counts_json(&c));
 		pifs = json_object_new_object();
 		for (size_t j = 0; j < p->nifs; j++) {
-			const char *name = iface_name(s, p->ifs[j].ifindex);
+			const char *name = iface_label(s, p->ifs[j].slot);
 
-			if (!name || (v->iface && v->iface->ifindex != p->ifs[j].ifindex))
+			if (!name || (v->iface && v->iface->slot != p->ifs[j].slot))
 				continue;
 			json_object_object_add(pifs, name, counts_json(&p->ifs[j].c));
 		}
@@ -118,9 +119,11 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 static void row(FILE *out, const char *pid, const char *name, const char *state, const char *ifname,
 		const struct pnm_counts *c)
 {
-	char bi[16], pi[16], bo[16], po[16];
+	char bi[16], pi[16], bo[16], po[16], label[4 * (PNM_NETNS_LEN + PNM_IFNAME_LEN) + 1];
 
-	fprintf(out, "%-8s %-16s %-6s %-15s %10s %8s %10s %8s\n", pid, name, state, ifname,
+	/* Namespace names are file names: anything but '/' and NUL. */
+	fprintf(out, "%-8s %-16s %-6s %-15s %10s %8s %10s %8s\n", pid, name, state,
+		pnm_escape(ifname, label, sizeof(label)),
 		pnm_fmt_bytes(c->bytes_in, bi, sizeof(bi)),
 		pnm_fmt_count(c->packets_in, pi, sizeof(pi)),
 		pnm_fmt_bytes(c->bytes_out, bo, sizeof(bo)),
@@ -145,15 +148,15 @@ void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_
 		snprintf(pid, sizeof(pid), "%u", p->pid);
 		pnm_escape(p->name, name, sizeof(name));
 		for (size_t j = 0; j < p->nifs; j++) {
-			const char *ifname = iface_name(s, p->ifs[j].ifindex);
+			const char *ifname = iface_label(s, p->ifs[j].slot);
 
-			if (!ifname || (v->iface && v->iface->ifindex != p->ifs[j].ifindex))
+			if (!ifname || (v->iface && v->iface->slot != p->ifs[j].slot))
 				continue;
 			row(out, pid, name, state, ifname, &p->ifs[j].c);
 			any = true;
 		}
 		if (!any)
-			row(out, pid, name, state, v->iface ? v->iface->name : "-", &zero);
+			row(out, pid, name, state, v->iface ? v->iface->label : "-", &zero);
 	}
 	if (v->pids)
 		return;
@@ -162,13 +165,13 @@ void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_
 
 		if (!view_iface(v, ifc))
 			continue;
-		row(out, "-", "(unattributed)", "", ifc->name, &ifc->unattr);
+		row(out, "-", "(unattributed)", "", ifc->label, &ifc->unattr);
 	}
 	for (size_t i = 0; i < s->nifaces; i++) {
 		const struct pnm_iface *ifc = &s->ifaces[i];
 
 		if (!view_iface(v, ifc))
 			continue;
-		row(out, "-", "(iface total)", "", ifc->name, &ifc->total);
+		row(out, "-", "(iface total)", "", ifc->label, &ifc->total);
 	}
 }

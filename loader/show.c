@@ -13,6 +13,7 @@
 #include "format.h"
 #include "iface.h"
 #include "log.h"
+#include "netns.h"
 #include "proc.h"
 #include "report.h"
 #include "state.h"
@@ -65,6 +66,29 @@ static int add_requested(struct pnm_snapshot *s, const struct pnm_pid_list *pids
 	return 0;
 }
 
+/* -i: "NETNS/IFACE", or a plain name: the initial namespace's interface,
+ * else the one in the namespace we run in (under ip netns exec). */
+static struct pnm_iface *find_iface(struct pnm_snapshot *s, const char *name)
+{
+	struct pnm_iface *ifc = pnm_snapshot_iface(s, name);
+	struct pnm_netns here;
+	struct pnm_link l;
+
+	if (ifc)
+		return ifc;
+	if (!strchr(name, '/') && !pnm_netns_current(&here)) {
+		for (size_t i = 0; i < s->nifaces; i++)
+			if (s->ifaces[i].netns_ino == here.ino && !strcmp(s->ifaces[i].name, name))
+				return &s->ifaces[i];
+	}
+	if (!strchr(name, '/') && pnm_link_by_name(name, &l) == -ENODEV)
+		pr_warn("no such interface: %s", name);
+	else
+		pr_warn("%s is not attached; attach it with 'pnm-tc attach %s'", name,
+			strchr(name, '/') ? "--netns NETNS IFACE" : name);
+	return NULL;
+}
+
 static const struct option show_opts[] = {
 	{ "pid", required_argument, NULL, 'p' }, { "interface", required_argument, NULL, 'i' },
 	{ "json", no_argument, NULL, 'j' },	 { "help", no_argument, NULL, 'h' },
@@ -92,7 +116,7 @@ int cmd_show(int argc, char **argv)
 			view.pids = &pids;
 			break;
 		case 'i':
-			if (pnm_check_ifname(optarg, err, sizeof(err)))
+			if (pnm_check_iflabel(optarg, err, sizeof(err)))
 				return pnm_usage_error("show", "%s", err);
 			ifname = optarg;
 			break;
@@ -118,17 +142,9 @@ int cmd_show(int argc, char **argv)
 		goto out;
 	}
 	if (ifname) {
-		view.iface = pnm_snapshot_iface(&snap, ifname);
-		if (!view.iface) {
-			struct pnm_link l;
-
-			if (pnm_link_by_name(ifname, &l) == -ENODEV)
-				pr_warn("no such interface: %s", ifname);
-			else
-				pr_warn("%s is not attached; attach it with 'pnm-tc attach %s'",
-					ifname, ifname);
+		view.iface = find_iface(&snap, ifname);
+		if (!view.iface)
 			goto out;
-		}
 	}
 	if (view.pids && add_requested(&snap, view.pids))
 		goto out;
@@ -149,13 +165,13 @@ int cmd_show(int argc, char **argv)
 		if (view.iface && view.iface != ifc)
 			continue;
 		if (!ifc->present)
-			pr_warn("%s no longer exists; 'pnm-tc detach %s' clears it", ifc->name,
-				ifc->name);
+			pr_warn("%s no longer exists; 'pnm-tc detach %s' clears it", ifc->label,
+				ifc->label);
 		if (ifc->overflow.bytes_in || ifc->overflow.bytes_out)
 			pr_warn("%s: %s in / %s out had no free process slot (map full) and count "
 				"as "
 				"unattributed",
-				ifc->name, pnm_fmt_bytes(ifc->overflow.bytes_in, in, sizeof(in)),
+				ifc->label, pnm_fmt_bytes(ifc->overflow.bytes_in, in, sizeof(in)),
 				pnm_fmt_bytes(ifc->overflow.bytes_out, out, sizeof(out)));
 	}
 	ret = fflush(stdout) ? PNM_EXIT_FAIL : PNM_EXIT_OK;
@@ -207,14 +223,47 @@ static unsigned long long map_fill(int fd, const char *name)
 	return mem;
 }
 
+/* Our hooks on one interface, checked inside its namespace; true when one
+ * is missing. */
+static bool print_hooks(const struct pnm_if_cfg *cfg)
+{
+	bool missing = false;
+	int prev;
+
+	if (pnm_netns_enter(cfg->netns_ino, cfg->netns, &prev)) {
+		printf("its network namespace cannot be entered\n");
+		return true;
+	}
+	for (int d = 0; d < PNM_NDIR; d++) {
+		struct pnm_filter f = { cfg->handle[d], cfg->prio[d], cfg->prog_id[d] };
+		uint32_t id;
+		bool ok;
+
+		if (d == PNM_IN && (cfg->flags & PNM_IF_XDP)) {
+			ok = pnm_xdp_attached(cfg->ifindex, cfg->prog_id[d]);
+			printf("ingress XDP (%s, libxdp) %s, ",
+			       cfg->flags & PNM_IF_XDP_SKB ? "generic" : "native",
+			       ok ? "ok" : "MISSING");
+		} else {
+			ok = !pnm_filter_query(cfg->ifindex, d, &f, &id) && id == cfg->prog_id[d];
+			printf("%s prio %u %s, ", d == PNM_IN ? "ingress" : "egress", cfg->prio[d],
+			       ok ? "ok" : "MISSING");
+		}
+		missing = missing || !ok;
+	}
+	printf("clsact %s\n",
+	       cfg->flags & PNM_IF_CREATED_CLSACT ? "created by pnm-tc" : "pre-existing");
+	pnm_netns_leave(prev);
+	return missing;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	unsigned long long mem;
 	char membuf[16];
 	struct pnm_snapshot snap = { 0 };
 	struct pnm_maps m;
-	int prog_fd[PNM_NDIR] = { -1, -1 }, rc;
-	uint32_t prog_id[PNM_NDIR] = { 0 };
+	int rc;
 	bool missing = false;
 	int c;
 
@@ -247,10 +296,6 @@ int cmd_status(int argc, char **argv)
 		pnm_maps_close(&m);
 		return PNM_EXIT_FAIL;
 	}
-	if (!pnm_tc_progs(prog_fd, prog_id)) {
-		for (int d = 0; d < PNM_NDIR; d++)
-			close(prog_fd[d]);
-	}
 	printf("pnm-tc: attached; state pinned under %s\n", PNM_PIN_DIR);
 	printf("interfaces:\n");
 	for (size_t i = 0; i < snap.nifaces; i++) {
@@ -258,25 +303,15 @@ int cmd_status(int argc, char **argv)
 		struct pnm_if_cfg cfg;
 		char in[16], out[16];
 
-		if (bpf_map_lookup_elem(m.ifcfg, &ifc->ifindex, &cfg))
+		if (bpf_map_lookup_elem(m.ifcfg, &ifc->slot, &cfg))
 			continue;
-		printf("  %-15s ifindex %-5u ", ifc->name, ifc->ifindex);
+		printf("  %-15s ifindex %-5u ", ifc->label, ifc->ifindex);
 		if (!ifc->present) {
 			printf("GONE (the interface was deleted; 'pnm-tc detach %s' clears it)\n",
-			       ifc->name);
+			       ifc->label);
 			continue;
 		}
-		for (int d = 0; d < PNM_NDIR; d++) {
-			struct pnm_filter f = { cfg.handle[d], cfg.prio[d], prog_id[d] };
-			uint32_t id;
-			bool ok = !pnm_filter_query(ifc->ifindex, d, &f, &id) && id == prog_id[d];
-
-			printf("%s prio %u %s, ", d == PNM_IN ? "ingress" : "egress", cfg.prio[d],
-			       ok ? "ok" : "MISSING");
-			missing = missing || !ok;
-		}
-		printf("clsact %s\n",
-		       cfg.flags & PNM_IF_CREATED_CLSACT ? "created by pnm-tc" : "pre-existing");
+		missing = print_hooks(&cfg) || missing;
 		printf("  %-15s counting at %s: in %s, out %s\n", "", pnm_layer_name(ifc->layer),
 		       pnm_fmt_bytes(ifc->total.bytes_in, in, sizeof(in)),
 		       pnm_fmt_bytes(ifc->total.bytes_out, out, sizeof(out)));
@@ -297,6 +332,7 @@ int cmd_status(int argc, char **argv)
 	mem += map_fill(m.procinfo, PNM_MAP_PROCINFO);
 	mem += map_fill(m.closed, PNM_MAP_CLOSED);
 	mem += map_fill(m.ifcfg, PNM_MAP_IFCFG);
+	mem += map_fill(m.skcookie, PNM_MAP_SKCOOKIE);
 	mem += map_memory(m.ifstat) + map_memory(m.meta);
 	printf("  %-14s one entry per open TCP/UDP socket, freed with it\n", PNM_MAP_SOCKOWNER);
 	printf("  memory of all maps: %s (socket storage aside)\n",

@@ -29,24 +29,24 @@ struct pnm_proc *pnm_snapshot_find(struct pnm_snapshot *s, uint32_t pid, uint64_
 	return NULL;
 }
 
-struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *name)
+struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *label)
 {
 	for (size_t i = 0; i < s->nifaces; i++)
-		if (!strcmp(s->ifaces[i].name, name))
+		if (!strcmp(s->ifaces[i].label, label))
 			return &s->ifaces[i];
 	return NULL;
 }
 
-struct pnm_iface *pnm_snapshot_iface_by_index(struct pnm_snapshot *s, uint32_t ifindex)
+struct pnm_iface *pnm_snapshot_iface_by_slot(struct pnm_snapshot *s, uint32_t slot)
 {
 	for (size_t i = 0; i < s->nifaces; i++)
-		if (s->ifaces[i].ifindex == ifindex)
+		if (s->ifaces[i].slot == slot)
 			return &s->ifaces[i];
 	return NULL;
 }
 
 struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
-				  uint32_t ifindex, const struct pnm_counts *c)
+				  uint32_t slot, const struct pnm_counts *c)
 {
 	struct pnm_proc *p = pnm_snapshot_find(s, pid, start_ns);
 	struct pnm_proc_if *ifs;
@@ -63,7 +63,7 @@ struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t
 		p->start_ns = start_ns;
 	}
 	for (size_t i = 0; i < p->nifs; i++) {
-		if (p->ifs[i].ifindex == ifindex) {
+		if (p->ifs[i].slot == slot) {
 			pnm_counts_add(&p->ifs[i].c, c);
 			pnm_counts_add(&p->total, c);
 			return p;
@@ -73,7 +73,7 @@ struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t
 	if (!ifs)
 		return NULL;
 	p->ifs = ifs;
-	p->ifs[p->nifs].ifindex = ifindex;
+	p->ifs[p->nifs].slot = slot;
 	p->ifs[p->nifs].c = *c;
 	p->nifs++;
 	pnm_counts_add(&p->total, c);

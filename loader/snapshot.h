@@ -19,17 +19,20 @@ struct pnm_counts {
 };
 
 struct pnm_iface {
-	uint32_t ifindex;
-	uint32_t slot;
-	uint32_t flags; /* PNM_IF_* */
-	uint32_t layer; /* enum pnm_layer */
+	uint32_t ifindex; /* in its network namespace */
+	uint32_t slot;	  /* what identifies it here */
+	uint32_t flags;	  /* PNM_IF_* */
+	uint32_t layer;	  /* enum pnm_layer */
+	uint64_t netns_ino;
 	char name[PNM_IFNAME_LEN];
-	bool present; /* the interface still exists */
+	char netns[PNM_NETNS_LEN];		    /* "" for the initial namespace */
+	char label[PNM_NETNS_LEN + PNM_IFNAME_LEN]; /* "eth0" or "NETNS/eth0" */
+	bool present;				    /* the interface still exists */
 	struct pnm_counts total, unattr, overflow;
 };
 
 struct pnm_proc_if {
-	uint32_t ifindex;
+	uint32_t slot;
 	struct pnm_counts c;
 };
 
@@ -57,13 +60,15 @@ void pnm_counts_add(struct pnm_counts *a, const struct pnm_counts *b);
 /* Sum the per-CPU values of one pnm_traffic/pnm_if_stats counter pair. */
 void pnm_counts_from(struct pnm_counts *c, const struct pnm_counter *dir);
 
-/* Append a counter row for (pid, start_ns) on ifindex, creating the process
- * on first sight. Returns the process or NULL on allocation failure. */
+/* Append a counter row for (pid, start_ns) on interface slot, creating the
+ * process on first sight. Returns the process or NULL on allocation
+ * failure. */
 struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
-				  uint32_t ifindex, const struct pnm_counts *c);
+				  uint32_t slot, const struct pnm_counts *c);
 struct pnm_proc *pnm_snapshot_find(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns);
-struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *name);
-struct pnm_iface *pnm_snapshot_iface_by_index(struct pnm_snapshot *s, uint32_t ifindex);
+/* By label ("eth0", "NETNS/eth0"). */
+struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *label);
+struct pnm_iface *pnm_snapshot_iface_by_slot(struct pnm_snapshot *s, uint32_t slot);
 /* Order processes by total bytes (descending), give each its JSON key
  * (the newest instance of a PID gets "PID", older ones "PID.1", ...). */
 void pnm_snapshot_finish(struct pnm_snapshot *s);

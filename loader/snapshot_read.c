@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 
 #include "iface.h"
+#include "netns.h"
 #include "proc.h"
 #include "snapshot.h"
 #include "state.h"
@@ -23,6 +24,7 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 		struct pnm_iface *ifc, *grown;
 		struct pnm_if_stats *st = buf;
 		struct pnm_link link;
+		int home;
 
 		key = next;
 		prev = &key;
@@ -34,13 +36,21 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 		s->ifaces = grown;
 		ifc = &s->ifaces[s->nifaces++];
 		memset(ifc, 0, sizeof(*ifc));
-		ifc->ifindex = key;
-		ifc->slot = cfg.slot;
+		ifc->ifindex = cfg.ifindex;
+		ifc->slot = key;
 		ifc->flags = cfg.flags;
 		ifc->layer = cfg.layer;
+		ifc->netns_ino = cfg.netns_ino;
 		snprintf(ifc->name, sizeof(ifc->name), "%s", cfg.name);
-		ifc->present = !pnm_link_by_index(key, &link) && !strcmp(link.name, cfg.name);
-		if (bpf_map_lookup_elem(m->ifstat, &cfg.slot, buf))
+		snprintf(ifc->netns, sizeof(ifc->netns), "%s", cfg.netns);
+		pnm_if_label(cfg.netns, cfg.name, ifc->label, sizeof(ifc->label));
+		/* A namespace that is gone took the interface with it. */
+		if (!pnm_netns_enter(cfg.netns_ino, cfg.netns, &home)) {
+			ifc->present = !pnm_link_by_index(cfg.ifindex, &link) &&
+				       !strcmp(link.name, cfg.name);
+			pnm_netns_leave(home);
+		}
+		if (bpf_map_lookup_elem(m->ifstat, &key, buf))
 			continue;
 		for (int c = 0; c < ncpu; c++) {
 			pnm_counts_from(&ifc->unattr, st[c].unattr);
@@ -65,7 +75,7 @@ static int read_procs(const struct pnm_maps *m, struct pnm_snapshot *s, void *bu
 			continue;
 		for (int i = 0; i < ncpu; i++)
 			pnm_counts_from(&c, tr[i].dir);
-		if (!pnm_snapshot_add(s, key.tgid, key.start_ns, key.ifindex, &c))
+		if (!pnm_snapshot_add(s, key.tgid, key.start_ns, key.slot, &c))
 			return -ENOMEM;
 	}
 	/* Totals from the same reads as their parts: they always add up. */
@@ -74,7 +84,7 @@ static int read_procs(const struct pnm_maps *m, struct pnm_snapshot *s, void *bu
 	for (size_t i = 0; i < s->nprocs; i++) {
 		for (size_t j = 0; j < s->procs[i].nifs; j++) {
 			struct pnm_iface *ifc =
-				pnm_snapshot_iface_by_index(s, s->procs[i].ifs[j].ifindex);
+				pnm_snapshot_iface_by_slot(s, s->procs[i].ifs[j].slot);
 
 			if (ifc)
 				pnm_counts_add(&ifc->total, &s->procs[i].ifs[j].c);

@@ -18,9 +18,9 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "netns.h"
 #include "sock_owner.skel.h"
 #include "state.h"
-#include "tc_count.skel.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -48,11 +48,9 @@ const struct pnm_hook pnm_hooks[] = {
 	{ "pnm_exec", "sched_process_exec", "process names after exec (tp_btf/sched_process_exec)",
 	  false },
 	{ "pnm_exit", "sched_process_exit", "process exit (tp_btf/sched_process_exit)", false },
+	{ "pnm_sock_release", "", "socket close, for XDP ingress (cgroup/sock_release)", false },
 };
 const size_t pnm_nhooks = sizeof(pnm_hooks) / sizeof(pnm_hooks[0]);
-
-static const char *const tc_prog_pin[PNM_NDIR] = { PNM_PIN_DIR "/prog_tc_ingress",
-						   PNM_PIN_DIR "/prog_tc_egress" };
 
 int pnm_ncpus(void)
 {
@@ -118,20 +116,6 @@ static bool is_bpffs(const char *path)
 	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
 }
 
-/* Do we share a mount namespace with init (or, when init's cannot be
- * read, with our parent)? Unknown counts as yes. */
-static bool host_mount_ns(void)
-{
-	struct stat self, other;
-	char parent[64];
-
-	snprintf(parent, sizeof(parent), "/proc/%d/ns/mnt", (int)getppid());
-	if (stat("/proc/self/ns/mnt", &self) ||
-	    (stat("/proc/1/ns/mnt", &other) && stat(parent, &other)))
-		return true;
-	return self.st_ino == other.st_ino && self.st_dev == other.st_dev;
-}
-
 int pnm_check_kernel(void)
 {
 	char cg[PATH_MAX];
@@ -141,11 +125,12 @@ int pnm_check_kernel(void)
 			"with CONFIG_DEBUG_INFO_BTF=y");
 		return -EOPNOTSUPP;
 	}
-	/* A bpffs mounted in a private mount namespace (ip netns exec makes
-	 * one per command) dies with the command, and the pins with it: the
-	 * filters would count on where nobody can read or remove them. */
-	if (!is_bpffs(PNM_BPFFS) && !host_mount_ns()) {
-		pr_warn("private mount namespace without bpffs (e.g. under 'ip netns exec'): "
+	/* A bpffs mounted in a private mount namespace dies with the command,
+	 * and the pins with it: the filters would count where nobody can read
+	 * or remove them. main() joins init's mount namespace first; this is
+	 * when that failed. */
+	if (!is_bpffs(PNM_BPFFS) && !pnm_host_mount_ns()) {
+		pr_warn("private mount namespace without bpffs, and init's cannot be joined: "
 			"what pnm-tc pins here would vanish with this command; run it in the "
 			"host's mount namespace");
 		return -EPERM;
@@ -206,6 +191,7 @@ static const struct pinned_map pinned_maps[] = {
 	{ PNM_MAP_CLOSED, offsetof(struct pnm_maps, closed), sizeof(struct pnm_tuple),
 	  sizeof(struct pnm_owner) },
 	{ PNM_MAP_META, offsetof(struct pnm_maps, meta), 4, sizeof(struct pnm_meta) },
+	{ PNM_MAP_SKCOOKIE, offsetof(struct pnm_maps, skcookie), 8, sizeof(struct pnm_owner) },
 };
 
 void pnm_maps_close(struct pnm_maps *m)
@@ -269,22 +255,26 @@ bool pnm_hook_active(const struct pnm_hook *h)
 	return !access(path, F_OK);
 }
 
-int pnm_tc_progs(int fd[PNM_NDIR], uint32_t id[PNM_NDIR])
+int pnm_reuse_maps(struct bpf_object *obj)
 {
-	for (int d = 0; d < PNM_NDIR; d++) {
-		struct bpf_prog_info info = {};
-		uint32_t len = sizeof(info);
+	struct bpf_map *map;
 
-		fd[d] = bpf_obj_get(tc_prog_pin[d]);
-		if (fd[d] < 0 || bpf_obj_get_info_by_fd(fd[d], &info, &len)) {
-			int rc = -errno;
+	bpf_object__for_each_map(map, obj)
+	{
+		const char *name = bpf_map__name(map);
+		char path[PATH_MAX];
+		int fd, rc;
 
-			for (int e = 0; e <= d; e++)
-				if (fd[e] >= 0)
-					close(fd[e]);
+		if (strncmp(name, "pnm_", 4))
+			continue; /* .rodata, .bss: the object's own */
+		snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			return -errno;
+		rc = bpf_map__reuse_fd(map, fd);
+		close(fd);
+		if (rc)
 			return rc;
-		}
-		id[d] = info.id;
 	}
 	return 0;
 }
@@ -428,7 +418,8 @@ static void set_sizes(struct bpf_object *obj, const struct pnm_sizes *sizes)
 		if (sizes->procs &&
 		    (!strcmp(name, PNM_MAP_PROCSTAT) || !strcmp(name, PNM_MAP_PROCINFO)))
 			bpf_map__set_max_entries(map, sizes->procs);
-		if (sizes->sockets && !strcmp(name, PNM_MAP_CLOSED))
+		if (sizes->sockets &&
+		    (!strcmp(name, PNM_MAP_CLOSED) || !strcmp(name, PNM_MAP_SKCOOKIE)))
 			bpf_map__set_max_entries(map, sizes->sockets);
 	}
 }
@@ -437,7 +428,6 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = PNM_PIN_DIR);
 	struct sock_owner_bpf *so = NULL;
-	struct tc_count_bpf *tc = NULL;
 	struct btf *vmlinux = NULL;
 	struct pnm_meta meta = { 0 };
 	uint32_t zero = 0;
@@ -466,14 +456,12 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 		goto fail;
 	}
 	so = sock_owner_bpf__open_opts(&opts);
-	tc = tc_count_bpf__open_opts(&opts);
-	if (!so || !tc) {
+	if (!so) {
 		rc = -errno;
 		pr_warn("cannot open the BPF programs: %s", strerror(errno));
 		goto fail;
 	}
 	set_sizes(so->obj, sizes);
-	set_sizes(tc->obj, sizes);
 	/* Optional hooks this kernel lacks are skipped; status lists them. */
 	for (size_t i = 0; i < pnm_nhooks; i++) {
 		const struct pnm_hook *h = &pnm_hooks[i];
@@ -491,25 +479,12 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 			strerror(-rc));
 		goto fail;
 	}
-	rc = tc_count_bpf__load(tc);
-	if (rc) {
-		pr_warn("kernel refused the TC programs (%s): run with -vv for details",
-			strerror(-rc));
-		goto fail;
-	}
 	/* The version is written last: until then the state is half-made, and
 	 * the next attach or detach clears it. */
 	rc = bpf_map_update_elem(bpf_map__fd(so->maps.pnm_meta), &zero, &meta, BPF_ANY);
 	if (rc) {
 		rc = -errno;
 		pr_warn("cannot write %s: %s", PNM_MAP_META, strerror(-rc));
-		goto fail;
-	}
-	rc = bpf_program__pin(tc->progs.pnm_tc_ingress, tc_prog_pin[PNM_IN]);
-	if (!rc)
-		rc = bpf_program__pin(tc->progs.pnm_tc_egress, tc_prog_pin[PNM_OUT]);
-	if (rc) {
-		pr_warn("cannot pin the TC programs: %s", strerror(-rc));
 		goto fail;
 	}
 	rc = attach_hooks(so, vmlinux);
@@ -524,13 +499,11 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 		goto fail;
 	}
 	sock_owner_bpf__destroy(so);
-	tc_count_bpf__destroy(tc);
 	btf__free(vmlinux);
 	pr_info("loaded programs, pinned state under %s", PNM_PIN_DIR);
 	return 0;
 fail:
 	sock_owner_bpf__destroy(so);
-	tc_count_bpf__destroy(tc);
 	btf__free(vmlinux);
 	pnm_state_destroy();
 	/* pnm_state_destroy() cannot read the meta of a half-made state. */
@@ -594,6 +567,10 @@ int pnm_state_destroy(void)
 		rc = -errno;
 		pr_warn("cannot remove %s: %s", PNM_PIN_DIR, strerror(errno));
 	}
+	/* libxdp's directory, left empty by our last XDP detach, in a bpffs
+	 * we mounted. */
+	if (!rc && (meta.flags & PNM_META_MOUNTED_BPFFS))
+		rmdir(PNM_BPFFS "/xdp");
 	if (!rc && (meta.flags & PNM_META_MOUNTED_BPFFS) && bpffs_empty()) {
 		if (umount(PNM_BPFFS))
 			pr_warn("cannot unmount %s: %s", PNM_BPFFS, strerror(errno));

@@ -14,7 +14,7 @@
 #include "pnm.h"
 
 struct pnm_maps {
-	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta;
+	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta, skcookie;
 };
 
 /* The attribution hooks and what each covers. */
@@ -54,8 +54,9 @@ int pnm_state_destroy(void);
  * pinned layout is from another pnm-tc version. Prints nothing. */
 int pnm_maps_open(struct pnm_maps *m);
 void pnm_maps_close(struct pnm_maps *m);
-/* The pinned TC programs: fds (caller closes) and ids. */
-int pnm_tc_progs(int fd[PNM_NDIR], uint32_t id[PNM_NDIR]);
+/* Make an opened object use the pinned maps (whatever their sizes). */
+struct bpf_object;
+int pnm_reuse_maps(struct bpf_object *obj);
 /* Is the link of hook h pinned (i.e. active)? */
 bool pnm_hook_active(const struct pnm_hook *h);
 

@@ -18,7 +18,7 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 2
+#define PNM_LAYOUT_VERSION 3
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64     /* attached interfaces */
@@ -28,6 +28,7 @@
 
 #define PNM_COMM_LEN 16
 #define PNM_IFNAME_LEN 16
+#define PNM_NETNS_LEN 32 /* a network namespace's name (ip netns) */
 
 enum pnm_dir {
 	PNM_IN = 0,  /* received: ingress */
@@ -53,11 +54,12 @@ struct pnm_owner {
 	__u32 pad;
 };
 
-/* pnm_procstat: per-CPU counters of one process on one interface. */
+/* pnm_procstat: per-CPU counters of one process on one interface (its
+ * slot: ifindexes repeat across network namespaces, slots do not). */
 struct pnm_proc_key {
 	__u64 start_ns;
 	__u32 tgid;
-	__u32 ifindex;
+	__u32 slot;
 };
 
 struct pnm_traffic {
@@ -86,8 +88,12 @@ struct pnm_if_stats {
 	struct pnm_counter overflow[PNM_NDIR];
 };
 
-/* pnm_ifcfg: written by the loader at attach, read by the TC programs. */
+/* pnm_ifcfg: the loader's record of an attached interface, keyed by its
+ * slot. The counting programs do not read it: each interface gets its own
+ * program instance with its slot, layer and header length built in. */
 #define PNM_IF_CREATED_CLSACT 0x1
+#define PNM_IF_XDP 0x2	   /* ingress counted at XDP (libxdp dispatcher) */
+#define PNM_IF_XDP_SKB 0x4 /* ... in generic (skb) mode */
 
 /* What a byte count includes, chosen per interface at attach. */
 enum pnm_layer {
@@ -100,13 +106,17 @@ enum pnm_layer {
 #define PNM_ETH_MIN_FRAME 60
 
 struct pnm_if_cfg {
-	__u32 slot;		/* index into pnm_ifstat */
-	__u32 l2_len;		/* link-layer header bytes before the IP header */
-	__u32 flags;		/* PNM_IF_* (user side only) */
-	__u32 layer;		/* enum pnm_layer */
-	__u32 prio[PNM_NDIR];	/* our filter's priority, ingress/egress */
-	__u32 handle[PNM_NDIR]; /* our filter's handle */
+	__u64 netns_ino;	 /* its network namespace (nsfs inode) */
+	__u32 ifindex;		 /* in that namespace */
+	__u32 l2_len;		 /* link-layer header bytes before the IP header */
+	__u32 flags;		 /* PNM_IF_* */
+	__u32 layer;		 /* enum pnm_layer */
+	__u32 prio[PNM_NDIR];	 /* our TC filter's priority, ingress/egress */
+	__u32 handle[PNM_NDIR];	 /* our TC filter's handle */
+	__u32 prog_id[PNM_NDIR]; /* our programs (ingress: TC or XDP) */
+	__u32 pad;
 	char name[PNM_IFNAME_LEN];
+	char netns[PNM_NETNS_LEN]; /* its name; "" for the initial namespace */
 };
 
 /* pnm_closed: local/remote tuple of a TCP socket that began to close, so
@@ -120,6 +130,9 @@ struct pnm_tuple {
 	__u8 proto;
 	__u16 pad;
 };
+
+/* pnm_skcookie: socket cookie -> owner, the same owner as pnm_sockowner's,
+ * for XDP programs, which cannot read socket storage. */
 
 /* pnm_meta: array of one; lets a later invocation check the layout. */
 struct pnm_meta {
@@ -136,5 +149,6 @@ struct pnm_meta {
 #define PNM_MAP_IFCFG "pnm_ifcfg"
 #define PNM_MAP_CLOSED "pnm_closed"
 #define PNM_MAP_META "pnm_meta"
+#define PNM_MAP_SKCOOKIE "pnm_skcookie"
 
 #endif /* PNM_MAPS_H */

@@ -24,8 +24,12 @@ static void build(struct pnm_snapshot *s)
 	s->taken = 1795310625;
 	s->ifaces = calloc(2, sizeof(*s->ifaces));
 	s->nifaces = 2;
-	s->ifaces[0] = (struct pnm_iface){ .ifindex = 2, .name = "eth0", .present = true };
-	s->ifaces[1] = (struct pnm_iface){ .ifindex = 7, .name = "wg0", .present = true };
+	s->ifaces[0] = (struct pnm_iface){
+		.ifindex = 2, .slot = 2, .name = "eth0", .label = "eth0", .present = true
+	};
+	s->ifaces[1] = (struct pnm_iface){
+		.ifindex = 7, .slot = 7, .name = "wg0", .label = "wg0", .present = true
+	};
 
 	p = pnm_snapshot_add(s, 100, 5000, 2, &c_a);
 	snprintf(p->name, sizeof(p->name), "curl");
