@@ -59,6 +59,9 @@ struct bpf_object;
 /* Attach the XDP program of obj (opened, not loaded: libxdp loads it),
  * native mode when the driver has it, else generic. */
 int pnm_xdp_attach(uint32_t ifindex, struct bpf_object *obj, uint32_t *prog_id, bool *skb_mode);
+/* A program attached without a dispatcher (that nothing can join): 0 and
+ * its name and id, -ENOENT when there is none. */
+int pnm_xdp_foreign(uint32_t ifindex, char *name, size_t len, uint32_t *id);
 /* Detach our program (by id; by name when id is 0) from the dispatcher,
  * leaving the others: 0 removed, -ENOENT not there. */
 int pnm_xdp_detach(uint32_t ifindex, uint32_t prog_id, const char *prog_name);

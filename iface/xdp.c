@@ -25,6 +25,24 @@ void pnm_xdp_setup_log(int verbosity)
 	libxdp_set_print(xdp_print);
 }
 
+int pnm_xdp_foreign(uint32_t ifindex, char *name, size_t len, uint32_t *id)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex((int)ifindex);
+	struct xdp_program *p;
+	int rc = -ENOENT;
+
+	if (libxdp_get_error(mp))
+		return -ENOENT;
+	p = xdp_multiprog__is_legacy(mp) ? xdp_multiprog__main_prog(mp) : NULL;
+	if (p) {
+		snprintf(name, len, "%s", xdp_program__name(p));
+		*id = xdp_program__id(p);
+		rc = 0;
+	}
+	xdp_multiprog__close(mp);
+	return rc;
+}
+
 int pnm_xdp_attach(uint32_t ifindex, struct bpf_object *obj, uint32_t *prog_id, bool *skb_mode)
 {
 	struct xdp_program *prog = xdp_program__from_bpf_obj(obj, NULL);

@@ -258,13 +258,25 @@ static int load_tc(const struct pnm_if_cfg *cfg, uint32_t slot, struct tc_count_
 
 /* Count ingress at XDP: libxdp loads our instance and adds it to the
  * interface's dispatcher. */
-static int attach_xdp(struct pnm_if_cfg *cfg, uint32_t slot, const char *label)
+static int attach_xdp(const struct pnm_maps *m, struct pnm_if_cfg *cfg, uint32_t slot,
+		      const char *label)
 {
+	bool had_dir = !access(PNM_XDP_DIR, F_OK);
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = PNM_PIN_DIR);
-	struct xdp_count_bpf *x = xdp_count_bpf__open_opts(&opts);
+	struct xdp_count_bpf *x;
+	char other[64];
+	uint32_t other_id;
 	bool skb_mode;
 	int rc;
 
+	/* One program without a dispatcher holds the hook alone. */
+	if (!pnm_xdp_foreign(cfg->ifindex, other, sizeof(other), &other_id)) {
+		pr_warn("%s runs XDP program %s (id %u) outside a libxdp dispatcher: pnm-tc "
+			"cannot run beside it; attach without --xdp to count ingress at TC",
+			label, other, other_id);
+		return -EBUSY;
+	}
+	x = xdp_count_bpf__open_opts(&opts);
 	if (!x)
 		return -errno;
 	x->rodata->pnm_slot = slot;
@@ -274,12 +286,9 @@ static int attach_xdp(struct pnm_if_cfg *cfg, uint32_t slot, const char *label)
 	if (!rc)
 		rc = pnm_xdp_attach(cfg->ifindex, x->obj, &cfg->prog_id[PNM_IN], &skb_mode);
 	xdp_count_bpf__destroy(x);
-	if (rc == -EEXIST || rc == -EBUSY)
-		pr_warn("cannot add pnm-tc to the XDP programs of %s: it runs an XDP program "
-			"that libxdp cannot share (loaded without its dispatcher); attach "
-			"without --xdp to count ingress at TC",
-			label);
-	else if (rc)
+	if (!had_dir && !access(PNM_XDP_DIR, F_OK))
+		pnm_meta_set_flags(m, PNM_META_MADE_XDP_DIR);
+	if (rc)
 		pr_warn("cannot attach the XDP program to %s: %s (run with -vv for libxdp's "
 			"log)",
 			label, strerror(-rc));
@@ -384,7 +393,7 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_netns *ns,
 				strerror(-rc));
 	}
 	if (!rc && xdp)
-		rc = attach_xdp(&cfg, slot, label);
+		rc = attach_xdp(m, &cfg, slot, label);
 out:
 	/* Record what we did even on failure, so that the rollback undoes it. */
 	if (bpf_map_update_elem(m->ifcfg, &slot, &cfg, BPF_EXIST) && !rc)

@@ -37,12 +37,19 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{ "attach", cmd_attach,
-	  "attach [--layer l1|l2|l3] [--max-processes N] [--max-sockets N] [-v] IFACE...",
+	  "attach [--netns NETNS] [--xdp] [--layer l1|l2|l3] [--max-processes N]\n"
+	  "              [--max-sockets N] [-v] IFACE...",
 	  "Count every packet on each interface (TC clsact ingress and egress) and\n"
 	  "attribute it to the process that owns its socket. Loads the programs once,\n"
 	  "attaches the socket hooks to the cgroup v2 root and pins everything under\n" PNM_PIN_DIR
 	  ", so the counters outlive the command. Attaching twice\n"
 	  "equals attaching once; if one interface fails, none is attached.\n"
+	  "  --netns NETNS         the interfaces are in this network namespace: a name\n"
+	  "                        under /run/netns (ip netns) or a path such as\n"
+	  "                        /proc/PID/ns/net; shown as NETNS/IFACE afterwards\n"
+	  "  --xdp                 count ingress at XDP, before GRO, through libxdp's\n"
+	  "                        dispatcher (other XDP programs keep running after\n"
+	  "                        pnm-tc's); egress stays on TC. Ethernet only\n"
 	  "  -l, --layer l1|l2|l3  what a byte count includes (per interface):\n"
 	  "        l2  Ethernet frames: header + payload, no FCS (the default)\n"
 	  "        l1  + preamble, SFD, FCS and inter-frame gap (24 B per frame, short\n"
@@ -55,16 +62,19 @@ static const struct cmd cmds[] = {
 	  "                        packets (default 65536); owners of open sockets live\n"
 	  "                        in the sockets themselves, without a limit\n"
 	  "  Sizes are set by the first attach and kept until the last detach.\n" },
-	{ "detach", cmd_detach, "detach [-v] [IFACE...]",
-	  "Remove pnm-tc's filters from the named interfaces, or from all. When the\n"
-	  "last interface goes, the programs, socket hooks and pins go too. A clsact\n"
-	  "qdisc is removed only if pnm-tc created it and nothing else uses it; other\n"
-	  "tools' qdiscs, filters and programs are never touched.\n" },
+	{ "detach", cmd_detach, "detach [--netns NETNS] [-v] [IFACE...]",
+	  "Remove pnm-tc's filters (and XDP program) from the named interfaces, or\n"
+	  "from all. When the last interface goes, the programs, socket hooks and pins\n"
+	  "go too. A clsact qdisc is removed only if pnm-tc created it and nothing\n"
+	  "else uses it; other tools' qdiscs, filters and XDP programs are never\n"
+	  "touched. An interface of another namespace is NETNS/IFACE, or IFACE with\n"
+	  "--netns NETNS.\n" },
 	{ "show", cmd_show, "show [-p PID[,PID...]] [-i IFACE] [--json]",
 	  "Print bytes and packets in (received) and out (sent) per process and\n"
 	  "interface, plus each interface's unattributed traffic and total.\n"
 	  "  -p, --pid PID[,PID...]   only these processes (exited ones are kept)\n"
 	  "  -i, --interface IFACE    every figure restricted to this interface\n"
+	  "                           (NETNS/IFACE for one in another namespace)\n"
 	  "  -j, --json               JSON (see README) instead of a table\n" },
 	{ "status", cmd_status, "status [-v]",
 	  "Show what is attached where, whether the filters are still in place,\n"

@@ -255,6 +255,17 @@ bool pnm_hook_active(const struct pnm_hook *h)
 	return !access(path, F_OK);
 }
 
+void pnm_meta_set_flags(const struct pnm_maps *m, uint32_t flags)
+{
+	struct pnm_meta meta;
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(m->meta, &zero, &meta))
+		return;
+	meta.flags |= flags;
+	bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST);
+}
+
 int pnm_reuse_maps(struct bpf_object *obj)
 {
 	struct bpf_map *map;
@@ -567,10 +578,10 @@ int pnm_state_destroy(void)
 		rc = -errno;
 		pr_warn("cannot remove %s: %s", PNM_PIN_DIR, strerror(errno));
 	}
-	/* libxdp's directory, left empty by our last XDP detach, in a bpffs
-	 * we mounted. */
-	if (!rc && (meta.flags & PNM_META_MOUNTED_BPFFS))
-		rmdir(PNM_BPFFS "/xdp");
+	/* libxdp's directory, made for our first XDP program: removed when
+	 * empty (another tool's programs may live there by now). */
+	if (!rc && (meta.flags & PNM_META_MADE_XDP_DIR))
+		rmdir(PNM_XDP_DIR);
 	if (!rc && (meta.flags & PNM_META_MOUNTED_BPFFS) && bpffs_empty()) {
 		if (umount(PNM_BPFFS))
 			pr_warn("cannot unmount %s: %s", PNM_BPFFS, strerror(errno));

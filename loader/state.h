@@ -54,6 +54,10 @@ int pnm_state_destroy(void);
  * pinned layout is from another pnm-tc version. Prints nothing. */
 int pnm_maps_open(struct pnm_maps *m);
 void pnm_maps_close(struct pnm_maps *m);
+/* libxdp's directory in bpffs. */
+#define PNM_XDP_DIR PNM_BPFFS "/xdp"
+/* Add PNM_META_* flags to the pinned state. */
+void pnm_meta_set_flags(const struct pnm_maps *m, uint32_t flags);
 /* Make an opened object use the pinned maps (whatever their sizes). */
 struct bpf_object;
 int pnm_reuse_maps(struct bpf_object *obj);

@@ -140,6 +140,7 @@ struct pnm_meta {
 	__u32 flags; /* PNM_META_* */
 };
 #define PNM_META_MOUNTED_BPFFS 0x1 /* we mounted bpffs; unmount at the end */
+#define PNM_META_MADE_XDP_DIR 0x2  /* libxdp made its bpffs directory for us */
 
 /* Pinned names (bpffs object names are at most 15 characters). */
 #define PNM_MAP_SOCKOWNER "pnm_sockowner"

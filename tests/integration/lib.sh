@@ -565,9 +565,14 @@ pnm_as_nobody() {
 
 # pnm_attach IFACE...: attach and register a detach of those interfaces for
 # cleanup (by name, so nobody else's attachment is touched).
+# PNMT_XDP=1 counts pnmt0's ingress at XDP in every test (attach --xdp).
 pnm_attach() {
+	local args=("$@")
+	if [ "${PNMT_XDP:-0}" = 1 ] && [ "${args[-1]}" = "$PNMT_IF0" ]; then
+		args=(--xdp "${args[@]}")
+	fi
 	at_cleanup "'$PNM_TC' detach $*"
-	pnm attach "$@" || fail "pnm-tc attach $* exited $PNM_RC: $PNM_ERR"
+	pnm attach "${args[@]}" || fail "pnm-tc attach ${args[*]} exited $PNM_RC: $PNM_ERR"
 }
 
 pnm_detach() {

@@ -508,6 +508,107 @@ time.sleep(6)
 	check_soft_failures
 }
 
+# xdp_prog_id IFACE: the id of the XDP program on IFACE, "" when none.
+xdp_prog_id() {
+	ip -d link show dev "$1" | awk '/prog\/xdp/ { for (i = 1; i <= NF; i++) if ($i == "id") print $(i + 1) }' | head -1
+}
+
+# curl_run_sum DIR NAME URL MSS_FILTER: one download with a capture of it;
+# sets RUN_PID and RUN_TRUTH ("bi pi bo po" wire truth, super-packets
+# expanded) and RUN_DUP (retransmitted wire bytes in).
+RUN_PID='' RUN_TRUTH='' RUN_DUP=''
+curl_run_sum() {
+	local dir=$1 name=$2 url=$3 filter=$4 mss_in mss_out
+	capture_start "$dir/$name.pcap" "$filter"
+	curl_download "$url"
+	RUN_PID=$CURL_PID
+	capture_stop "$dir/$name.pcap"
+	mss_in=$(capture_mss "$dir/$name.pcap" in)
+	mss_out=$(capture_mss "$dir/$name.pcap" out)
+	[ "$mss_in" -gt 0 ] || fail "$name: cannot derive the MSS from the capture"
+	read -r RUN_TRUTH < <(capture_sum "$dir/$name.pcap" "$mss_in" "$mss_out" | cut -d' ' -f1-4)
+	read -r RUN_DUP _ < <(capture_dup_wire "$dir/$name.pcap" in "$mss_in")
+}
+
+# XDP ingress (attach --xdp): the same download counted at TC ingress and
+# at XDP ingress, offloads on (XDP sees the frames before GRO merges them):
+# each equals its capture, and the two agree. A foreign XDP program loaded
+# through libxdp (xdp-filter) is never touched: where it holds the hook
+# alone (no dispatcher), attach --xdp refuses and changes nothing.
+test_xdp_ingress() {
+	local dir url filter tc xdp id other mounted=0
+	peer_site
+	dir=$TEST_DIR
+	url=$PEER_URL
+	filter="tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
+	offloads on
+
+	pnm_attach "$PNMT_IF0"
+	curl_run_sum "$dir" tc "$url" "$filter"
+	pnm_json "$dir/tc.json" -p "$RUN_PID"
+	read -r -a tc < <(json_procs "$dir/tc.json" "$PNMT_IF0" "$RUN_PID")
+	assert_counts "TC ingress, curl vs capture: " "${tc[*]:0:4}" "$RUN_TRUTH"
+	local tc_dup=$RUN_DUP
+	pnm_detach "$PNMT_IF0"
+
+	pnm_attach --xdp "$PNMT_IF0"
+	id=$(xdp_prog_id "$PNMT_IF0")
+	[ -n "$id" ] || fail "attach --xdp: no XDP program on $PNMT_IF0"
+	pnm status
+	printf '%s\n' "$PNM_OUT" | grep -q "^  $PNMT_IF0 .*ingress XDP (native, libxdp) ok, egress prio [0-9]* ok" ||
+		soft_fail "status does not show the XDP ingress in place: $PNM_OUT"
+	curl_run_sum "$dir" xdp "$url" "$filter"
+	pnm_json "$dir/xdp.json" -p "$RUN_PID"
+	read -r -a xdp < <(json_procs "$dir/xdp.json" "$PNMT_IF0" "$RUN_PID")
+	assert_counts "XDP ingress, curl vs capture: " "${xdp[*]:0:4}" "$RUN_TRUTH"
+	info "retransmitted wire bytes in: TC run ${tc_dup}B, XDP run ${RUN_DUP}B"
+	assert_within "$PNMT_TOL" "bytes_in: XDP run vs TC run, net of retransmissions" \
+		"$((xdp[0] - RUN_DUP))" "$((tc[0] - tc_dup))"
+	# Not bytes_out: with XDP on a veth the peer stops sending super-packets,
+	# so this host's ACKs really differ between the runs (each run's own
+	# figure equals its capture above).
+	pnm_detach "$PNMT_IF0"
+	[ -z "$(xdp_prog_id "$PNMT_IF0")" ] || soft_fail "detach left an XDP program on $PNMT_IF0"
+
+	# Another tool's XDP program, loaded through libxdp.
+	if ! mountpoint -q /sys/fs/bpf; then
+		mount -t bpf bpf /sys/fs/bpf || fail "cannot mount bpffs"
+		mounted=1
+		at_cleanup "rm -rf /sys/fs/bpf/xdp-filter; rmdir /sys/fs/bpf/xdp; umount /sys/fs/bpf"
+	fi
+	xdp-filter load "$PNMT_IF0" >"$dir/xdp-filter.log" 2>&1 ||
+		fail "xdp-filter load failed: $(tail -2 "$dir/xdp-filter.log")"
+	at_cleanup "xdp-filter unload '$PNMT_IF0'"
+	other=$(xdp_prog_id "$PNMT_IF0")
+	info "xdp-filter's program: id $other (bpffs mounted by the test: $mounted)"
+	if xdp-loader status "$PNMT_IF0" 2>/dev/null | grep -q xdp_dispatcher; then
+		# A dispatcher: pnm-tc joins it, and leaves it as it found it.
+		pnm_attach --xdp "$PNMT_IF0"
+		xdp-loader status "$PNMT_IF0" | grep -q pnm_xdp_ingress ||
+			soft_fail "pnm-tc's program is not in the dispatcher"
+		pnm_detach "$PNMT_IF0"
+	else
+		# Alone on the hook (this kernel refuses freplace, so libxdp
+		# makes no dispatcher): attach --xdp refuses, changes nothing.
+		state_snapshot >"$dir/pre"
+		pnm attach --xdp "$PNMT_IF0"
+		state_snapshot >"$dir/post"
+		if [ "$PNM_RC" -ne 1 ] || [ "$(printf '%s\n' "$PNM_ERR" | grep -c .)" -ne 1 ]; then
+			soft_fail "attach --xdp beside xdp-filter: exit $PNM_RC, want 1 and one line: $PNM_ERR"
+		else
+			info "ok   attach --xdp beside a program without dispatcher -> 1: $PNM_ERR"
+		fi
+		diff -q "$dir/pre" "$dir/post" >/dev/null ||
+			soft_fail "attach --xdp beside xdp-filter changed state: $(diff "$dir/pre" "$dir/post" | head -5 | tr '\n' '|')"
+		[ -e /sys/fs/bpf/pnm-tc ] && soft_fail "refused attach --xdp left /sys/fs/bpf/pnm-tc"
+		# TC ingress works beside it.
+		pnm_attach "$PNMT_IF0"
+		pnm_detach "$PNMT_IF0"
+	fi
+	assert_eq "xdp-filter's program after pnm-tc's attach and detach" "$(xdp_prog_id "$PNMT_IF0")" "$other"
+	check_soft_failures
+}
+
 # Map pressure: 10000 processes holding 100000 sockets at once each get
 # their own bytes, exactly; with room for only 16 processes the rest counts
 # as overflow, visibly, and all of it is still counted.
@@ -941,6 +1042,7 @@ test_no_attach_show() {
 ALL_TESTS=(
 	test_tcp_client_download
 	test_container_netns
+	test_xdp_ingress
 	test_tcp_server_workers
 	test_udp_iperf3
 	test_ipv6
