@@ -106,6 +106,35 @@ static void ifnames(void **state)
 	assert_int_equal(pnm_check_ifname(NULL, err, sizeof(err)), -EINVAL);
 }
 
+/* Interfaces of other namespaces: NETNS/IFACE. */
+static void iflabels(void **state)
+{
+	const char *good[] = { "eth0",
+			       "ctr1/eth0",
+			       "netns-4026532281/veth0",
+			       "a/b",
+			       "ns.with-dots_and+x/lo",
+			       "0123456789012345678901234567890/eth0" };
+	const char *bad[] = { "/eth0",	   "ns/",
+			      "ns/a/b",	   "./eth0",
+			      "../eth0",   "n s/eth0",
+			      "ns\t/eth0", "ns\x1b/eth0",
+			      "ns/eth0;x", "01234567890123456789012345678901/eth0" };
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (pnm_check_iflabel(good[i], err, sizeof(err)))
+			fail_msg("'%s' was refused: %s", good[i], err);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (!pnm_check_iflabel(bad[i], err, sizeof(err)))
+			fail_msg("'%s' was accepted", bad[i]);
+		for (const char *p = err; *p; p++)
+			assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+	}
+}
+
 static void layers(void **state)
 {
 	unsigned int l = 99;
@@ -156,7 +185,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pids_ok),	 cmocka_unit_test(pids_bad),
 		cmocka_unit_test(pids_too_many), cmocka_unit_test(ifnames),
-		cmocka_unit_test(layers),	 cmocka_unit_test(counts),
+		cmocka_unit_test(iflabels),	 cmocka_unit_test(layers),
+		cmocka_unit_test(counts),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
