@@ -55,18 +55,20 @@ static __always_inline void set_cookie_owner(__u64 cookie, const struct pnm_owne
 		bpf_map_update_elem(&pnm_skcookie, &cookie, o, BPF_ANY);
 }
 
-/* The process me (task t) takes the socket over. The cookie is passed as a
- * function: each program type has its own bpf_get_socket_cookie argument. */
-#define claim(sk, me, t, cookie_expr)                                                           \
-	do {                                                                                    \
-		struct pnm_owner *cur_ =                                                        \
-			bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE); \
-		if (!cur_ || (cur_->tgid == (me)->tgid && cur_->start_ns == (me)->start_ns))    \
-			break;                                                                  \
-		note_process(t, me);                                                            \
-		write_owner(cur_, me);                                                          \
-		set_cookie_owner(cookie_expr, me);                                              \
-	} while (0)
+/* The process me (task t) takes the socket over. True when the owner
+ * changed: then the caller updates the cookie copy (each program type has
+ * its own bpf_get_socket_cookie argument). */
+static __always_inline bool claim(void *sk, const struct pnm_owner *me, struct task_struct *t)
+{
+	struct pnm_owner *cur;
+
+	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!cur || (cur->tgid == me->tgid && cur->start_ns == me->start_ns))
+		return false;
+	note_process(t, me);
+	write_owner(cur, me);
+	return true;
+}
 
 /*
  * Send and receive run for every socket call on the system: read the task
@@ -96,7 +98,8 @@ static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 	}
 	me.start_ns = t->group_leader->start_boottime;
 	me.tgid = t->tgid;
-	claim(sk, &me, t, bpf_get_socket_cookie(sk));
+	if (claim(sk, &me, t))
+		set_cookie_owner(bpf_get_socket_cookie(sk), &me);
 }
 
 static __always_inline void claim_on_io(struct sock *sk, int ret)
@@ -115,7 +118,8 @@ int pnm_sock_create(struct bpf_sock *ctx)
 	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)) {
 		t = (struct task_struct *)bpf_get_current_task();
 		owner_of(t, &me);
-		claim(ctx, &me, t, bpf_get_socket_cookie(ctx));
+		if (claim(ctx, &me, t))
+			set_cookie_owner(bpf_get_socket_cookie(ctx), &me);
 	}
 	return 1; /* never deny */
 }
@@ -143,7 +147,8 @@ static __always_inline int claim_sendmsg(struct bpf_sock_addr *ctx)
 
 	if (sk) {
 		owner_of(t, &me);
-		claim(sk, &me, t, bpf_get_socket_cookie(ctx));
+		if (claim(sk, &me, t))
+			set_cookie_owner(bpf_get_socket_cookie(ctx), &me);
 	}
 	return 1; /* never deny */
 }

@@ -113,8 +113,9 @@ static void drop_proc_counters(const struct pnm_maps *m, uint32_t slot)
 		bpf_map_delete_elem(m->procstat, &key);
 }
 
-/* Remove our ingress XDP program or one TC filter: 0 removed or already
- * gone, -EBUSY not ours any more (left alone), else -errno. */
+/* Remove our ingress XDP program or one TC filter: 0 removed, -ENOENT not
+ * there (never attached, or gone), -EBUSY not ours any more (left alone),
+ * else -errno; says why when it matters. */
 static int remove_hook(const struct pnm_if_cfg *cfg, int d, const char *label)
 {
 	struct pnm_filter f = { cfg->handle[d], cfg->prio[d], cfg->prog_id[d] };
@@ -124,10 +125,10 @@ static int remove_hook(const struct pnm_if_cfg *cfg, int d, const char *label)
 		err = pnm_xdp_detach(cfg->ifindex, cfg->prog_id[d], XDP_PROG_NAME);
 		if (err && err != -ENOENT && err != -ENODEV)
 			pr_warn("cannot remove the XDP program from %s: %s", label, strerror(-err));
-		return err == -ENOENT || err == -ENODEV ? 0 : err;
+		return err == -ENODEV ? -ENOENT : err;
 	}
 	if (!f.handle && !f.prio)
-		return 0; /* never attached */
+		return -ENOENT; /* never attached */
 	err = pnm_filter_detach(cfg->ifindex, d, &f, tc_prog_name[d]);
 	if (err == -EBUSY)
 		pr_warn("%s %s: the filter at prio %u is no longer pnm-tc's; left alone", label,
@@ -135,7 +136,7 @@ static int remove_hook(const struct pnm_if_cfg *cfg, int d, const char *label)
 	else if (err && err != -ENOENT && err != -ENODEV)
 		pr_warn("cannot remove the %s filter from %s: %s", dir_name[d], label,
 			strerror(-err));
-	return err == -ENOENT || err == -ENODEV ? 0 : err;
+	return err == -ENODEV ? -ENOENT : err;
 }
 
 /*
@@ -167,12 +168,10 @@ static int release_iface(const struct pnm_maps *m, uint32_t slot, const struct p
 	for (int d = 0; exists && d < PNM_NDIR; d++) {
 		int err = remove_hook(cfg, d, label);
 
-		if (err == -EBUSY)
-			continue;
-		if (err)
-			rc = err;
-		else if (cfg->handle[d] || cfg->prog_id[d])
+		if (!err)
 			ours = true;
+		else if (err != -ENOENT && err != -EBUSY)
+			rc = err;
 	}
 	if (ours && !rc && (cfg->flags & PNM_IF_CREATED_CLSACT)) {
 		int err = pnm_clsact_remove_if_empty(cfg->ifindex, &removed);

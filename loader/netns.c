@@ -188,8 +188,11 @@ void pnm_netns_leave(int prev)
 		return;
 	/* Going back where we came from cannot fail for root; if it did,
 	 * everything after would act on the wrong interfaces. */
-	if (setns(prev, CLONE_NEWNET))
+	if (setns(prev, CLONE_NEWNET)) {
+		fprintf(stderr, "pnm-tc: cannot return to the original network namespace: %s\n",
+			strerror(errno));
 		abort();
+	}
 	close(prev);
 }
 

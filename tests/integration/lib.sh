@@ -759,6 +759,23 @@ peer_nginx() {
 	wait_http "http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
 }
 
+# udp_hold ADDR PORT SECONDS [NETNS]: a UDP socket bound to ADDR:PORT (in
+# NETNS, default the root netns) that stays open SECONDS without reading;
+# sets HOLD_PID (the socket's owner).
+HOLD_PID=''
+udp_hold() {
+	local pre=()
+	[ -n "${4:-}" ] && pre=(ip netns exec "$4")
+	"${pre[@]}" "$PNMT_PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+time.sleep(float(sys.argv[3]))
+' "$1" "$2" "$3" 9>&- &
+	HOLD_PID=$!
+	at_cleanup "kill_wait $HOLD_PID"
+}
+
 # curl_download URL: curl in the root netns; sets CURL_PID, fails on error.
 CURL_PID=
 curl_download() {

@@ -375,14 +375,8 @@ test_forwarded_not_attributed() {
 	# 10.231.0.77 is nobody's: the peer sends it to us, we would forward it.
 	nsx ip neigh replace 10.231.0.77 lladdr "$(if_mac "$PNMT_IF0")" dev "$PNMT_IF1" ||
 		fail "cannot add the neighbour entry"
-	"$PNMT_PY" -c '
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-time.sleep(4)
-' "$port" 9>&- &
-	sink=$!
-	at_cleanup "kill_wait $sink"
+	udp_hold 0.0.0.0 "$port" 4
+	sink=$HOLD_PID
 	wait_listen "$port" root udp
 	pnm_attach "$PNMT_IF0"
 	nsx "$PNMT_TRAFFIC" burst 10.231.0.77 "$port" 20 1000 >/dev/null 9>&- || fail "burst failed"
@@ -447,14 +441,8 @@ test_container_netns() {
 	pnm attach --netns "$PNMT_NS" "$PNMT_IF1"
 	assert_eq "attach from the host of what was attached inside: exit" "$PNM_RC" 0
 
-	ip netns exec "$PNMT_FAR" "$PNMT_PY" -c '
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("10.232.0.2", int(sys.argv[1])))
-time.sleep(6)
-' "$port" 9>&- &
-	sink=$!
-	at_cleanup "kill_wait $sink"
+	udp_hold 10.232.0.2 "$port" 6 "$PNMT_FAR"
+	sink=$HOLD_PID
 	sleep 0.5
 	capture_start "$dir/cap.pcap"
 	# Not nsx: a function in the background would be a subshell's PID.
