@@ -255,6 +255,21 @@ static int load_tc(const struct pnm_if_cfg *cfg, uint32_t slot, struct tc_count_
 	return rc ? rc : tc_count_bpf__load(tc);
 }
 
+/* Does another tool's XDP program hold the hook alone (no dispatcher for
+ * ours to join)? Says so. */
+static bool xdp_hook_taken(uint32_t ifindex, const char *label)
+{
+	char other[64];
+	uint32_t id;
+
+	if (pnm_xdp_foreign(ifindex, other, sizeof(other), &id) || !strcmp(other, XDP_PROG_NAME))
+		return false;
+	pr_warn("%s runs XDP program %s (id %u) outside a libxdp dispatcher: pnm-tc cannot run "
+		"beside it; attach without --xdp to count ingress at TC",
+		label, other, id);
+	return true;
+}
+
 /* Count ingress at XDP: libxdp loads our instance and adds it to the
  * interface's dispatcher. */
 static int attach_xdp(const struct pnm_maps *m, struct pnm_if_cfg *cfg, uint32_t slot,
@@ -263,18 +278,11 @@ static int attach_xdp(const struct pnm_maps *m, struct pnm_if_cfg *cfg, uint32_t
 	bool had_dir = !access(PNM_XDP_DIR, F_OK);
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = PNM_PIN_DIR);
 	struct xdp_count_bpf *x;
-	char other[64];
-	uint32_t other_id;
 	bool skb_mode;
 	int rc;
 
-	/* One program without a dispatcher holds the hook alone. */
-	if (!pnm_xdp_foreign(cfg->ifindex, other, sizeof(other), &other_id)) {
-		pr_warn("%s runs XDP program %s (id %u) outside a libxdp dispatcher: pnm-tc "
-			"cannot run beside it; attach without --xdp to count ingress at TC",
-			label, other, other_id);
+	if (xdp_hook_taken(cfg->ifindex, label))
 		return -EBUSY;
-	}
 	x = xdp_count_bpf__open_opts(&opts);
 	if (!x)
 		return -errno;
@@ -523,9 +531,10 @@ static int target_netns(const char *spec, struct pnm_netns *ns)
 	return rc;
 }
 
-/* Resolve every name inside namespace ns before changing anything. */
+/* Resolve every name inside namespace ns, and check that each can take
+ * what is asked, before changing anything. */
 static int resolve_links(const struct pnm_netns *ns, int n, char **names, const char *ether_only,
-			 struct pnm_link *links)
+			 bool xdp, struct pnm_link *links)
 {
 	char label[LABEL_LEN];
 	int prev, rc;
@@ -549,7 +558,8 @@ static int resolve_links(const struct pnm_netns *ns, int n, char **names, const 
 		else if (ether_only && !links[i].ether) {
 			pr_warn("%s: %s needs an Ethernet interface", label, ether_only);
 			rc = -EPROTONOSUPPORT;
-		}
+		} else if (xdp && xdp_hook_taken(links[i].ifindex, label))
+			rc = -EBUSY;
 	}
 	pnm_netns_leave(prev);
 	return rc;
@@ -590,6 +600,7 @@ int cmd_attach(int argc, char **argv)
 	struct pnm_netns ns;
 	int n, i, lock = -1, rc, ret = PNM_EXIT_FAIL, prev = -1;
 	struct attach_args args = { .layer = -1 };
+	const char *ether_only;
 
 	rc = simple_opts("attach", argc, argv, &done, &args, true);
 	if (rc || done)
@@ -609,11 +620,8 @@ int cmd_attach(int argc, char **argv)
 	fresh_if = calloc((size_t)n, sizeof(*fresh_if));
 	if (!links || !fresh_if)
 		goto out;
-	if (resolve_links(&ns, n, argv + optind,
-			  args.xdp		 ? "--xdp"
-			  : args.layer == PNM_L1 ? "--layer l1"
-						 : NULL,
-			  links))
+	ether_only = args.xdp ? "--xdp" : args.layer == PNM_L1 ? "--layer l1" : NULL;
+	if (resolve_links(&ns, n, argv + optind, ether_only, args.xdp, links))
 		goto out;
 
 	lock = pnm_lock();

@@ -580,7 +580,7 @@ test_xdp_ingress() {
 		# makes no dispatcher): attach --xdp refuses, changes nothing.
 		state_snapshot >"$dir/pre"
 		pnm attach --xdp "$PNMT_IF0"
-		state_snapshot >"$dir/post"
+		same_state state_snapshot "$dir/pre" "$dir/post"
 		if [ "$PNM_RC" -ne 1 ] || [ "$(printf '%s\n' "$PNM_ERR" | grep -c .)" -ne 1 ]; then
 			soft_fail "attach --xdp beside xdp-filter: exit $PNM_RC, want 1 and one line: $PNM_ERR"
 		else
