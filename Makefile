@@ -15,7 +15,7 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/pp
 # Debian packages: to build, and to run the tests and the demo.
 DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config
-DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tshark iperf3 nginx-light curl python3 procps util-linux \
+DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-light curl python3 procps util-linux \
 	clang-format shellcheck
 
 ifeq ($(V),1)
@@ -46,7 +46,7 @@ APP_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(APP_SRCS))
 
 # Unit tests: the pure user-side modules, rebuilt with sanitizers.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-UNIT_MODS := loader/parse.c loader/format.c loader/snapshot.c loader/report.c
+UNIT_MODS := loader/parse.c loader/format.c loader/snapshot.c loader/report.c loader/rates.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 # Traffic generators with known owners, for the integration tests.
 HELPERS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests/%,$(wildcard tests/helpers/*.c))

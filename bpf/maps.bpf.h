@@ -61,6 +61,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_closed SEC(".maps");
 
+/* child process -> parent process, for every process forked while
+ * attached (show --children). LRU: the oldest forks make room. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PNM_MAX_PROCS);
+	__type(key, struct pnm_owner);
+	__type(value, struct pnm_owner);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_parent SEC(".maps");
+
 /* The owner again, by socket cookie, for XDP (no socket storage there).
  * LRU: a socket that dies without a release hook (never accepted) ages
  * out instead of filling the map. */

@@ -291,6 +291,25 @@ int BPF_PROG(pnm_exec, struct task_struct *p)
 	return 0;
 }
 
+/* The process tree, for show --children: a new process (not a thread)
+ * and the process that forked it. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(pnm_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct pnm_owner c, p;
+
+	if (child->pid != child->tgid)
+		return 0;
+	c.start_ns = child->start_boottime;
+	c.tgid = child->tgid;
+	c.pad = 0;
+	p.start_ns = parent->group_leader->start_boottime;
+	p.tgid = parent->tgid;
+	p.pad = 0;
+	bpf_map_update_elem(&pnm_parent, &c, &p, BPF_ANY);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(pnm_exit, struct task_struct *p)
 {
@@ -303,7 +322,7 @@ int BPF_PROG(pnm_exit, struct task_struct *p)
 	owner_of(p, &o);
 	info = bpf_map_lookup_elem(&pnm_procinfo, &o);
 	if (info) {
-		info->exit_ns = bpf_ktime_get_ns();
+		info->exit_ns = bpf_ktime_get_boot_ns();
 		info->flags |= PNM_PROC_EXITED;
 	}
 	return 0;

@@ -82,3 +82,43 @@ char *pnm_fmt_rfc3339(time_t t, char *buf, size_t len)
 		snprintf(buf, len, "1970-01-01T00:00:00Z");
 	return buf;
 }
+
+char *pnm_fmt_rate(double bytes_per_s, char *buf, size_t len)
+{
+	static const char *const units[] = { "bps", "Kbps", "Mbps", "Gbps", "Tbps" };
+	double bits = bytes_per_s * 8;
+	size_t u = 0;
+
+	if (bits < 0.5) {
+		snprintf(buf, len, "0 bps");
+		return buf;
+	}
+	while (bits >= 999.5 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		bits /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f %s", bits, units[u]);
+	else if (bits < 9.995)
+		snprintf(buf, len, "%.2f %s", bits, units[u]);
+	else if (bits < 99.95)
+		snprintf(buf, len, "%.1f %s", bits, units[u]);
+	else
+		snprintf(buf, len, "%.0f %s", bits, units[u]);
+	return buf;
+}
+
+char *pnm_fmt_duration(double seconds, char *buf, size_t len)
+{
+	unsigned long long s = seconds > 0 ? (unsigned long long)(seconds + 0.5) : 0;
+
+	if (s < 60)
+		snprintf(buf, len, "%llus", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum%02llus", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%lluh%02llum", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, len, "%llud%02lluh", s / 86400, s % 86400 / 3600);
+	return buf;
+}

@@ -15,6 +15,11 @@ char *pnm_fmt_count(uint64_t n, char *buf, size_t len);
 /* A string made safe for a terminal: printable ASCII stays, backslash and
  * everything else becomes a C escape (\\, \n, \t, \xNN). Returns buf. */
 char *pnm_escape(const char *in, char *buf, size_t len);
+/* A rate given in bytes/s, shown in bits per second with SI units:
+ * "0 bps", "950 bps", "1.23 Kbps", "20.0 Mbps". Returns buf. */
+char *pnm_fmt_rate(double bytes_per_s, char *buf, size_t len);
+/* An age: "42s", "3m07s", "5h02m", "2d03h". Returns buf. */
+char *pnm_fmt_duration(double seconds, char *buf, size_t len);
 /* RFC 3339 UTC timestamp, e.g. 2026-11-22T01:23:45Z. Returns buf. */
 char *pnm_fmt_rfc3339(time_t t, char *buf, size_t len);
 

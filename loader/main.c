@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* pnm-tc: which process put how many bytes on which interface. */
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,13 +70,32 @@ static const struct cmd cmds[] = {
 	  "else uses it; other tools' qdiscs, filters and XDP programs are never\n"
 	  "touched. An interface of another namespace is NETNS/IFACE, or IFACE with\n"
 	  "--netns NETNS.\n" },
-	{ "show", cmd_show, "show [-p PID[,PID...]] [-i IFACE] [--json]",
+	{ "show", cmd_show,
+	  "show [-p PID[,PID...] [--children]] [-n NAME] [-i IFACE] [--sort KEY]\n"
+	  "            [--top N] [-a] [--json] [-c|--watch [INTERVAL]] [-t DURATION]",
 	  "Print bytes and packets in (received) and out (sent) per process and\n"
-	  "interface, plus each interface's unattributed traffic and total.\n"
+	  "interface, plus each interface's unattributed traffic and total. Without\n"
+	  "-p, every process with counters, the busiest first.\n"
 	  "  -p, --pid PID[,PID...]   only these processes (exited ones are kept)\n"
+	  "      --children           and every descendant of them, also those forked\n"
+	  "                           after attach (needs -p)\n"
+	  "  -n, --name NAME          only processes with this name, or matching this\n"
+	  "                           glob ('nginx*'); with -p, both must match\n"
 	  "  -i, --interface IFACE    every figure restricted to this interface\n"
 	  "                           (NETNS/IFACE for one in another namespace)\n"
-	  "  -j, --json               JSON (see README) instead of a table\n" },
+	  "      --sort KEY           total (default), in, out, pid or name; while\n"
+	  "                           sampling, in/out/total order by the current rate\n"
+	  "      --top N              only the first N processes\n"
+	  "  -a, --aggregate          add a TOTAL over the processes shown\n"
+	  "  -j, --json               JSON (see README) instead of a table\n"
+	  "  -c, --watch [INTERVAL]   sample every INTERVAL (default 2s): current and\n"
+	  "                           peak rates; a live view on a terminal (q quits,\n"
+	  "                           s changes the sort), else one snapshot (one JSON\n"
+	  "                           line with --json) per interval\n"
+	  "  -t, --time DURATION      sample for DURATION (30s, 5m, 1h), then stop\n"
+	  "  Sampling ends with a summary of the period (also on Ctrl-C or SIGTERM).\n"
+	  "  Rates are bit/s in SI units (Kbps, Mbps); byte totals use IEC (KiB, MiB).\n"
+	  "  NO_COLOR turns colour off; it is only used on a terminal.\n" },
 	{ "status", cmd_status, "status [-v]",
 	  "Show what is attached where, whether the filters are still in place,\n"
 	  "which attribution hooks this kernel runs, and how full the maps are.\n" },
@@ -174,6 +194,8 @@ int main(int argc, char **argv)
 		return pnm_usage_error(NULL, "unknown command '%s'", argv[optind]);
 	pnm_log_setup_libbpf();
 	pnm_xdp_setup_log(pnm_verbosity);
+	/* Rates and ages in JSON: milliseconds and bytes/1000 s are plenty. */
+	json_c_set_serialization_double_format("%.3f", JSON_C_OPTION_GLOBAL);
 	/* Under `ip netns exec`, the pins are still the host's. */
 	if (c->fn != cmd_help && pnm_join_host_mounts() > 0)
 		pr_debug("joined the initial mount namespace, where the pins live");

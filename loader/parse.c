@@ -163,3 +163,74 @@ int pnm_check_iflabel(const char *s, char *err, size_t errlen)
 				    pnm_escape(s, shown, sizeof(shown)));
 	return pnm_check_ifname(slash + 1, err, errlen);
 }
+
+int pnm_parse_duration(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t *ms, char *err,
+		       size_t errlen)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	uint64_t whole = 0, frac = 0, scale = 1;
+	char shown[64];
+	const char *p = s;
+	long double v;
+
+	pnm_escape(s ? s : "", shown, sizeof(shown));
+	if (!s || *s < '0' || *s > '9')
+		return fail(err, errlen, -EINVAL,
+			    "invalid duration '%s': use a number with s, m, h or ms (e.g. 30s, 5m)",
+			    shown);
+	for (; *p >= '0' && *p <= '9'; p++) {
+		whole = whole * 10 + (uint64_t)(*p - '0');
+		if (whole > 1000000000ULL)
+			return fail(err, errlen, -ERANGE, "invalid duration '%s': too long", shown);
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			if (scale < 1000000) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				scale *= 10;
+			}
+		}
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].suffix))
+			continue;
+		v = ((long double)whole + (long double)frac / (long double)scale) *
+		    (long double)units[i].ms;
+		if (v < (long double)min_ms || v > (long double)max_ms) {
+			char lim[192];
+
+			snprintf(lim, sizeof(lim),
+				 "invalid duration '%s': must be %llu ms to %llu s", shown,
+				 (unsigned long long)min_ms, (unsigned long long)(max_ms / 1000));
+			return fail(err, errlen, -ERANGE, "%s", lim);
+		}
+		*ms = (uint64_t)(v + 0.5L);
+		return 0;
+	}
+	return fail(err, errlen, -EINVAL,
+		    "invalid duration '%s': use a number with s, m, h or ms (e.g. 30s, 5m)", shown);
+}
+
+static const char *const sort_names[] = { "total", "in", "out", "pid", "name" };
+
+int pnm_parse_sort(const char *s, unsigned int *key, char *err, size_t errlen)
+{
+	char shown[64];
+
+	for (unsigned int i = 0; s && i < sizeof(sort_names) / sizeof(sort_names[0]); i++) {
+		if (!strcmp(s, sort_names[i])) {
+			*key = i;
+			return 0;
+		}
+	}
+	return fail(err, errlen, -EINVAL, "invalid sort key '%s': use in, out, total, pid or name",
+		    pnm_escape(s ? s : "", shown, sizeof(shown)));
+}
+
+const char *pnm_sort_name(unsigned int key)
+{
+	return key < sizeof(sort_names) / sizeof(sort_names[0]) ? sort_names[key] : "?";
+}

@@ -35,4 +35,21 @@ int pnm_check_ifname(const char *s, char *err, size_t errlen);
  * (1..31 printable bytes, no blanks, not "." or ".."). */
 int pnm_check_iflabel(const char *s, char *err, size_t errlen);
 
+/* A duration: "30s", "5m", "1h", "500ms", "1.5s"; a bare number is
+ * seconds. In milliseconds, within min_ms..max_ms. */
+int pnm_parse_duration(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t *ms, char *err,
+		       size_t errlen);
+
+/* --sort: the order of processes. */
+enum pnm_sort {
+	PNM_SORT_TOTAL = 0, /* bytes (or rate) in + out, largest first */
+	PNM_SORT_IN = 1,
+	PNM_SORT_OUT = 2,
+	PNM_SORT_PID = 3,  /* ascending */
+	PNM_SORT_NAME = 4, /* ascending */
+	PNM_SORT_N = 5,
+};
+int pnm_parse_sort(const char *s, unsigned int *key, char *err, size_t errlen);
+const char *pnm_sort_name(unsigned int key);
+
 #endif

@@ -71,14 +71,19 @@ int pnm_proc_start_ns(uint32_t pid, uint64_t *ns)
 	return 0;
 }
 
+bool pnm_same_start(uint64_t a, uint64_t b)
+{
+	uint64_t tick = 1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK);
+
+	/* /proc rounds down to a clock tick. */
+	return a <= b + 2 * tick && b <= a + 2 * tick;
+}
+
 bool pnm_proc_is(uint32_t pid, uint64_t start_ns)
 {
-	uint64_t ns, tick = 1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK);
+	uint64_t ns;
 
-	if (pnm_proc_start_ns(pid, &ns))
-		return false;
-	/* /proc rounds down to a clock tick. */
-	return ns <= start_ns + tick && start_ns < ns + 2 * tick;
+	return !pnm_proc_start_ns(pid, &ns) && pnm_same_start(ns, start_ns);
 }
 
 int pnm_proc_name(uint32_t pid, char *buf, size_t len)
@@ -96,5 +101,24 @@ int pnm_proc_name(uint32_t pid, char *buf, size_t len)
 	}
 	fclose(f);
 	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+int pnm_proc_ppid(uint32_t pid, uint32_t *ppid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %u", ppid) != 1)
+		return -EINVAL;
 	return 0;
 }

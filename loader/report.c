@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <fnmatch.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "format.h"
@@ -10,22 +12,30 @@ static bool view_iface(const struct pnm_view *v, const struct pnm_iface *i)
 	return !v->iface || v->iface->slot == i->slot;
 }
 
-static bool view_pid(const struct pnm_view *v, uint32_t pid)
+static bool view_pid(const struct pnm_view *v, const struct pnm_proc *p)
 {
-	if (!v->pids)
-		return true;
-	for (size_t i = 0; i < v->pids->n; i++)
-		if (v->pids->pid[i] == pid)
-			return true;
-	return false;
+	bool in = !v->pids && !v->procs;
+
+	for (size_t i = 0; v->pids && i < v->pids->n && !in; i++)
+		in = v->pids->pid[i] == p->pid;
+	for (size_t i = 0; v->procs && i < v->nprocs && !in; i++)
+		in = v->procs[i].pid == p->pid && v->procs[i].start_ns == p->start_ns;
+	return in;
 }
 
-bool pnm_view_proc(const struct pnm_view *v, const struct pnm_proc *p, struct pnm_counts *c)
+/* -n: the exact name, or a glob. */
+static bool view_name(const struct pnm_view *v, const struct pnm_proc *p)
+{
+	return !v->name || !strcmp(v->name, p->name) || !fnmatch(v->name, p->name, 0);
+}
+
+/* Is process p part of the view; its figures restricted to the view. */
+static bool view_proc(const struct pnm_view *v, const struct pnm_proc *p, struct pnm_counts *c)
 {
 	bool seen = false;
 
 	memset(c, 0, sizeof(*c));
-	if (!view_pid(v, p->pid))
+	if (!view_pid(v, p) || !view_name(v, p))
 		return false;
 	for (size_t i = 0; i < p->nifs; i++) {
 		if (v->iface && v->iface->slot != p->ifs[i].slot)
@@ -34,7 +44,77 @@ bool pnm_view_proc(const struct pnm_view *v, const struct pnm_proc *p, struct pn
 		seen = true;
 	}
 	/* Selected by PID: shown even without counters. */
-	return seen || v->pids;
+	return seen || v->pids || v->procs;
+}
+
+static int cmp_u64_desc(uint64_t a, uint64_t b)
+{
+	return a == b ? 0 : a < b ? 1 : -1;
+}
+
+static int cmp_double_desc(double a, double b)
+{
+	return a == b ? 0 : a < b ? 1 : -1;
+}
+
+static unsigned int sort_key; /* for qsort's comparator */
+
+static int by_key(const void *a, const void *b)
+{
+	const struct pnm_row *x = a, *y = b;
+	int r = 0;
+
+	switch (sort_key) {
+	case PNM_SORT_IN:
+		if (x->p->rated && y->p->rated)
+			r = cmp_double_desc(x->p->rate_in, y->p->rate_in);
+		if (!r)
+			r = cmp_u64_desc(x->c.bytes_in, y->c.bytes_in);
+		break;
+	case PNM_SORT_OUT:
+		if (x->p->rated && y->p->rated)
+			r = cmp_double_desc(x->p->rate_out, y->p->rate_out);
+		if (!r)
+			r = cmp_u64_desc(x->c.bytes_out, y->c.bytes_out);
+		break;
+	case PNM_SORT_NAME:
+		r = strcmp(x->p->name, y->p->name);
+		break;
+	case PNM_SORT_PID:
+		break;
+	default:
+		if (x->p->rated && y->p->rated)
+			r = cmp_double_desc(x->p->rate_in + x->p->rate_out,
+					    y->p->rate_in + y->p->rate_out);
+		if (!r)
+			r = cmp_u64_desc(x->c.bytes_in + x->c.bytes_out,
+					 y->c.bytes_in + y->c.bytes_out);
+	}
+	if (!r && x->p->pid != y->p->pid)
+		r = x->p->pid < y->p->pid ? -1 : 1;
+	if (!r && x->p->start_ns != y->p->start_ns)
+		r = x->p->start_ns < y->p->start_ns ? 1 : -1; /* newest first */
+	return r;
+}
+
+long pnm_report_rows(const struct pnm_snapshot *s, const struct pnm_view *v, struct pnm_row **rows)
+{
+	struct pnm_row *r = calloc(s->nprocs ? s->nprocs : 1, sizeof(*r));
+	size_t n = 0;
+
+	*rows = r;
+	if (!r)
+		return -1;
+	for (size_t i = 0; i < s->nprocs; i++) {
+		if (view_proc(v, &s->procs[i], &r[n].c))
+			r[n++].p = &s->procs[i];
+	}
+	sort_key = v->sort;
+	if (n > 1)
+		qsort(r, n, sizeof(*r), by_key);
+	if (v->top && n > v->top)
+		n = v->top;
+	return (long)n;
 }
 
 static struct json_object *counts_into(struct json_object *o, const struct pnm_counts *c)
@@ -51,6 +131,13 @@ static struct json_object *counts_json(const struct pnm_counts *c)
 	return counts_into(json_object_new_object(), c);
 }
 
+static struct json_object *rates_into(struct json_object *o, double in, double out)
+{
+	json_object_object_add(o, "rate_in", json_object_new_double(in));
+	json_object_object_add(o, "rate_out", json_object_new_double(out));
+	return o;
+}
+
 static const char *iface_label(const struct pnm_snapshot *s, uint32_t slot)
 {
 	for (size_t i = 0; i < s->nifaces; i++)
@@ -59,12 +146,66 @@ static const char *iface_label(const struct pnm_snapshot *s, uint32_t slot)
 	return NULL;
 }
 
+static struct json_object *proc_json(const struct pnm_snapshot *s, const struct pnm_view *v,
+				     const struct pnm_row *r)
+{
+	const struct pnm_proc *p = r->p;
+	struct json_object *o = json_object_new_object(), *cur, *pifs;
+
+	json_object_object_add(o, "pid", json_object_new_uint64(p->pid));
+	json_object_object_add(o, "name", json_object_new_string(p->name));
+	json_object_object_add(o, "exited", json_object_new_boolean(p->exited));
+	json_object_object_add(o, "runtime", json_object_new_double(pnm_proc_runtime(s, p)));
+	cur = counts_json(&r->c);
+	if (p->rated)
+		rates_into(cur, p->rate_in, p->rate_out);
+	json_object_object_add(o, "current", cur);
+	if (p->rated)
+		json_object_object_add(
+			o, "peak", rates_into(json_object_new_object(), p->peak_in, p->peak_out));
+	pifs = json_object_new_object();
+	for (size_t j = 0; j < p->nifs; j++) {
+		const char *name = iface_label(s, p->ifs[j].slot);
+
+		if (!name || (v->iface && v->iface->slot != p->ifs[j].slot))
+			continue;
+		json_object_object_add(pifs, name, counts_json(&p->ifs[j].c));
+	}
+	json_object_object_add(o, "interfaces", pifs);
+	return o;
+}
+
+/* The --aggregate object: the shown processes summed. */
+static struct json_object *aggregated_json(const struct pnm_row *rows, long n)
+{
+	struct json_object *o = json_object_new_object(), *pids = json_object_new_array();
+	struct pnm_counts sum = { 0 };
+	double rin = 0, rout = 0;
+	bool rated = n > 0;
+
+	for (long i = 0; i < n; i++) {
+		json_object_array_add(pids, json_object_new_uint64(rows[i].p->pid));
+		pnm_counts_add(&sum, &rows[i].c);
+		rin += rows[i].p->rate_in;
+		rout += rows[i].p->rate_out;
+		rated = rated && rows[i].p->rated;
+	}
+	json_object_object_add(o, "pids", pids);
+	json_object_object_add(o, "processes", json_object_new_uint64((uint64_t)n));
+	counts_into(o, &sum);
+	if (rated)
+		rates_into(o, rin, rout);
+	return o;
+}
+
 struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v)
 {
 	struct json_object *root = json_object_new_object();
 	struct json_object *ifaces = json_object_new_object();
 	struct json_object *procs = json_object_new_object();
 	struct pnm_counts unattr = { 0 }, overflow = { 0 };
+	struct pnm_row *rows;
+	long n;
 	char ts[32];
 
 	json_object_object_add(root, "timestamp",
@@ -89,30 +230,13 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 	json_object_object_add(root, "unattributed", counts_json(&unattr));
 	json_object_object_add(root, "overflow", counts_json(&overflow));
 
-	for (size_t i = 0; i < s->nprocs; i++) {
-		const struct pnm_proc *p = &s->procs[i];
-		struct json_object *o, *pifs;
-		struct pnm_counts c;
-
-		if (!pnm_view_proc(v, p, &c))
-			continue;
-		o = json_object_new_object();
-		json_object_object_add(o, "pid", json_object_new_uint64(p->pid));
-		json_object_object_add(o, "name", json_object_new_string(p->name));
-		json_object_object_add(o, "exited", json_object_new_boolean(p->exited));
-		json_object_object_add(o, "current", counts_json(&c));
-		pifs = json_object_new_object();
-		for (size_t j = 0; j < p->nifs; j++) {
-			const char *name = iface_label(s, p->ifs[j].slot);
-
-			if (!name || (v->iface && v->iface->slot != p->ifs[j].slot))
-				continue;
-			json_object_object_add(pifs, name, counts_json(&p->ifs[j].c));
-		}
-		json_object_object_add(o, "interfaces", pifs);
-		json_object_object_add(procs, p->key, o);
-	}
+	n = pnm_report_rows(s, v, &rows);
+	for (long i = 0; i < n; i++)
+		json_object_object_add(procs, rows[i].p->key, proc_json(s, v, &rows[i]));
 	json_object_object_add(root, "processes", procs);
+	if (v->aggregate && n >= 0)
+		json_object_object_add(root, "aggregated", aggregated_json(rows, n));
+	free(rows);
 	return root;
 }
 
@@ -133,18 +257,18 @@ static void row(FILE *out, const char *pid, const char *name, const char *state,
 void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v)
 {
 	const struct pnm_counts zero = { 0 };
+	struct pnm_row *rows;
+	long n;
 
 	fprintf(out, "%-8s %-16s %-6s %-15s %10s %8s %10s %8s\n", "PID", "NAME", "STATE", "IFACE",
 		"BYTES IN", "PKTS IN", "BYTES OUT", "PKTS OUT");
-	for (size_t i = 0; i < s->nprocs; i++) {
-		const struct pnm_proc *p = &s->procs[i];
+	n = pnm_report_rows(s, v, &rows);
+	for (long i = 0; i < n; i++) {
+		const struct pnm_proc *p = rows[i].p;
 		char pid[16], name[4 * PNM_COMM_LEN + 1];
 		const char *state = p->exited ? "exited" : "live";
-		struct pnm_counts c;
 		bool any = false;
 
-		if (!pnm_view_proc(v, p, &c))
-			continue;
 		snprintf(pid, sizeof(pid), "%u", p->pid);
 		pnm_escape(p->name, name, sizeof(name));
 		for (size_t j = 0; j < p->nifs; j++) {
@@ -158,7 +282,17 @@ void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_
 		if (!any)
 			row(out, pid, name, state, v->iface ? v->iface->label : "-", &zero);
 	}
-	if (v->pids)
+	if (v->aggregate && n >= 0) {
+		struct pnm_counts sum = { 0 };
+		char what[32];
+
+		for (long i = 0; i < n; i++)
+			pnm_counts_add(&sum, &rows[i].c);
+		snprintf(what, sizeof(what), "(%ld processes)", n);
+		row(out, "TOTAL", what, "", v->iface ? v->iface->label : "(all)", &sum);
+	}
+	free(rows);
+	if (v->pids || v->procs || v->name)
 		return;
 	for (size_t i = 0; i < s->nifaces; i++) {
 		const struct pnm_iface *ifc = &s->ifaces[i];
@@ -174,4 +308,53 @@ void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_
 			continue;
 		row(out, "-", "(iface total)", "", ifc->label, &ifc->total);
 	}
+}
+
+/* r: rate in, out, peak in, out; peaks < 0 are shown as "-". */
+static void rate_row(FILE *out, const char *pid, const char *name, const char *state,
+		     const double r[4], const struct pnm_counts *c)
+{
+	char ri[16], ro[16], pi[16] = "-", po[16] = "-", bi[16], bo[16];
+
+	if (r[2] >= 0)
+		pnm_fmt_rate(r[2], pi, sizeof(pi));
+	if (r[3] >= 0)
+		pnm_fmt_rate(r[3], po, sizeof(po));
+	fprintf(out, "%-8s %-16s %-6s %11s %11s %11s %11s %10s %10s\n", pid, name, state,
+		pnm_fmt_rate(r[0], ri, sizeof(ri)), pnm_fmt_rate(r[1], ro, sizeof(ro)), pi, po,
+		pnm_fmt_bytes(c->bytes_in, bi, sizeof(bi)),
+		pnm_fmt_bytes(c->bytes_out, bo, sizeof(bo)));
+}
+
+void pnm_report_rates(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v)
+{
+	struct pnm_row *rows;
+	double sum[4] = { 0 };
+	struct pnm_counts total = { 0 };
+	long n;
+
+	fprintf(out, "%-8s %-16s %-6s %11s %11s %11s %11s %10s %10s\n", "PID", "NAME", "STATE",
+		"RATE IN", "RATE OUT", "PEAK IN", "PEAK OUT", "TOTAL IN", "TOTAL OUT");
+	n = pnm_report_rows(s, v, &rows);
+	for (long i = 0; i < n; i++) {
+		const struct pnm_proc *p = rows[i].p;
+		const double r[4] = { p->rate_in, p->rate_out, p->peak_in, p->peak_out };
+		char pid[16], name[4 * PNM_COMM_LEN + 1];
+
+		snprintf(pid, sizeof(pid), "%u", p->pid);
+		rate_row(out, pid, pnm_escape(p->name, name, sizeof(name)),
+			 p->exited ? "exited" : "live", r, &rows[i].c);
+		for (int k = 0; k < 4; k++)
+			sum[k] += r[k];
+		pnm_counts_add(&total, &rows[i].c);
+	}
+	if (v->aggregate && n >= 0) {
+		char what[32];
+
+		/* The peak of a sum is not the sum of peaks: rates only. */
+		sum[2] = sum[3] = -1;
+		snprintf(what, sizeof(what), "(%ld processes)", n);
+		rate_row(out, "TOTAL", what, "", sum, &total);
+	}
+	free(rows);
 }

@@ -10,16 +10,41 @@
 #include "parse.h"
 #include "snapshot.h"
 
-struct pnm_view {
-	const struct pnm_pid_list *pids; /* NULL: every process with counters */
-	const struct pnm_iface *iface;	 /* NULL: every attached interface */
+/* Exact processes (--children): a PID and its start time. */
+struct pnm_proc_ref {
+	uint32_t pid;
+	uint64_t start_ns;
 };
 
+/* What to show. The filters narrow: a process is shown when it passes
+ * every one that is set. */
+struct pnm_view {
+	const struct pnm_pid_list *pids;  /* -p: these PIDs (any instance) */
+	const struct pnm_proc_ref *procs; /* --children: these, exactly */
+	size_t nprocs;
+	const char *name;	       /* -n: exact name or glob (fnmatch) */
+	const struct pnm_iface *iface; /* -i: one interface */
+	unsigned int sort;	       /* enum pnm_sort */
+	size_t top;		       /* --top N; 0: all */
+	bool aggregate;		       /* -a: a TOTAL over the shown processes */
+};
+
+/* A process as shown: its figures restricted to the view. */
+struct pnm_row {
+	const struct pnm_proc *p;
+	struct pnm_counts c;
+};
+
+/* The shown processes, filtered, sorted and cut to --top; *rows is
+ * malloc'ed (caller frees). Returns their number, or -1 on ENOMEM. A
+ * process selected by -p is shown even without counters. With rates
+ * (sampling), in/out/total sort by the current rate, then by bytes. */
+long pnm_report_rows(const struct pnm_snapshot *s, const struct pnm_view *v, struct pnm_row **rows);
 /* The `show --json` document (caller frees with json_object_put). */
 struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v);
-/* The `show` table. */
+/* The `show` table: a row per process and interface. */
 void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v);
-/* Is process p part of the view; its figures restricted to the view. */
-bool pnm_view_proc(const struct pnm_view *v, const struct pnm_proc *p, struct pnm_counts *c);
+/* The sampling table: a row per process with rates, peaks and totals. */
+void pnm_report_rates(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v);
 
 #endif

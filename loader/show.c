@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "netns.h"
 #include "proc.h"
 #include "report.h"
+#include "show.h"
 #include "state.h"
 
 /* Say why the maps could not be opened. */
@@ -35,9 +37,12 @@ static int open_maps(struct pnm_maps *m)
 	return explain_open_error(pnm_maps_open(m));
 }
 
-/* -p PIDs with no counters: shown with zeros if they run, else an error. */
-static int add_requested(struct pnm_snapshot *s, const struct pnm_pid_list *pids)
+/* -p PIDs with no counters: shown with zeros if they run; else an error
+ * (strict), or left out (while sampling, when one may have ended). */
+static int add_requested(struct pnm_snapshot *s, const struct pnm_show *a, bool strict)
 {
+	const struct pnm_pid_list *pids = a->view.pids;
+
 	for (size_t i = 0; i < pids->n; i++) {
 		uint32_t pid = pids->pid[i];
 		struct pnm_counts zero = { 0 };
@@ -47,9 +52,14 @@ static int add_requested(struct pnm_snapshot *s, const struct pnm_pid_list *pids
 
 		for (size_t j = 0; j < s->nprocs && !known; j++)
 			known = s->procs[j].pid == pid;
+		/* With --children, an ended parent known from its fork record. */
+		for (size_t j = 0; j < a->nfamily && !known; j++)
+			known = a->family[j].pid == pid;
 		if (known)
 			continue;
 		if (!pnm_proc_exists(pid)) {
+			if (!strict)
+				continue;
 			pr_warn("no such process: %u", pid);
 			return -ESRCH;
 		}
@@ -89,93 +99,194 @@ static struct pnm_iface *find_iface(struct pnm_snapshot *s, const char *name)
 	return NULL;
 }
 
-static const struct option show_opts[] = {
-	{ "pid", required_argument, NULL, 'p' }, { "interface", required_argument, NULL, 'i' },
-	{ "json", no_argument, NULL, 'j' },	 { "help", no_argument, NULL, 'h' },
-	{ "verbose", no_argument, NULL, 'v' },	 { NULL, 0, NULL, 0 },
+enum {
+	OPT_TOP = 0x100,
+	OPT_SORT,
+	OPT_CHILDREN,
 };
 
-int cmd_show(int argc, char **argv)
+static const struct option show_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "name", required_argument, NULL, 'n' },
+	{ "interface", required_argument, NULL, 'i' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "top", required_argument, NULL, OPT_TOP },
+	{ "sort", required_argument, NULL, OPT_SORT },
+	{ "aggregate", no_argument, NULL, 'a' },
+	{ "children", no_argument, NULL, OPT_CHILDREN },
+	{ "watch", optional_argument, NULL, 'c' },
+	{ "time", required_argument, NULL, 't' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Sampling bounds: an interval of 100 ms to 1 h, a duration up to 30 days. */
+#define PNM_INTERVAL_MIN_MS 100
+#define PNM_INTERVAL_MAX_MS 3600000ULL
+#define PNM_DURATION_MAX_MS (30ULL * 86400 * 1000)
+
+static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done)
 {
 	static struct pnm_pid_list pids;
-	struct pnm_snapshot snap = { 0 };
-	struct pnm_view view = { 0 };
-	struct pnm_maps m;
-	const char *ifname = NULL;
-	bool json = false;
-	char err[128];
-	int c, ret = PNM_EXIT_FAIL;
+	uint32_t top;
+	char err[160];
+	int c;
 
+	*done = false;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:i:jhv", show_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:n:i:jac::t:hv", show_opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (pnm_parse_pids(optarg, &pids, err, sizeof(err)))
 				return pnm_usage_error("show", "%s", err);
-			view.pids = &pids;
+			a->view.pids = &pids;
+			break;
+		case 'n':
+			if (!optarg[0] || strlen(optarg) > 255)
+				return pnm_usage_error("show", "-n: a process name or glob of 1 to "
+							       "255 characters");
+			a->view.name = optarg;
 			break;
 		case 'i':
 			if (pnm_check_iflabel(optarg, err, sizeof(err)))
 				return pnm_usage_error("show", "%s", err);
-			ifname = optarg;
+			a->ifname = optarg;
 			break;
 		case 'j':
-			json = true;
+			a->json = true;
+			break;
+		case OPT_TOP:
+			if (pnm_parse_count(optarg, 1, 1000000, &top, err, sizeof(err)))
+				return pnm_usage_error("show", "--top: %s", err);
+			a->view.top = top;
+			break;
+		case OPT_SORT:
+			if (pnm_parse_sort(optarg, &a->view.sort, err, sizeof(err)))
+				return pnm_usage_error("show", "%s", err);
+			break;
+		case 'a':
+			a->view.aggregate = true;
+			break;
+		case OPT_CHILDREN:
+			a->children = true;
+			break;
+		case 'c':
+			a->watch = true;
+			/* --watch 2 as well as --watch=2 and -c2. */
+			if (!optarg && optind < argc && argv[optind][0] >= '0' &&
+			    argv[optind][0] <= '9')
+				optarg = argv[optind++];
+			if (optarg &&
+			    pnm_parse_duration(optarg, PNM_INTERVAL_MIN_MS, PNM_INTERVAL_MAX_MS,
+					       &a->interval_ms, err, sizeof(err)))
+				return pnm_usage_error("show", "--watch: %s", err);
+			break;
+		case 't':
+			if (pnm_parse_duration(optarg, PNM_INTERVAL_MIN_MS, PNM_DURATION_MAX_MS,
+					       &a->duration_ms, err, sizeof(err)))
+				return pnm_usage_error("show", "-t: %s", err);
 			break;
 		case 'h':
 			pnm_print_help(stdout, "show");
+			*done = true;
 			return PNM_EXIT_OK;
 		case 'v':
 			pnm_verbosity++;
 			break;
 		default:
-			return pnm_bad_option("show", "p:i:", argv);
+			if (optopt == OPT_TOP || optopt == OPT_SORT)
+				return pnm_usage_error("show", "option --%s needs a value",
+						       optopt == OPT_TOP ? "top" : "sort");
+			return pnm_bad_option("show", "pnit", argv);
 		}
 	}
 	if (optind < argc)
 		return pnm_usage_error("show", "unexpected argument '%s'", argv[optind]);
-	if (pnm_check_privileges("show", false) || open_maps(&m))
-		return PNM_EXIT_FAIL;
-	if ((c = pnm_snapshot_read(&m, &snap))) {
-		pr_warn("cannot read the counters: %s", strerror(-c));
-		goto out;
-	}
-	if (ifname) {
-		view.iface = find_iface(&snap, ifname);
-		if (!view.iface)
-			goto out;
-	}
-	if (view.pids && add_requested(&snap, view.pids))
-		goto out;
+	if (a->children && !a->view.pids)
+		return pnm_usage_error("show", "--children needs -p PID");
+	if (!a->interval_ms)
+		a->interval_ms = a->duration_ms && a->duration_ms < 2000 ? a->duration_ms : 2000;
+	return PNM_EXIT_OK;
+}
 
-	if (json) {
-		struct json_object *doc = pnm_report_json(&snap, &view);
+int pnm_show_read(struct pnm_show *a, const struct pnm_maps *m, struct pnm_snapshot *snap,
+		  bool strict)
+{
+	int rc = pnm_snapshot_read(m, snap);
 
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_SPACED |
-								 JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
-	} else {
-		pnm_report_table(stdout, &snap, &view);
+	if (rc) {
+		pr_warn("cannot read the counters: %s", strerror(-rc));
+		return rc;
 	}
-	for (size_t i = 0; i < snap.nifaces; i++) {
-		const struct pnm_iface *ifc = &snap.ifaces[i];
+	if (a->ifname) {
+		a->view.iface = find_iface(snap, a->ifname);
+		if (!a->view.iface)
+			return -ENODEV;
+	}
+	if (a->children && (rc = pnm_family(m, snap, a))) {
+		pr_warn("cannot follow the process tree: %s", strerror(-rc));
+		return rc;
+	}
+	if (a->view.pids && (rc = add_requested(snap, a, strict)))
+		return rc;
+	return 0;
+}
+
+/* Warnings that go with a snapshot: a vanished interface, a full map. */
+static void warn_ifaces(const struct pnm_snapshot *snap, const struct pnm_view *v)
+{
+	for (size_t i = 0; i < snap->nifaces; i++) {
+		const struct pnm_iface *ifc = &snap->ifaces[i];
 		char in[16], out[16];
 
-		if (view.iface && view.iface != ifc)
+		if (v->iface && v->iface != ifc)
 			continue;
 		if (!ifc->present)
 			pr_warn("%s no longer exists; 'pnm-tc detach %s' clears it", ifc->label,
 				ifc->label);
 		if (ifc->overflow.bytes_in || ifc->overflow.bytes_out)
 			pr_warn("%s: %s in / %s out had no free process slot (map full) and count "
-				"as "
-				"unattributed",
+				"as unattributed",
 				ifc->label, pnm_fmt_bytes(ifc->overflow.bytes_in, in, sizeof(in)),
 				pnm_fmt_bytes(ifc->overflow.bytes_out, out, sizeof(out)));
 	}
+}
+
+int cmd_show(int argc, char **argv)
+{
+	struct pnm_snapshot snap = { 0 };
+	struct pnm_show a = { 0 };
+	struct pnm_maps m;
+	bool done;
+	int rc, ret = PNM_EXIT_FAIL;
+
+	rc = parse_show_opts(argc, argv, &a, &done);
+	if (rc || done)
+		return rc;
+	if (pnm_check_privileges("show", false) || open_maps(&m))
+		return PNM_EXIT_FAIL;
+	if (a.watch || a.duration_ms) {
+		ret = pnm_watch(&a, &m);
+		pnm_maps_close(&m);
+		return ret;
+	}
+	if (pnm_show_read(&a, &m, &snap, true))
+		goto out;
+	if (a.json) {
+		struct json_object *doc = pnm_report_json(&snap, &a.view);
+
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_SPACED |
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+	} else {
+		pnm_report_table(stdout, &snap, &a.view);
+	}
+	warn_ifaces(&snap, &a.view);
 	ret = fflush(stdout) ? PNM_EXIT_FAIL : PNM_EXIT_OK;
 out:
+	free(a.family);
 	pnm_snapshot_free(&snap);
 	pnm_maps_close(&m);
 	return ret;
@@ -269,7 +380,7 @@ int cmd_status(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+hv", show_opts + 3, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hv", show_opts + 10, NULL)) != -1) {
 		if (c == 'h') {
 			pnm_print_help(stdout, "status");
 			return PNM_EXIT_OK;

@@ -123,3 +123,10 @@ void pnm_snapshot_free(struct pnm_snapshot *s)
 	free(s->ifaces);
 	memset(s, 0, sizeof(*s));
 }
+
+double pnm_proc_runtime(const struct pnm_snapshot *s, const struct pnm_proc *p)
+{
+	uint64_t end = p->exited && p->exit_ns ? p->exit_ns : s->now_ns;
+
+	return end > p->start_ns && p->start_ns ? (double)(end - p->start_ns) / 1e9 : 0.0;
+}

@@ -38,9 +38,14 @@ struct pnm_proc_if {
 
 struct pnm_proc {
 	uint32_t pid;
-	uint64_t start_ns;
+	uint64_t start_ns; /* CLOCK_BOOTTIME */
+	uint64_t exit_ns;  /* CLOCK_BOOTTIME, 0: alive or unknown */
 	uint32_t ppid;
 	bool exited;
+	/* Sampling (watch, -t): bytes/s over the last interval, and the
+	 * highest such rate since sampling began. */
+	bool rated;
+	double rate_in, rate_out, peak_in, peak_out;
 	char name[PNM_COMM_LEN];
 	char key[24]; /* JSON key: "1234", or "1234.1" for an older instance */
 	struct pnm_counts total;
@@ -50,6 +55,7 @@ struct pnm_proc {
 
 struct pnm_snapshot {
 	time_t taken;
+	uint64_t now_ns; /* CLOCK_BOOTTIME when taken: process ages */
 	struct pnm_iface *ifaces;
 	size_t nifaces;
 	struct pnm_proc *procs;
@@ -73,6 +79,9 @@ struct pnm_iface *pnm_snapshot_iface_by_slot(struct pnm_snapshot *s, uint32_t sl
  * (the newest instance of a PID gets "PID", older ones "PID.1", ...). */
 void pnm_snapshot_finish(struct pnm_snapshot *s);
 void pnm_snapshot_free(struct pnm_snapshot *s);
+
+/* Seconds process p has run (until its exit, if known). */
+double pnm_proc_runtime(const struct pnm_snapshot *s, const struct pnm_proc *p);
 
 /* Read the pinned maps (snapshot_read.c). */
 struct pnm_maps;

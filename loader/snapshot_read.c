@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -99,6 +100,7 @@ static int read_procs(const struct pnm_maps *m, struct pnm_snapshot *s, void *bu
 			snprintf(p->name, sizeof(p->name), "%s", info.comm);
 			p->ppid = info.ppid;
 			p->exited = info.flags & PNM_PROC_EXITED;
+			p->exit_ns = info.exit_ns;
 		} else {
 			/* No record (a full map): ask /proc whether it still runs. */
 			p->exited = !pnm_proc_is(p->pid, p->start_ns);
@@ -114,11 +116,14 @@ int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s)
 	size_t per_cpu = sizeof(struct pnm_if_stats) > sizeof(struct pnm_traffic)
 				 ? sizeof(struct pnm_if_stats)
 				 : sizeof(struct pnm_traffic);
+	struct timespec now;
 	void *buf;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	s->taken = time(NULL);
+	if (!clock_gettime(CLOCK_BOOTTIME, &now))
+		s->now_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 	/* Per-CPU values come as one 8-byte-aligned slot per possible CPU. */
 	buf = calloc((size_t)pnm_ncpus(), (per_cpu + 7) & ~(size_t)7);
 	if (!buf)

@@ -49,6 +49,8 @@ const struct pnm_hook pnm_hooks[] = {
 	  false },
 	{ "pnm_exit", "sched_process_exit", "process exit (tp_btf/sched_process_exit)", false },
 	{ "pnm_sock_release", "", "socket close, for XDP ingress (cgroup/sock_release)", false },
+	{ "pnm_fork", "sched_process_fork",
+	  "process tree for --children (tp_btf/sched_process_fork)", false },
 };
 const size_t pnm_nhooks = sizeof(pnm_hooks) / sizeof(pnm_hooks[0]);
 
@@ -192,6 +194,8 @@ static const struct pinned_map pinned_maps[] = {
 	  sizeof(struct pnm_owner) },
 	{ PNM_MAP_META, offsetof(struct pnm_maps, meta), 4, sizeof(struct pnm_meta) },
 	{ PNM_MAP_SKCOOKIE, offsetof(struct pnm_maps, skcookie), 8, sizeof(struct pnm_owner) },
+	{ PNM_MAP_PARENT, offsetof(struct pnm_maps, parent), sizeof(struct pnm_owner),
+	  sizeof(struct pnm_owner) },
 };
 
 void pnm_maps_close(struct pnm_maps *m)
@@ -427,7 +431,8 @@ static void set_sizes(struct bpf_object *obj, const struct pnm_sizes *sizes)
 		const char *name = bpf_map__name(map);
 
 		if (sizes->procs &&
-		    (!strcmp(name, PNM_MAP_PROCSTAT) || !strcmp(name, PNM_MAP_PROCINFO)))
+		    (!strcmp(name, PNM_MAP_PROCSTAT) || !strcmp(name, PNM_MAP_PROCINFO) ||
+		     !strcmp(name, PNM_MAP_PARENT)))
 			bpf_map__set_max_entries(map, sizes->procs);
 		if (sizes->sockets &&
 		    (!strcmp(name, PNM_MAP_CLOSED) || !strcmp(name, PNM_MAP_SKCOOKIE)))

@@ -70,7 +70,7 @@ struct pnm_traffic {
 #define PNM_PROC_EXITED 0x1
 
 struct pnm_proc_info {
-	__u64 exit_ns; /* bpf_ktime_get_ns (CLOCK_MONOTONIC), 0 while alive */
+	__u64 exit_ns; /* bpf_ktime_get_boot_ns (CLOCK_BOOTTIME), 0 while alive */
 	__u32 ppid;
 	__u32 flags;
 	char comm[PNM_COMM_LEN]; /* the thread-group leader's name */
@@ -151,5 +151,6 @@ struct pnm_meta {
 #define PNM_MAP_CLOSED "pnm_closed"
 #define PNM_MAP_META "pnm_meta"
 #define PNM_MAP_SKCOOKIE "pnm_skcookie"
+#define PNM_MAP_PARENT "pnm_parent"
 
 #endif /* PNM_MAPS_H */

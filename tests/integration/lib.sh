@@ -134,7 +134,7 @@ require_root() {
 
 require_tools() {
 	local t missing=()
-	for t in ip ethtool tshark curl nginx iperf3 bpftool tc setpriv ss pgrep flock "$PNMT_PY" \
+	for t in ip ethtool tshark curl nginx iperf3 bpftool tc setpriv ss pgrep flock tmux "$PNMT_PY" \
 		"$PNMT_TRAFFIC"; do
 		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 	done

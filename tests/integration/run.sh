@@ -597,6 +597,227 @@ test_xdp_ingress() {
 	check_soft_failures
 }
 
+# ----------------------------------------------------------- monitoring ---
+
+# ndjson_check FILE: every line of FILE is a JSON object; prints the count.
+ndjson_check() {
+	"$PNMT_PY" -c '
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    assert isinstance(json.loads(line), dict)
+    n += 1
+print(n)
+' "$1"
+}
+
+# Rates: an iperf3 UDP sender limited to 20 Mbit/s, sampled by show -t with
+# one-second intervals (NDJSON): its current rate matches iperf3's own
+# report (payload converted to frames: 1400-byte datagrams are 1442-byte
+# frames) within 5%, and the peak is never below the current rate. -t
+# ends with the summary and exit 0.
+test_watch_rates() {
+	local dir pid rc lines want got bad sumout
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	iperf3_server "$dir"
+	pnm_attach "$PNMT_IF0"
+	iperf3 -u -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -b 20M -l 1400 -t 7 -J >"$dir/iperf3.json" 2>&1 &
+	pid=$!
+	at_cleanup "kill_wait $pid"
+	sleep 1.5
+	"$PNM_TC" show -p "$pid" -t 4s -c 1 --json >"$dir/watch.ndjson" 2>"$dir/watch.err"
+	rc=$?
+	assert_eq "show -t 4s -c 1: exit" "$rc" 0
+	wait "$pid" || fail "iperf3 failed: $(tail -3 "$dir/iperf3.json")"
+	lines=$(ndjson_check "$dir/watch.ndjson") ||
+		fail "show --json -t: not NDJSON: $(head -c 300 "$dir/watch.ndjson")"
+	info "show -t 4s -c 1 --json: $lines lines"
+	[ "$lines" -ge 4 ] || soft_fail "show -t 4s -c 1: $lines lines, want at least 3 samples and a summary"
+	"$PNMT_PY" -c '
+import json, sys
+bps = json.load(open(sys.argv[1]))["end"]["sum"]["bits_per_second"]
+want = bps / 8 * 1442 / 1400
+lines = [json.loads(l) for l in open(sys.argv[2])]
+samples = [l["processes"][sys.argv[3]] for l in lines if "processes" in l]
+# The steady middle: not the first sample (iperf3 may start mid-interval).
+cur = sorted(p["current"]["rate_out"] for p in samples[1:])
+bad = [p for p in samples if p["peak"]["rate_out"] + 1e-6 < p["current"]["rate_out"]]
+summary = lines[-1].get("summary", {}).get("processes", {}).get(sys.argv[3], {})
+print(int(want), int(cur[len(cur) // 2]), len(bad), summary.get("bytes_out", 0))
+' "$dir/iperf3.json" "$dir/watch.ndjson" "$pid" >"$dir/rates" 2>&1 ||
+		fail "cannot read the rates: $(tail -2 "$dir/rates")"
+	read -r want got bad sumout <"$dir/rates"
+	info "iperf3: $(awk -v w="$want" 'BEGIN { printf "%.3f", w * 8 / 1e6 }') Mbit/s of frames; pnm-tc current rate_out (median): $(awk -v g="$got" 'BEGIN { printf "%.3f", g * 8 / 1e6 }') Mbit/s"
+	assert_within 5 "current rate_out vs iperf3's own rate" "$got" "$want"
+	assert_eq "samples whose peak is below the current rate" "$bad" 0
+	[ "$sumout" -gt 0 ] || soft_fail "the -t summary has no bytes_out for iperf3 ($pid)"
+	check_soft_failures
+}
+
+# Ctrl-C and SIGTERM end sampling with the summary and exit 0; -t too.
+# show changes nothing.
+test_watch_stop() {
+	local dir p rc
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+	small_snapshot >"$dir/pre"
+	"$PNM_TC" show -c 0.5 >"$dir/int.out" 2>&1 &
+	p=$!
+	sleep 1.7
+	kill -INT "$p"
+	wait "$p"
+	rc=$?
+	assert_eq "show -c after SIGINT: exit" "$rc" 0
+	grep -q '^summary over' "$dir/int.out" || soft_fail "no summary after SIGINT: $(tail -3 "$dir/int.out")"
+	[ "$(grep -c '^PID ' "$dir/int.out")" -ge 3 ] ||
+		soft_fail "show -c 0.5 for 1.7 s printed fewer than 2 snapshots: $(head -5 "$dir/int.out")"
+	"$PNM_TC" show -c 0.5 --json >"$dir/term.out" 2>"$dir/term.err" &
+	p=$!
+	sleep 1.7
+	kill -TERM "$p"
+	wait "$p"
+	rc=$?
+	assert_eq "show -c --json after SIGTERM: exit" "$rc" 0
+	ndjson_check "$dir/term.out" >/dev/null || soft_fail "show -c --json: not NDJSON"
+	tail -1 "$dir/term.out" | grep -q '"summary"' || soft_fail "no JSON summary after SIGTERM"
+	"$PNM_TC" show -t 1s >"$dir/t.out" 2>&1
+	rc=$?
+	assert_eq "show -t 1s: exit" "$rc" 0
+	grep -q '^summary over' "$dir/t.out" || soft_fail "no summary after -t 1s"
+	same_state small_snapshot "$dir/pre" "$dir/post"
+	cmp -s "$dir/pre" "$dir/post" ||
+		soft_fail "sampling changed the state: $(diff "$dir/pre" "$dir/post" | head -3 | tr '\n' '|')"
+	check_soft_failures
+}
+
+# tmux_pane SESSION: the visible screen of a tmux session.
+tmux_pane() { tmux capture-pane -p -t "$1" 2>/dev/null; }
+
+# tmux_wait SESSION REGEX: wait up to 10 s for the screen to match.
+tmux_wait() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		tmux_pane "$1" | grep -q -- "$2" && return 0
+		sleep 0.25
+	done
+	return 1
+}
+
+# The live view under tmux: rows, a sort change with 's', colour only
+# without NO_COLOR, q ends with the summary and exit 0.
+test_watch_live() {
+	local dir srv cli s1 first
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	iperf3_server "$dir"
+	# A second flow the other way: the peer sends to an iperf3 server here.
+	iperf3 -s -1 -B "$PNMT_IP0" -p $((PNMT_IPERF_PORT + 1)) >"$dir/srv.log" 2>&1 9>&- &
+	srv=$!
+	at_cleanup "kill_wait $srv"
+	wait_listen $((PNMT_IPERF_PORT + 1))
+	pnm_attach "$PNMT_IF0"
+	iperf3 -u -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -b 10M -t 12 >/dev/null 2>&1 9>&- &
+	cli=$!
+	at_cleanup "kill_wait $cli"
+	ip netns exec "$PNMT_NS" iperf3 -u -c "$PNMT_IP0" -p $((PNMT_IPERF_PORT + 1)) -b 3M -t 12 \
+		>/dev/null 2>&1 9>&- &
+	at_cleanup "kill_wait $!"
+	s1=pnmt-live-$$
+	at_cleanup "tmux kill-session -t $s1"
+	tmux new-session -d -s "$s1" -x 160 -y 30 \
+		"env -u NO_COLOR '$PNM_TC' show --watch 0.5 -i $PNMT_IF0; echo EXIT=\$?; sleep 30" ||
+		fail "tmux failed"
+	if ! tmux_wait "$s1" "^$srv " || ! tmux_wait "$s1" "^$cli "; then
+		fail "the live view does not show both iperf3 processes: $(tmux_pane "$s1" | head -6 | tr '\n' '|')"
+	fi
+	sleep 1
+	tmux_pane "$s1" >"$dir/screen1"
+	info "live view: $(sed -n 3,5p "$dir/screen1" | tr -s ' ' | tr '\n' '|')"
+	grep -q 'sort: total' "$dir/screen1" || soft_fail "header does not say 'sort: total': $(head -1 "$dir/screen1")"
+	first=$(awk '/^PID /{getline; print $1; exit}' "$dir/screen1")
+	assert_eq "first row sorted by total rate (the iperf3 client, 10M out)" "$first" "$cli"
+	tmux capture-pane -e -p -t "$s1" | head -1 | grep -q $'\e\\[1;7m' ||
+		soft_fail "no colour in the header on a terminal without NO_COLOR"
+	tmux send-keys -t "$s1" s
+	tmux_wait "$s1" 'sort: in ' || soft_fail "'s' did not change the sort: $(tmux_pane "$s1" | head -1)"
+	sleep 1
+	tmux_pane "$s1" >"$dir/screen2"
+	first=$(awk '/^PID /{getline; print $1; exit}' "$dir/screen2")
+	assert_eq "first row after 's' (sort: in): the iperf3 server receiving 3M" "$first" "$srv"
+	tmux send-keys -t "$s1" q
+	tmux_wait "$s1" '^EXIT=' || soft_fail "q did not end the live view"
+	tmux_pane "$s1" >"$dir/screen3"
+	grep -q '^summary over' "$dir/screen3" || soft_fail "no summary after q: $(tail -5 "$dir/screen3" | tr '\n' '|')"
+	grep -q '^EXIT=0' "$dir/screen3" || soft_fail "live view exit after q: $(grep EXIT "$dir/screen3")"
+	tmux kill-session -t "$s1"
+	# NO_COLOR: the same view without any colour.
+	tmux new-session -d -s "$s1" -x 160 -y 30 "NO_COLOR=1 '$PNM_TC' show --watch 0.5; sleep 30"
+	tmux_wait "$s1" '^PID ' || soft_fail "NO_COLOR=1: no live view"
+	if tmux capture-pane -e -p -t "$s1" | grep -q $'\e\\['; then
+		soft_fail "NO_COLOR=1: escape sequences in the live view"
+	else
+		info "ok   NO_COLOR=1: no colour"
+	fi
+	check_soft_failures
+}
+
+# --children: a shell that forks curl twice; -p SHELL --children adds up
+# to the capture of both downloads, after they all ended; -a sums them.
+test_children() {
+	local dir sh tbi tpi tbo tpo bi pi bo po
+	peer_site
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+	capture_start "$dir/cap.pcap" "tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
+	bash -c 'for i in 1 2; do (curl -s -g -o /dev/null --max-time 60 "$1"); done' sh "$PEER_URL" &
+	sh=$!
+	wait "$sh" || fail "the shell's downloads failed"
+	capture_stop "$dir/cap.pcap"
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap")
+	pnm_json "$dir/show.json" -p "$sh" --children -a
+	info "shell $sh, family: $(json_get "$dir/show.json" "' '.join(p['name'] + ' ' + k for k, p in d['processes'].items())")"
+	read -r bi pi bo po < <(json_get "$dir/show.json" \
+		"' '.join(str(d['aggregated'][k]) for k in ('bytes_in','packets_in','bytes_out','packets_out'))")
+	assert_counts "shell and its children (aggregated): " "$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
+	assert_eq "processes with traffic in the family" "$(json_get "$dir/show.json" "len(d['processes'])")" 2
+	pnm show -p "$sh"
+	[ "$PNM_RC" -eq 1 ] || soft_fail "show -p ENDED-SHELL without --children: exit $PNM_RC, want 1"
+	check_soft_failures
+}
+
+# A process named with an escape sequence and a quote: escaped in the
+# table, itself (valid) in the JSON.
+test_escaped_name() {
+	local dir pid
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+	"$PNMT_PY" -c '
+import ctypes, os, socket, sys
+ctypes.CDLL(None).prctl(15, b"\x1b[31mev\"il\n", 0, 0, 0)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"x" * 100, (sys.argv[1], 9))
+print(os.getpid())
+' "$PNMT_IP1" >"$dir/pid" || fail "the named sender failed"
+	pid=$(cat "$dir/pid")
+	pnm show -p "$pid"
+	printf '%s\n' "$PNM_OUT" >"$dir/table"
+	if grep -q $'\e' "$dir/table"; then
+		soft_fail "raw escape in the table: $(cat -v "$dir/table")"
+	fi
+	grep -qF '\x1b[31mev"il\n' "$dir/table" || soft_fail "name not shown escaped: $(cat "$dir/table")"
+	info "table: $(grep "^$pid " "$dir/table")"
+	pnm_json "$dir/show.json" -p "$pid"
+	assert_eq "name in the JSON" "$(json_get "$dir/show.json" "d['processes']['$pid']['name'] == '\x1b[31mev\"il\n'")" true
+	check_soft_failures
+}
+
 # Map pressure: 10000 processes holding 100000 sockets at once each get
 # their own bytes, exactly; with room for only 16 processes the rest counts
 # as overflow, visibly, and all of it is still counted.
@@ -1031,6 +1252,11 @@ ALL_TESTS=(
 	test_tcp_client_download
 	test_container_netns
 	test_xdp_ingress
+	test_watch_rates
+	test_watch_stop
+	test_watch_live
+	test_children
+	test_escaped_name
 	test_tcp_server_workers
 	test_udp_iperf3
 	test_ipv6

@@ -62,6 +62,22 @@ static void escape(void **state)
 	assert_string_equal(pnm_escape("abc", buf, 1), "");
 }
 
+static void rates(void **state)
+{
+	char b[32];
+
+	(void)state;
+	assert_string_equal(pnm_fmt_rate(0, b, sizeof(b)), "0 bps");
+	assert_string_equal(pnm_fmt_rate(100, b, sizeof(b)), "800 bps");
+	assert_string_equal(pnm_fmt_rate(125, b, sizeof(b)), "1.00 Kbps");
+	assert_string_equal(pnm_fmt_rate(2500000, b, sizeof(b)), "20.0 Mbps");
+	assert_string_equal(pnm_fmt_rate(1.25e9, b, sizeof(b)), "10.0 Gbps");
+	assert_string_equal(pnm_fmt_duration(42, b, sizeof(b)), "42s");
+	assert_string_equal(pnm_fmt_duration(187, b, sizeof(b)), "3m07s");
+	assert_string_equal(pnm_fmt_duration(5 * 3600 + 120, b, sizeof(b)), "5h02m");
+	assert_string_equal(pnm_fmt_duration(2 * 86400 + 3 * 3600, b, sizeof(b)), "2d03h");
+}
+
 static void rfc3339(void **state)
 {
 	char buf[32];
@@ -74,10 +90,8 @@ static void rfc3339(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(bytes),
-		cmocka_unit_test(counts),
-		cmocka_unit_test(escape),
-		cmocka_unit_test(rfc3339),
+		cmocka_unit_test(bytes),   cmocka_unit_test(counts), cmocka_unit_test(escape),
+		cmocka_unit_test(rfc3339), cmocka_unit_test(rates),
 	};
 
 	return cmocka_run_group_tests_name("format", tests, NULL, NULL);

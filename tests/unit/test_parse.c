@@ -135,6 +135,46 @@ static void iflabels(void **state)
 	}
 }
 
+static void durations(void **state)
+{
+	const struct {
+		const char *s;
+		uint64_t ms;
+	} good[] = { { "30s", 30000 }, { "5m", 300000 }, { "1h", 3600000 }, { "2", 2000 },
+		     { "500ms", 500 }, { "1.5s", 1500 }, { "0.1", 100 } };
+	const char *bad[] = { "", "s", "-1s", "5x", "5 s", "1d", "99ms", "2h", "1e3", "\x1b[2Js" };
+	char err[160];
+	uint64_t ms;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (pnm_parse_duration(good[i].s, 100, 3600000, &ms, err, sizeof(err)))
+			fail_msg("'%s' was refused: %s", good[i].s, err);
+		assert_int_equal(ms, good[i].ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (!pnm_parse_duration(bad[i], 100, 3600000, &ms, err, sizeof(err)))
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_true(strlen(err) > 0);
+		assert_null(strchr(err, '\x1b'));
+	}
+}
+
+static void sorts(void **state)
+{
+	unsigned int k;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(pnm_parse_sort("in", &k, err, sizeof(err)), 0);
+	assert_int_equal(k, PNM_SORT_IN);
+	assert_int_equal(pnm_parse_sort("name", &k, err, sizeof(err)), 0);
+	assert_string_equal(pnm_sort_name(k), "name");
+	assert_int_equal(pnm_parse_sort("bytes", &k, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bytes"));
+}
+
 static void layers(void **state)
 {
 	unsigned int l = 99;
@@ -185,7 +225,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pids_ok),	 cmocka_unit_test(pids_bad),
 		cmocka_unit_test(pids_too_many), cmocka_unit_test(ifnames),
-		cmocka_unit_test(iflabels),	 cmocka_unit_test(layers),
+		cmocka_unit_test(iflabels),	 cmocka_unit_test(durations),
+		cmocka_unit_test(sorts),	 cmocka_unit_test(layers),
 		cmocka_unit_test(counts),
 	};
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "rates.h"
 #include "report.h"
 
 static const struct pnm_counts c_a = { 1000, 200, 10, 4 }, c_b = { 50, 5000, 1, 9 };
@@ -189,12 +190,129 @@ static void table_escapes(void **state)
 	pnm_snapshot_free(&s);
 }
 
+/* Sort keys, --top, -n globs and --aggregate. */
+static void rows_sort_top_name(void **state)
+{
+	struct pnm_snapshot s;
+	struct pnm_view v = { 0 };
+	struct pnm_row *rows;
+	long n;
+
+	(void)state;
+	build(&s);
+	/* total: 100 (1200 + 5050) > 100.1 (5050) = 200 (5050), PID order then
+	 * the newest first. */
+	n = pnm_report_rows(&s, &v, &rows);
+	assert_int_equal(n, 3);
+	assert_int_equal(rows[0].p->pid, 100);
+	assert_int_equal(rows[0].p->start_ns, 5000);
+	assert_int_equal(rows[1].p->start_ns, 10);
+	assert_int_equal(rows[2].p->pid, 200);
+	free(rows);
+	v.sort = PNM_SORT_OUT;
+	n = pnm_report_rows(&s, &v, &rows);
+	assert_int_equal(rows[0].c.bytes_out, 5200);
+	assert_int_equal(rows[2].c.bytes_out, 5000);
+	free(rows);
+	v.sort = PNM_SORT_NAME;
+	v.top = 2;
+	n = pnm_report_rows(&s, &v, &rows);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].p->name, "curl");
+	assert_string_equal(rows[1].p->name, "ev\"il\x1b[2J\n");
+	free(rows);
+	v.top = 0;
+	v.name = "c*";
+	n = pnm_report_rows(&s, &v, &rows);
+	assert_int_equal(n, 1);
+	assert_int_equal(rows[0].p->pid, 100);
+	free(rows);
+	v.name = "old";
+	n = pnm_report_rows(&s, &v, &rows);
+	assert_int_equal(n, 1);
+	assert_int_equal(rows[0].p->start_ns, 10);
+	free(rows);
+	pnm_snapshot_free(&s);
+}
+
+static void json_aggregate_runtime(void **state)
+{
+	static struct pnm_pid_list pids = { .pid = { 100, 200 }, .n = 2 };
+	struct pnm_snapshot s;
+	struct pnm_view v = { .pids = &pids, .aggregate = true };
+	struct json_object *doc, *agg;
+
+	(void)state;
+	build(&s);
+	s.now_ns = 5000 + 90ULL * 1000000000ULL;
+	doc = pnm_report_json(&s, &v);
+	agg = json_object_object_get(doc, "aggregated");
+	assert_non_null(agg);
+	assert_int_equal(get_u64(agg, "processes", NULL, NULL, NULL), 3);
+	assert_int_equal(get_u64(agg, "bytes_in", NULL, NULL, NULL), 1000 + 50 + 50 + 50);
+	assert_int_equal(get_u64(agg, "bytes_out", NULL, NULL, NULL), 200 + 5000 + 5000 + 5000);
+	assert_int_equal(json_object_array_length(json_object_object_get(agg, "pids")), 3);
+	/* A live process's age; no rates without sampling. */
+	assert_true(json_object_get_double(json_object_object_get(
+			    json_object_object_get(json_object_object_get(doc, "processes"), "100"),
+			    "runtime")) == 90.0);
+	assert_null(json_object_object_get(
+		json_object_object_get(
+			json_object_object_get(json_object_object_get(doc, "processes"), "100"),
+			"current"),
+		"rate_in"));
+	json_object_put(doc);
+	pnm_snapshot_free(&s);
+}
+
+/* Rates: growth over the interval; the peak keeps the highest. */
+static void rates_and_summary(void **state)
+{
+	struct pnm_snapshot s;
+	struct pnm_rates r = { 0 };
+	struct pnm_view v = { .aggregate = true };
+	struct json_object *sum;
+	struct pnm_proc *p;
+
+	(void)state;
+	build(&s);
+	assert_int_equal(pnm_rates_update(&r, &s, NULL, 0), 0);
+	assert_false(s.procs[0].rated);
+	/* Two seconds later pid 200 sent 4000 B more, then 1000 B more. */
+	p = pnm_snapshot_find(&s, 200, 6000);
+	p->ifs[0].c.bytes_out += 4000;
+	assert_int_equal(pnm_rates_update(&r, &s, NULL, 2.0), 0);
+	assert_true(p->rated);
+	assert_true(p->rate_out == 2000.0);
+	assert_true(p->peak_out == 2000.0);
+	p->ifs[0].c.bytes_out += 1000;
+	/* A process that appears now moved all its bytes in the interval. */
+	pnm_snapshot_add(&s, 300, 7000, 2, &c_a);
+	pnm_snapshot_finish(&s);
+	p = pnm_snapshot_find(&s, 200, 6000);
+	assert_int_equal(pnm_rates_update(&r, &s, NULL, 1.0), 0);
+	assert_true(p->rate_out == 1000.0);
+	assert_true(p->peak_out == 2000.0);
+	assert_true(pnm_snapshot_find(&s, 300, 7000)->rate_in == 1000.0);
+	assert_true(r.elapsed == 3.0);
+	sum = pnm_rates_summary_json(&r, &v);
+	assert_int_equal(get_u64(sum, "processes", "200", "bytes_out", NULL), 5000);
+	assert_int_equal(get_u64(sum, "processes", "300", "bytes_in", NULL), 1000);
+	/* Processes that moved nothing in the period are left out. */
+	assert_null(json_object_object_get(json_object_object_get(sum, "processes"), "100"));
+	assert_int_equal(get_u64(sum, "aggregated", "bytes_out", NULL, NULL), 5000 + 200);
+	json_object_put(sum);
+	pnm_rates_free(&r);
+	pnm_snapshot_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(percpu_decoding),	 cmocka_unit_test(snapshot_keys_and_order),
-		cmocka_unit_test(json_shape_and_totals), cmocka_unit_test(json_pid_filter),
-		cmocka_unit_test(table_escapes),
+		cmocka_unit_test(percpu_decoding),	  cmocka_unit_test(snapshot_keys_and_order),
+		cmocka_unit_test(json_shape_and_totals),  cmocka_unit_test(json_pid_filter),
+		cmocka_unit_test(table_escapes),	  cmocka_unit_test(rows_sort_top_name),
+		cmocka_unit_test(json_aggregate_runtime), cmocka_unit_test(rates_and_summary),
 	};
 
 	return cmocka_run_group_tests_name("report", tests, NULL, NULL);
