@@ -7,7 +7,8 @@
  * Before including this file, a program file defines:
  *  - PNM_LOAD(ctx, off, to, len): copy packet bytes (bpf_skb_load_bytes or
  *    bpf_xdp_load_bytes);
- *  - sock_owner(sk, out): the owner of a looked-up socket.
+ *  - sock_owner(sk, out): the owner of a looked-up socket;
+ *  - sock_cookie(sk): its cookie, 0 if it never got one.
  */
 #ifndef PNM_COUNT_BPF_H
 #define PNM_COUNT_BPF_H
@@ -24,6 +25,12 @@ const volatile __u32 pnm_layer = PNM_L2;
 struct pkt {
 	struct pnm_tuple t; /* local/remote from this host's point of view */
 	__u32 hdr_len;	    /* link + network + transport header bytes */
+};
+
+/* The socket a packet was joined to, for its per-connection counters. */
+struct sock_ref {
+	__u64 cookie; /* 0: none */
+	__u8 state;   /* BPF_TCP_* for TCP, 0 for UDP */
 };
 
 /* Parse IPv4/IPv6 + TCP/UDP headers from offset off, the network header of
@@ -124,7 +131,7 @@ static __always_inline bool wildcard_bound(const struct bpf_sock *sk)
 /* Find the local socket of a packet from its tuple, as if it were arriving,
  * in the device's network namespace. */
 static __always_inline bool owner_by_tuple(void *ctx, __u32 ifindex, const struct pkt *p, int dir,
-					   struct pnm_owner *out)
+					   struct pnm_owner *out, struct sock_ref *ref)
 {
 	struct bpf_sock_tuple st = {};
 	struct bpf_sock *sk;
@@ -152,8 +159,11 @@ static __always_inline bool owner_by_tuple(void *ctx, __u32 ifindex, const struc
 	if (sk) {
 		int found = -1; /* -1: the socket has no owner record */
 
-		if (dir == PNM_OUT || !wildcard_bound(sk) || delivered_locally(ctx, ifindex, p))
+		if (dir == PNM_OUT || !wildcard_bound(sk) || delivered_locally(ctx, ifindex, p)) {
 			found = sock_owner(sk, out);
+			ref->cookie = found > 0 ? sock_cookie(sk) : 0;
+			ref->state = p->t.proto == IPPROTO_TCP ? (__u8)sk->state : 0;
+		}
 		bpf_sk_release(sk);
 		/* A socket with an owner record decides; without, try the
 		 * closing map. */
@@ -190,7 +200,8 @@ static __always_inline void add(struct pnm_counter *c, __u64 bytes, __u32 packet
 	c->packets += packets;
 }
 
-/* Count l2 frame bytes for the owner o, or as unattributed (o NULL). */
+/* Count bytes (at the interface's layer) for the owner o, or as
+ * unattributed (o NULL). */
 static __always_inline void count(const struct pnm_owner *o, int dir, __u64 bytes, __u32 packets)
 {
 	__u32 slot = pnm_slot;
@@ -201,7 +212,6 @@ static __always_inline void count(const struct pnm_owner *o, int dir, __u64 byte
 	ifs = bpf_map_lookup_elem(&pnm_ifstat, &slot);
 	if (!ifs)
 		return;
-	bytes = at_layer(bytes, packets);
 	if (!o) {
 		add(&ifs->unattr[dir], bytes, packets);
 		return;
@@ -224,6 +234,53 @@ static __always_inline void count(const struct pnm_owner *o, int dir, __u64 byte
 		return;
 	}
 	add(&tr->dir[dir], bytes, packets);
+}
+
+/*
+ * The socket's own counters on this interface (show --details). Shared
+ * across CPUs: atomic adds. t is the tuple for a new entry (NULL: the
+ * caller has none, and an entry is not created).
+ */
+static __always_inline void count_conn(const struct pnm_owner *o, const struct sock_ref *ref,
+				       const struct pnm_tuple *t, int dir, __u64 bytes,
+				       __u32 packets)
+{
+	__u32 want = pnm_slot + 1;
+	struct pnm_conn *c;
+	int i;
+
+	if (!ref->cookie)
+		return;
+	c = bpf_map_lookup_elem(&pnm_conn, &ref->cookie);
+	if (!c) {
+		struct pnm_conn fresh = {};
+
+		if (!t)
+			return;
+		fresh.t = *t;
+		fresh.owner = *o;
+		fresh.state = ref->state;
+		bpf_map_update_elem(&pnm_conn, &ref->cookie, &fresh, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&pnm_conn, &ref->cookie);
+		if (!c)
+			return;
+	}
+	if (c->owner.tgid != o->tgid || c->owner.start_ns != o->start_ns)
+		write_owner(&c->owner, o);
+	if (ref->state && c->state != ref->state)
+		c->state = ref->state;
+	for (i = 0; i < PNM_CONN_IFACES; i++) {
+		if (c->slot[i] == want)
+			break;
+		if (!c->slot[i] && !__sync_val_compare_and_swap(&c->slot[i], 0, want))
+			break;
+		if (c->slot[i] == want)
+			break;
+	}
+	if (i >= PNM_CONN_IFACES)
+		return; /* a third interface: the process counters have it */
+	__sync_fetch_and_add(&c->c[i][dir].bytes, bytes);
+	__sync_fetch_and_add(&c->c[i][dir].packets, packets);
 }
 
 #endif /* PNM_COUNT_BPF_H */

@@ -61,6 +61,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_closed SEC(".maps");
 
+/* socket cookie -> the socket's tuple, owner, state and counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PNM_MAX_CLOSED);
+	__type(key, __u64);
+	__type(value, struct pnm_conn);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_conn SEC(".maps");
+
 /* child process -> parent process, for every process forked while
  * attached (show --children). LRU: the oldest forks make room. */
 struct {

@@ -124,7 +124,8 @@ int pnm_sock_create(struct bpf_sock *ctx)
 	return 1; /* never deny */
 }
 
-/* The socket is closed by its last holder: drop its cookie record. */
+/* The socket is closed by its last holder: drop its cookie record, mark
+ * its connection closed. */
 SEC("cgroup/sock_release")
 int pnm_sock_release(struct bpf_sock *ctx)
 {
@@ -132,8 +133,18 @@ int pnm_sock_release(struct bpf_sock *ctx)
 
 	if ((ctx->family == AF_INET || ctx->family == AF_INET6) &&
 	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)) {
+		struct pnm_conn *c;
+
 		cookie = bpf_get_socket_cookie(ctx);
 		bpf_map_delete_elem(&pnm_skcookie, &cookie);
+		/* Its per-connection counters stay, marked closed, until the
+		 * LRU needs the room. */
+		c = bpf_map_lookup_elem(&pnm_conn, &cookie);
+		if (c) {
+			c->closed = 1;
+			if (ctx->protocol == IPPROTO_TCP)
+				c->state = BPF_TCP_CLOSE;
+		}
 	}
 	return 1;
 }

@@ -35,13 +35,25 @@ static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out
 	return o ? read_owner(o, out) : -1;
 }
 
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
+#define pnm_ksym_exists(sym) (!!(sym))
+
+/* The cookie a looked-up socket already has (kernels without
+ * bpf_rdonly_cast: none, and no per-connection counters at ingress). */
+static __always_inline __u64 sock_cookie(struct bpf_sock *sk)
+{
+	struct sock *s;
+
+	if (!pnm_ksym_exists(bpf_rdonly_cast))
+		return 0;
+	s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+	return s->__sk_common.skc_cookie.counter;
+}
+
 #include "count.bpf.h"
 
 /* The network namespace of this instance's interface (nsfs inode). */
 const volatile __u64 pnm_netns_ino = 0;
-
-extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
-#define pnm_ksym_exists(sym) (!!(sym))
 
 /*
  * Wire bytes and packets of what may be a GSO/GRO super-packet: each segment
@@ -97,6 +109,7 @@ static __always_inline bool owner_from_other_netns(struct __sk_buff *skb, struct
 static __always_inline int account(struct __sk_buff *skb, int dir)
 {
 	struct pnm_owner o = {};
+	struct sock_ref ref = {};
 	struct pkt p = {};
 	bool parsed = false, owned = false;
 	__u64 bytes, egress_len;
@@ -109,6 +122,10 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 			sk = bpf_sk_fullsock(sk);
 		if (sk)
 			owned = sock_owner(sk, &o) > 0;
+		if (owned) {
+			ref.cookie = bpf_get_socket_cookie(skb);
+			ref.state = sk->protocol == IPPROTO_TCP ? (__u8)sk->state : 0;
+		}
 	}
 
 	/* Egress: the qdisc layer already expanded GSO into wire_len and
@@ -123,10 +140,17 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		bytes = wire_bytes(skb, parsed ? p.hdr_len : 0, &packets);
 	}
 	if (!owned && parsed)
-		owned = owner_by_tuple(skb, skb->ifindex, &p, dir, &o);
+		owned = owner_by_tuple(skb, skb->ifindex, &p, dir, &o, &ref);
 	if (!owned && dir == PNM_IN)
 		owned = owner_from_other_netns(skb, &o);
+	bytes = at_layer(bytes, packets);
 	count(owned ? &o : NULL, dir, bytes, packets);
+	if (owned && ref.cookie) {
+		/* A new connection entry needs the tuple: parse once for it. */
+		if (!parsed && !bpf_map_lookup_elem(&pnm_conn, &ref.cookie))
+			parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
+		count_conn(&o, &ref, parsed ? &p.t : NULL, dir, bytes, packets);
+	}
 	return TC_ACT_UNSPEC;
 }
 

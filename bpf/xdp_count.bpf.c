@@ -39,6 +39,13 @@ static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out
 	return out->tgid != 0;
 }
 
+static __always_inline __u64 sock_cookie(struct bpf_sock *sk)
+{
+	struct sock *s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+
+	return s->__sk_common.skc_cookie.counter;
+}
+
 #include "count.bpf.h"
 
 SEC("xdp")
@@ -46,6 +53,7 @@ int pnm_xdp_ingress(struct xdp_md *ctx)
 {
 	__u64 bytes = bpf_xdp_get_buff_len(ctx);
 	struct pnm_owner o = {};
+	struct sock_ref ref = {};
 	struct pkt p = {};
 	__u32 off = ETH_HLEN;
 	bool owned = false;
@@ -59,8 +67,11 @@ int pnm_xdp_ingress(struct xdp_md *ctx)
 				proto = 0;
 		}
 		if (!parse_l3(ctx, off, proto, PNM_IN, &p))
-			owned = owner_by_tuple(ctx, ctx->ingress_ifindex, &p, PNM_IN, &o);
+			owned = owner_by_tuple(ctx, ctx->ingress_ifindex, &p, PNM_IN, &o, &ref);
 	}
+	bytes = at_layer(bytes, 1);
 	count(owned ? &o : NULL, PNM_IN, bytes, 1);
+	if (owned)
+		count_conn(&o, &ref, &p.t, PNM_IN, bytes, 1);
 	return XDP_PASS;
 }

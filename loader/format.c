@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "format.h"
 
@@ -121,4 +123,33 @@ char *pnm_fmt_duration(double seconds, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%llud%02lluh", s / 86400, s % 86400 / 3600);
 	return buf;
+}
+
+char *pnm_fmt_addr(int family, const uint8_t *addr, char *buf, size_t len)
+{
+	if (!inet_ntop(family == 2 ? AF_INET : AF_INET6, addr, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+char *pnm_fmt_endpoint(int family, const uint8_t *addr, uint16_t port, char *buf, size_t len)
+{
+	char a[64];
+
+	pnm_fmt_addr(family, addr, a, sizeof(a));
+	if (family == 2)
+		snprintf(buf, len, "%s:%u", a, port);
+	else
+		snprintf(buf, len, "[%s]:%u", a, port);
+	return buf;
+}
+
+const char *pnm_tcp_state_name(unsigned int state)
+{
+	static const char *const names[] = { "-",	    "ESTABLISHED", "SYN_SENT",	"SYN_RECV",
+					     "FIN_WAIT1",   "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+					     "CLOSE_WAIT",  "LAST_ACK",	   "LISTEN",	"CLOSING",
+					     "NEW_SYN_RECV" };
+
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
 }

@@ -72,7 +72,8 @@ static const struct cmd cmds[] = {
 	  "--netns NETNS.\n" },
 	{ "show", cmd_show,
 	  "show [-p PID[,PID...] [--children]] [-n NAME] [-i IFACE] [--sort KEY]\n"
-	  "            [--top N] [-a] [--json] [-c|--watch [INTERVAL]] [-t DURATION]",
+	  "            [--top N] [-a] [-d] [--by remote|proto] [--json]\n"
+	  "            [-c|--watch [INTERVAL]] [-t DURATION]",
 	  "Print bytes and packets in (received) and out (sent) per process and\n"
 	  "interface, plus each interface's unattributed traffic and total. Without\n"
 	  "-p, every process with counters, the busiest first.\n"
@@ -87,6 +88,10 @@ static const struct cmd cmds[] = {
 	  "                           sampling, in/out/total order by the current rate\n"
 	  "      --top N              only the first N processes\n"
 	  "  -a, --aggregate          add a TOTAL over the processes shown\n"
+	  "  -d, --details            each process's connections: protocol, local and\n"
+	  "                           remote address:port, TCP state, bytes and packets\n"
+	  "      --by remote|proto    totals of the shown processes' connections per\n"
+	  "                           remote address, or per protocol\n"
 	  "  -j, --json               JSON (see README) instead of a table\n"
 	  "  -c, --watch [INTERVAL]   sample every INTERVAL (default 2s): current and\n"
 	  "                           peak rates; a live view on a terminal (q quits,\n"

@@ -7,6 +7,8 @@
 #include "format.h"
 #include "report.h"
 
+#define LABEL_MAX (PNM_NETNS_LEN + PNM_IFNAME_LEN)
+
 static bool view_iface(const struct pnm_view *v, const struct pnm_iface *i)
 {
 	return !v->iface || v->iface->slot == i->slot;
@@ -146,6 +148,38 @@ static const char *iface_label(const struct pnm_snapshot *s, uint32_t slot)
 	return NULL;
 }
 
+static const char *proto_name(uint8_t proto)
+{
+	return proto == 6 ? "tcp" : proto == 17 ? "udp" : "?";
+}
+
+/* Is connection row c on an interface of the view? */
+static bool view_conn(const struct pnm_view *v, const struct pnm_conn_row *c)
+{
+	return !v->iface || v->iface->slot == c->slot;
+}
+
+static struct json_object *conn_json(const struct pnm_snapshot *s, const struct pnm_conn_row *c)
+{
+	struct json_object *o = json_object_new_object();
+	char l[80], r[80];
+	const char *ifname = iface_label(s, c->slot);
+
+	json_object_object_add(o, "proto", json_object_new_string(proto_name(c->t.proto)));
+	json_object_object_add(o, "local",
+			       json_object_new_string(pnm_fmt_endpoint(c->t.family, c->t.local,
+								       c->t.lport, l, sizeof(l))));
+	json_object_object_add(o, "remote",
+			       json_object_new_string(pnm_fmt_endpoint(c->t.family, c->t.remote,
+								       c->t.rport, r, sizeof(r))));
+	json_object_object_add(
+		o, "state",
+		json_object_new_string(c->t.proto == 6 ? pnm_tcp_state_name(c->state) : "-"));
+	json_object_object_add(o, "closed", json_object_new_boolean(c->closed));
+	json_object_object_add(o, "interface", json_object_new_string(ifname ? ifname : "?"));
+	return counts_into(o, &c->c);
+}
+
 static struct json_object *proc_json(const struct pnm_snapshot *s, const struct pnm_view *v,
 				     const struct pnm_row *r)
 {
@@ -159,6 +193,8 @@ static struct json_object *proc_json(const struct pnm_snapshot *s, const struct 
 	cur = counts_json(&r->c);
 	if (p->rated)
 		rates_into(cur, p->rate_in, p->rate_out);
+	json_object_object_add(cur, "tcp_connections", json_object_new_uint64(p->tcp_conns));
+	json_object_object_add(cur, "udp_connections", json_object_new_uint64(p->udp_conns));
 	json_object_object_add(o, "current", cur);
 	if (p->rated)
 		json_object_object_add(
@@ -172,6 +208,14 @@ static struct json_object *proc_json(const struct pnm_snapshot *s, const struct 
 		json_object_object_add(pifs, name, counts_json(&p->ifs[j].c));
 	}
 	json_object_object_add(o, "interfaces", pifs);
+	if (v->details) {
+		struct json_object *conns = json_object_new_array();
+
+		for (size_t j = 0; j < p->nconns; j++)
+			if (view_conn(v, &p->conns[j]))
+				json_object_array_add(conns, conn_json(s, &p->conns[j]));
+		json_object_object_add(o, "connections", conns);
+	}
 	return o;
 }
 
@@ -196,6 +240,115 @@ static struct json_object *aggregated_json(const struct pnm_row *rows, long n)
 	if (rated)
 		rates_into(o, rin, rout);
 	return o;
+}
+
+/* --by: connections of the shown processes grouped by remote address or
+ * protocol. */
+struct by_group {
+	char key[64];
+	struct pnm_counts c;
+	uint64_t conns;
+};
+
+static long by_groups(const struct pnm_view *v, const struct pnm_row *rows, long n,
+		      struct by_group **out)
+{
+	struct by_group *g = NULL;
+	long ng = 0, cap = 0;
+
+	*out = NULL;
+	for (long i = 0; i < n; i++) {
+		const struct pnm_proc *p = rows[i].p;
+
+		for (size_t j = 0; j < p->nconns; j++) {
+			const struct pnm_conn_row *c = &p->conns[j];
+			char key[64];
+			long k;
+
+			if (!view_conn(v, c))
+				continue;
+			if (v->by == PNM_BY_REMOTE)
+				pnm_fmt_addr(c->t.family, c->t.remote, key, sizeof(key));
+			else
+				snprintf(key, sizeof(key), "%s", proto_name(c->t.proto));
+			for (k = 0; k < ng && strcmp(g[k].key, key); k++)
+				;
+			if (k == ng) {
+				if (ng == cap) {
+					struct by_group *ng2;
+
+					cap = cap ? 2 * cap : 16;
+					ng2 = realloc(g, (size_t)cap * sizeof(*g));
+					if (!ng2) {
+						free(g);
+						return -1;
+					}
+					g = ng2;
+				}
+				memset(&g[ng], 0, sizeof(g[ng]));
+				snprintf(g[ng].key, sizeof(g[ng].key), "%s", key);
+				ng++;
+			}
+			pnm_counts_add(&g[k].c, &c->c);
+			g[k].conns++;
+		}
+	}
+	*out = g;
+	return ng;
+}
+
+static int by_total_bytes(const void *a, const void *b)
+{
+	const struct by_group *x = a, *y = b;
+	uint64_t tx = x->c.bytes_in + x->c.bytes_out, ty = y->c.bytes_in + y->c.bytes_out;
+
+	return tx == ty ? strcmp(x->key, y->key) : tx < ty ? 1 : -1;
+}
+
+static struct json_object *by_json(const struct pnm_snapshot *s, const struct pnm_view *v,
+				   const struct pnm_row *rows, long n)
+{
+	struct json_object *o = json_object_new_object();
+	struct by_group *g;
+	long ng = by_groups(v, rows, n, &g);
+
+	(void)s;
+	if (ng > 1)
+		qsort(g, (size_t)ng, sizeof(*g), by_total_bytes);
+	for (long i = 0; i < ng; i++) {
+		struct json_object *e = counts_json(&g[i].c);
+
+		json_object_object_add(e, "connections", json_object_new_uint64(g[i].conns));
+		json_object_object_add(o, g[i].key, e);
+	}
+	free(g);
+	return o;
+}
+
+void pnm_report_by(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v)
+{
+	struct pnm_row *rows;
+	struct by_group *g;
+	long n = pnm_report_rows(s, v, &rows), ng;
+
+	ng = n < 0 ? -1 : by_groups(v, rows, n, &g);
+	fprintf(out, "%-40s %10s %8s %10s %8s %6s\n", v->by == PNM_BY_REMOTE ? "REMOTE" : "PROTO",
+		"BYTES IN", "PKTS IN", "BYTES OUT", "PKTS OUT", "CONNS");
+	if (ng > 1)
+		qsort(g, (size_t)ng, sizeof(*g), by_total_bytes);
+	for (long i = 0; i < ng; i++) {
+		char bi[16], pi[16], bo[16], po[16];
+
+		fprintf(out, "%-40s %10s %8s %10s %8s %6llu\n", g[i].key,
+			pnm_fmt_bytes(g[i].c.bytes_in, bi, sizeof(bi)),
+			pnm_fmt_count(g[i].c.packets_in, pi, sizeof(pi)),
+			pnm_fmt_bytes(g[i].c.bytes_out, bo, sizeof(bo)),
+			pnm_fmt_count(g[i].c.packets_out, po, sizeof(po)),
+			(unsigned long long)g[i].conns);
+	}
+	if (ng > 0)
+		free(g);
+	free(rows);
 }
 
 struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v)
@@ -236,6 +389,9 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 	json_object_object_add(root, "processes", procs);
 	if (v->aggregate && n >= 0)
 		json_object_object_add(root, "aggregated", aggregated_json(rows, n));
+	if (v->by && n >= 0)
+		json_object_object_add(root, v->by == PNM_BY_REMOTE ? "by_remote" : "by_proto",
+				       by_json(s, v, rows, n));
 	free(rows);
 	return root;
 }
@@ -252,6 +408,23 @@ static void row(FILE *out, const char *pid, const char *name, const char *state,
 		pnm_fmt_count(c->packets_in, pi, sizeof(pi)),
 		pnm_fmt_bytes(c->bytes_out, bo, sizeof(bo)),
 		pnm_fmt_count(c->packets_out, po, sizeof(po)));
+}
+
+/* A connection under its process: "  tcp 10.0.0.1:80 > 10.0.0.2:5555". */
+static void conn_line(FILE *out, const struct pnm_snapshot *s, const struct pnm_conn_row *c)
+{
+	char l[80], r[80], bi[16], pi[16], bo[16], po[16], label[4 * LABEL_MAX + 1];
+	const char *ifname = iface_label(s, c->slot);
+
+	fprintf(out, "  %s %s > %s %s%s %s: in %s/%s out %s/%s\n", proto_name(c->t.proto),
+		pnm_fmt_endpoint(c->t.family, c->t.local, c->t.lport, l, sizeof(l)),
+		pnm_fmt_endpoint(c->t.family, c->t.remote, c->t.rport, r, sizeof(r)),
+		c->t.proto == 6 ? pnm_tcp_state_name(c->state) : "-", c->closed ? " (closed)" : "",
+		pnm_escape(ifname ? ifname : "?", label, sizeof(label)),
+		pnm_fmt_bytes(c->c.bytes_in, bi, sizeof(bi)),
+		pnm_fmt_count(c->c.packets_in, pi, sizeof(pi)),
+		pnm_fmt_bytes(c->c.bytes_out, bo, sizeof(bo)),
+		pnm_fmt_count(c->c.packets_out, po, sizeof(po)));
 }
 
 void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v)
@@ -281,6 +454,9 @@ void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_
 		}
 		if (!any)
 			row(out, pid, name, state, v->iface ? v->iface->label : "-", &zero);
+		for (size_t j = 0; v->details && j < p->nconns; j++)
+			if (view_conn(v, &p->conns[j]))
+				conn_line(out, s, &p->conns[j]);
 	}
 	if (v->aggregate && n >= 0) {
 		struct pnm_counts sum = { 0 };

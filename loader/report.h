@@ -27,6 +27,16 @@ struct pnm_view {
 	unsigned int sort;	       /* enum pnm_sort */
 	size_t top;		       /* --top N; 0: all */
 	bool aggregate;		       /* -a: a TOTAL over the shown processes */
+	bool details;		       /* -d: each process's connections */
+	unsigned int by;	       /* enum pnm_by */
+};
+
+/* --by: totals per remote address or per protocol, over the shown
+ * processes' connections. */
+enum pnm_by {
+	PNM_BY_NONE = 0,
+	PNM_BY_REMOTE = 1,
+	PNM_BY_PROTO = 2,
 };
 
 /* A process as shown: its figures restricted to the view. */
@@ -44,6 +54,8 @@ long pnm_report_rows(const struct pnm_snapshot *s, const struct pnm_view *v, str
 struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v);
 /* The `show` table: a row per process and interface. */
 void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v);
+/* The --by table. */
+void pnm_report_by(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v);
 /* The sampling table: a row per process with rates, peaks and totals. */
 void pnm_report_rates(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v);
 

@@ -103,6 +103,7 @@ enum {
 	OPT_TOP = 0x100,
 	OPT_SORT,
 	OPT_CHILDREN,
+	OPT_BY,
 };
 
 static const struct option show_opts[] = {
@@ -114,6 +115,8 @@ static const struct option show_opts[] = {
 	{ "sort", required_argument, NULL, OPT_SORT },
 	{ "aggregate", no_argument, NULL, 'a' },
 	{ "children", no_argument, NULL, OPT_CHILDREN },
+	{ "details", no_argument, NULL, 'd' },
+	{ "by", required_argument, NULL, OPT_BY },
 	{ "watch", optional_argument, NULL, 'c' },
 	{ "time", required_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
@@ -136,7 +139,7 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 	*done = false;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:n:i:jac::t:hv", show_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:n:i:jadc::t:hv", show_opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (pnm_parse_pids(optarg, &pids, err, sizeof(err)))
@@ -172,6 +175,17 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 		case OPT_CHILDREN:
 			a->children = true;
 			break;
+		case 'd':
+			a->view.details = true;
+			break;
+		case OPT_BY:
+			if (!strcmp(optarg, "remote"))
+				a->view.by = PNM_BY_REMOTE;
+			else if (!strcmp(optarg, "proto"))
+				a->view.by = PNM_BY_PROTO;
+			else
+				return pnm_usage_error("show", "--by: use remote or proto");
+			break;
 		case 'c':
 			a->watch = true;
 			/* --watch 2 as well as --watch=2 and -c2. */
@@ -196,9 +210,11 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 			pnm_verbosity++;
 			break;
 		default:
-			if (optopt == OPT_TOP || optopt == OPT_SORT)
+			if (optopt == OPT_TOP || optopt == OPT_SORT || optopt == OPT_BY)
 				return pnm_usage_error("show", "option --%s needs a value",
-						       optopt == OPT_TOP ? "top" : "sort");
+						       optopt == OPT_TOP    ? "top"
+						       : optopt == OPT_SORT ? "sort"
+									    : "by");
 			return pnm_bad_option("show", "pnit", argv);
 		}
 	}
@@ -206,6 +222,9 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 		return pnm_usage_error("show", "unexpected argument '%s'", argv[optind]);
 	if (a->children && !a->view.pids)
 		return pnm_usage_error("show", "--children needs -p PID");
+	if ((a->view.details || a->view.by) && (a->watch || a->duration_ms))
+		return pnm_usage_error("show", "--details and --by show one snapshot; not with "
+					       "--watch or -t");
 	if (!a->interval_ms)
 		a->interval_ms = a->duration_ms && a->duration_ms < 2000 ? a->duration_ms : 2000;
 	return PNM_EXIT_OK;
@@ -280,6 +299,8 @@ int cmd_show(int argc, char **argv)
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_SPACED |
 								 JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(doc);
+	} else if (a.view.by) {
+		pnm_report_by(stdout, &snap, &a.view);
 	} else {
 		pnm_report_table(stdout, &snap, &a.view);
 	}
@@ -380,7 +401,7 @@ int cmd_status(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+hv", show_opts + 10, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hv", show_opts + 12, NULL)) != -1) {
 		if (c == 'h') {
 			pnm_print_help(stdout, "status");
 			return PNM_EXIT_OK;
@@ -444,6 +465,8 @@ int cmd_status(int argc, char **argv)
 	mem += map_fill(m.closed, PNM_MAP_CLOSED);
 	mem += map_fill(m.ifcfg, PNM_MAP_IFCFG);
 	mem += map_fill(m.skcookie, PNM_MAP_SKCOOKIE);
+	mem += map_fill(m.conn, PNM_MAP_CONN);
+	mem += map_fill(m.parent, PNM_MAP_PARENT);
 	mem += map_memory(m.ifstat) + map_memory(m.meta);
 	printf("  %-14s one entry per open TCP/UDP socket, freed with it\n", PNM_MAP_SOCKOWNER);
 	printf("  memory of all maps: %s (socket storage aside)\n",

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,10 +117,42 @@ void pnm_snapshot_finish(struct pnm_snapshot *s)
 	}
 }
 
+int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c)
+{
+	bool any = false;
+
+	for (int i = 0; i < PNM_CONN_IFACES; i++) {
+		struct pnm_conn_row *r, *grown;
+
+		if (!c->slot[i])
+			continue;
+		grown = realloc(p->conns, (p->nconns + 1) * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		p->conns = grown;
+		r = &p->conns[p->nconns++];
+		memset(r, 0, sizeof(*r));
+		r->t = c->t;
+		r->slot = c->slot[i] - 1;
+		r->state = c->state;
+		r->closed = c->closed;
+		pnm_counts_from(&r->c, c->c[i]);
+		any = true;
+	}
+	/* Listening sockets (handshakes) are not connections. */
+	if (any && !c->closed && c->t.proto == IPPROTO_TCP && c->state != PNM_TCP_LISTEN)
+		p->tcp_conns++;
+	else if (any && !c->closed && c->t.proto == IPPROTO_UDP)
+		p->udp_conns++;
+	return 0;
+}
+
 void pnm_snapshot_free(struct pnm_snapshot *s)
 {
-	for (size_t i = 0; i < s->nprocs; i++)
+	for (size_t i = 0; i < s->nprocs; i++) {
 		free(s->procs[i].ifs);
+		free(s->procs[i].conns);
+	}
 	free(s->procs);
 	free(s->ifaces);
 	memset(s, 0, sizeof(*s));

@@ -36,6 +36,15 @@ struct pnm_proc_if {
 	struct pnm_counts c;
 };
 
+/* One connection (socket) on one interface. */
+struct pnm_conn_row {
+	struct pnm_tuple t;
+	uint32_t slot;
+	uint8_t state; /* BPF_TCP_* for TCP, 0 for UDP */
+	bool closed;
+	struct pnm_counts c;
+};
+
 struct pnm_proc {
 	uint32_t pid;
 	uint64_t start_ns; /* CLOCK_BOOTTIME */
@@ -51,6 +60,9 @@ struct pnm_proc {
 	struct pnm_counts total;
 	struct pnm_proc_if *ifs;
 	size_t nifs;
+	struct pnm_conn_row *conns; /* its sockets' own counters */
+	size_t nconns;
+	uint32_t tcp_conns, udp_conns; /* open: TCP not listening, UDP */
 };
 
 struct pnm_snapshot {
@@ -72,6 +84,8 @@ void pnm_counts_from(struct pnm_counts *c, const struct pnm_counter *dir);
 struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
 				  uint32_t slot, const struct pnm_counts *c);
 struct pnm_proc *pnm_snapshot_find(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns);
+/* Add one socket's counters (from pnm_conn) to its owner p. */
+int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c);
 /* By label ("eth0", "NETNS/eth0"). */
 struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *label);
 struct pnm_iface *pnm_snapshot_iface_by_slot(struct pnm_snapshot *s, uint32_t slot);

@@ -111,6 +111,70 @@ static int read_procs(const struct pnm_maps *m, struct pnm_snapshot *s, void *bu
 	return 0;
 }
 
+struct proc_idx {
+	uint32_t pid;
+	uint64_t start_ns;
+	struct pnm_proc *p;
+};
+
+static int cmp_idx(const void *a, const void *b)
+{
+	const struct proc_idx *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->start_ns == y->start_ns ? 0 : x->start_ns < y->start_ns ? -1 : 1;
+}
+
+/* Every socket's own counters, to its owner (read in batches). */
+static int read_conns(const struct pnm_maps *m, struct pnm_snapshot *s)
+{
+	enum { BATCH = 1024 };
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct proc_idx *idx = calloc(s->nprocs ? s->nprocs : 1, sizeof(*idx));
+	uint64_t *keys = calloc(BATCH, sizeof(*keys)), in = 0, out = 0;
+	struct pnm_conn *vals = calloc(BATCH, sizeof(*vals));
+	bool first = true, done = false;
+	int rc = 0;
+
+	if (!idx || !keys || !vals) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < s->nprocs; i++)
+		idx[i] = (struct proc_idx){ s->procs[i].pid, s->procs[i].start_ns, &s->procs[i] };
+	qsort(idx, s->nprocs, sizeof(*idx), cmp_idx);
+	while (!done && !rc) {
+		uint32_t n = BATCH;
+
+		if (bpf_map_lookup_batch(m->conn, first ? NULL : &in, &out, keys, vals, &n,
+					 &opts)) {
+			if (errno != ENOENT) {
+				rc = -errno;
+				break;
+			}
+			done = true; /* the last batch, n may be > 0 */
+		}
+		first = false;
+		in = out;
+		for (uint32_t i = 0; i < n && !rc; i++) {
+			struct proc_idx key = { vals[i].owner.tgid, vals[i].owner.start_ns, NULL };
+			struct proc_idx *hit =
+				s->nprocs ? bsearch(&key, idx, s->nprocs, sizeof(*idx), cmp_idx)
+					  : NULL;
+
+			/* An owner without counters (a full map): nothing to add to. */
+			if (hit)
+				rc = pnm_proc_add_conn(hit->p, &vals[i]);
+		}
+	}
+out:
+	free(idx);
+	free(keys);
+	free(vals);
+	return rc;
+}
+
 int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s)
 {
 	size_t per_cpu = sizeof(struct pnm_if_stats) > sizeof(struct pnm_traffic)
@@ -132,9 +196,12 @@ int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s)
 	if (!rc)
 		rc = read_procs(m, s, buf);
 	free(buf);
+	if (!rc) {
+		pnm_snapshot_finish(s);
+		/* After the sort: connections point at their owners. */
+		rc = read_conns(m, s);
+	}
 	if (rc)
 		pnm_snapshot_free(s);
-	else
-		pnm_snapshot_finish(s);
 	return rc;
 }

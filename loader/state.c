@@ -196,6 +196,7 @@ static const struct pinned_map pinned_maps[] = {
 	{ PNM_MAP_SKCOOKIE, offsetof(struct pnm_maps, skcookie), 8, sizeof(struct pnm_owner) },
 	{ PNM_MAP_PARENT, offsetof(struct pnm_maps, parent), sizeof(struct pnm_owner),
 	  sizeof(struct pnm_owner) },
+	{ PNM_MAP_CONN, offsetof(struct pnm_maps, conn), 8, sizeof(struct pnm_conn) },
 };
 
 void pnm_maps_close(struct pnm_maps *m)
@@ -435,7 +436,8 @@ static void set_sizes(struct bpf_object *obj, const struct pnm_sizes *sizes)
 		     !strcmp(name, PNM_MAP_PARENT)))
 			bpf_map__set_max_entries(map, sizes->procs);
 		if (sizes->sockets &&
-		    (!strcmp(name, PNM_MAP_CLOSED) || !strcmp(name, PNM_MAP_SKCOOKIE)))
+		    (!strcmp(name, PNM_MAP_CLOSED) || !strcmp(name, PNM_MAP_SKCOOKIE) ||
+		     !strcmp(name, PNM_MAP_CONN)))
 			bpf_map__set_max_entries(map, sizes->sockets);
 	}
 }

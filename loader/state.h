@@ -14,7 +14,7 @@
 #include "pnm.h"
 
 struct pnm_maps {
-	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta, skcookie, parent;
+	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta, skcookie, parent, conn;
 };
 
 /* The attribution hooks and what each covers. */

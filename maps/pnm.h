@@ -134,6 +134,25 @@ struct pnm_tuple {
 /* pnm_skcookie: socket cookie -> owner, the same owner as pnm_sockowner's,
  * for XDP programs, which cannot read socket storage. */
 
+/*
+ * pnm_conn: per-socket counters, keyed by socket cookie, for show
+ * --details: the socket's tuple, owner and TCP state, and its bytes on up
+ * to PNM_CONN_IFACES attached interfaces (a socket's packets cross one,
+ * or two when both ends of a veth are attached). LRU-bounded; a closed
+ * socket is marked and kept until evicted.
+ */
+#define PNM_CONN_IFACES 2
+#define PNM_TCP_LISTEN 10 /* BPF_TCP_LISTEN */
+struct pnm_conn {
+	struct pnm_tuple t;
+	struct pnm_owner owner;
+	__u32 slot[PNM_CONN_IFACES]; /* slot + 1; 0: unused */
+	struct pnm_counter c[PNM_CONN_IFACES][PNM_NDIR];
+	__u8 state;  /* BPF_TCP_* (TCP), 0 for UDP */
+	__u8 closed; /* released by its last holder */
+	__u8 pad[6];
+};
+
 /* pnm_meta: array of one; lets a later invocation check the layout. */
 struct pnm_meta {
 	__u32 version;
@@ -152,5 +171,6 @@ struct pnm_meta {
 #define PNM_MAP_META "pnm_meta"
 #define PNM_MAP_SKCOOKIE "pnm_skcookie"
 #define PNM_MAP_PARENT "pnm_parent"
+#define PNM_MAP_CONN "pnm_conn"
 
 #endif /* PNM_MAPS_H */

@@ -790,6 +790,76 @@ test_children() {
 	check_soft_failures
 }
 
+# --details: one curl, two connections (IPv4 and IPv6) to the peer: each
+# connection's tuple and bytes equal the capture of that flow; --by remote
+# and --by proto add them up; tcp_connections/udp_connections count a live
+# process's open sockets, and drop to 0 once it ended.
+test_details() {
+	local dir pid lport remote tbi tpi tbo tpo n hold
+	peer_site
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+	capture_start "$dir/cap.pcap" "tcp port $PNMT_HTTP_PORT"
+	curl -s -g -o /dev/null "http://$PNMT_IP1:$PNMT_HTTP_PORT/file" \
+		-o /dev/null "http://[$PNMT_IP6_1]:$PNMT_HTTP_PORT/file" &
+	pid=$!
+	wait "$pid" || fail "curl failed"
+	capture_stop "$dir/cap.pcap"
+	pnm_json "$dir/show.json" -p "$pid" --details
+	json_get "$dir/show.json" "'\n'.join('%s %s %s %s %s %s %s %s' % (c['local'].rsplit(':', 1)[1], c['remote'], c['proto'], c['interface'], c['bytes_in'], c['packets_in'], c['bytes_out'], c['packets_out']) for c in d['processes']['$pid']['connections'])" >"$dir/conns"
+	n=$(grep -c . "$dir/conns")
+	assert_eq "connections of curl" "$n" 2
+	while read -r lport remote proto ifn bi pi bo po; do
+		info "connection :$lport -> $remote ($proto on $ifn): in ${bi}B/${pi}p out ${bo}B/${po}p"
+		case $remote in
+		"$PNMT_IP1:$PNMT_HTTP_PORT" | "[$PNMT_IP6_1]:$PNMT_HTTP_PORT") ;;
+		*) soft_fail "unexpected remote end $remote" ;;
+		esac
+		assert_eq "protocol and interface of :$lport" "$proto $ifn" "tcp $PNMT_IF0"
+		read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap" 0 0 "tcp.port == $lport")
+		assert_counts "connection :$lport vs its flow in the capture: " "$bi $pi $bo $po" \
+			"$tbi $tpi $tbo $tpo"
+	done <"$dir/conns"
+	pnm_json "$dir/by.json" -p "$pid" --by remote
+	read -r tbi _ tbo _ _ _ < <(capture_sum "$dir/cap.pcap" 0 0 "ip.addr == $PNMT_IP1")
+	assert_within "$PNMT_TOL" "--by remote $PNMT_IP1: bytes_in" \
+		"$(json_get "$dir/by.json" "d['by_remote']['$PNMT_IP1']['bytes_in']")" "$tbi"
+	assert_within "$PNMT_TOL" "--by remote $PNMT_IP1: bytes_out" \
+		"$(json_get "$dir/by.json" "d['by_remote']['$PNMT_IP1']['bytes_out']")" "$tbo"
+	pnm_json "$dir/proto.json" -p "$pid" --by proto
+	read -r tbi _ tbo _ _ _ < <(capture_sum "$dir/cap.pcap")
+	assert_within "$PNMT_TOL" "--by proto tcp: bytes_in" \
+		"$(json_get "$dir/proto.json" "d['by_proto']['tcp']['bytes_in']")" "$tbi"
+	assert_eq "closed connections counted as open" \
+		"$(json_get "$dir/show.json" "d['processes']['$pid']['current']['tcp_connections']")" 0
+
+	# A live process with one TCP connection and one UDP socket in use.
+	"$PNMT_PY" -c '
+import socket, sys, time
+t = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"x" * 10, (sys.argv[1], 9))
+print("ready", flush=True)
+time.sleep(4)
+' "$PNMT_IP1" "$PNMT_HTTP_PORT" >"$dir/hold.out" 9>&- &
+	hold=$!
+	at_cleanup "kill_wait $hold"
+	for ((n = 0; n < 40; n++)); do
+		grep -q ready "$dir/hold.out" && break
+		sleep 0.1
+	done
+	sleep 0.3
+	pnm_json "$dir/hold.json" -p "$hold"
+	assert_eq "tcp_connections and udp_connections of a live process" \
+		"$(json_get "$dir/hold.json" "'%d %d' % (d['processes']['$hold']['current']['tcp_connections'], d['processes']['$hold']['current']['udp_connections'])")" "1 1"
+	kill_wait "$hold"
+	sleep 0.3
+	pnm_json "$dir/hold2.json" -p "$hold"
+	assert_eq "connections after the process ended" \
+		"$(json_get "$dir/hold2.json" "'%d %d' % (d['processes']['$hold']['current']['tcp_connections'], d['processes']['$hold']['current']['udp_connections'])")" "0 0"
+	check_soft_failures
+}
+
 # A process named with an escape sequence and a quote: escaped in the
 # table, itself (valid) in the JSON.
 test_escaped_name() {
@@ -1256,6 +1326,7 @@ ALL_TESTS=(
 	test_watch_stop
 	test_watch_live
 	test_children
+	test_details
 	test_escaped_name
 	test_tcp_server_workers
 	test_udp_iperf3
