@@ -70,6 +70,54 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_conn SEC(".maps");
 
+/* pnm-tc events: the ring, its switch, its PID filter, its losses. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PNM_EVENTS_RING);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pnm_evcfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_evcfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PNM_EVENTS_PIDS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_evpids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_evlost SEC(".maps");
+
+/* The destination of an unconnected UDP send, from cgroup/sendmsg to the
+ * send's event (same thread, same call); only while events run. */
+struct pnm_evdst {
+	__u8 addr[16];
+	__u16 port; /* host order */
+	__u8 family;
+	__u8 pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PNM_EVENTS_PIDS);
+	__type(key, __u64); /* pid_tgid: the thread */
+	__type(value, struct pnm_evdst);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_evdst SEC(".maps");
+
 /* child process -> parent process, for every process forked while
  * attached (show --children). LRU: the oldest forks make room. */
 struct {

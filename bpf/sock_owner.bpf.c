@@ -102,10 +102,96 @@ static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 		set_cookie_owner(bpf_get_socket_cookie(sk), &me);
 }
 
-static __always_inline void claim_on_io(struct sock *sk, int ret)
+/* pnm-tc events: is one running, and does it want process tgid's? */
+static __always_inline struct pnm_evcfg *events_on(__u32 tgid)
 {
-	if (ret > 0 && counted_sock(sk))
+	__u32 zero = 0;
+	struct pnm_evcfg *cfg = bpf_map_lookup_elem(&pnm_evcfg, &zero);
+
+	if (!cfg || !cfg->enabled)
+		return NULL;
+	if (cfg->filter_pids && !bpf_map_lookup_elem(&pnm_evpids, &tgid))
+		return NULL;
+	return cfg;
+}
+
+/* A ring-buffer record about task t, every field set; NULL when the ring
+ * is full (counted as lost). */
+static __always_inline struct pnm_event *event_new(__u32 type, struct task_struct *t)
+{
+	struct pnm_event *e = bpf_ringbuf_reserve(&pnm_events, sizeof(*e), 0);
+	__u32 zero = 0;
+	__u64 *lost;
+
+	if (!e) {
+		lost = bpf_map_lookup_elem(&pnm_evlost, &zero);
+		if (lost)
+			(*lost)++;
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->type = type;
+	e->tgid = BPF_CORE_READ(t, tgid);
+	e->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	BPF_CORE_READ_STR_INTO(&e->comm, t, group_leader, comm);
+	return e;
+}
+
+/* SEND/RECV: the call's bytes, the socket's tuple and route. */
+static __always_inline void event_io(struct sock *sk, int ret, __u32 type)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct dst_entry *dst;
+	struct pnm_event *e;
+
+	if (!events_on(t->tgid))
+		return;
+	e = event_new(type, t);
+	if (!e)
+		return;
+	e->value = ret;
+	e->t.proto = (__u8)sk->sk_protocol;
+	e->t.lport = sk->__sk_common.skc_num;
+	e->t.rport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (sk->__sk_common.skc_family == AF_INET) {
+		e->t.family = AF_INET;
+		__builtin_memcpy(e->t.local, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(e->t.remote, &sk->__sk_common.skc_daddr, 4);
+	} else {
+		__u32 l[4], r[4];
+
+		BPF_CORE_READ_INTO(&l, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&r, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+		tuple_set_v6(&e->t, l, r);
+	}
+	/* An unconnected UDP send: its destination from cgroup/sendmsg. */
+	if (type == PNM_EV_SEND && !e->t.rport && e->t.proto == IPPROTO_UDP) {
+		__u64 id = bpf_get_current_pid_tgid();
+		struct pnm_evdst *d = bpf_map_lookup_elem(&pnm_evdst, &id);
+
+		if (d) {
+			if (d->family == e->t.family)
+				__builtin_memcpy(e->t.remote, d->addr, 16);
+			e->t.rport = d->port;
+			bpf_map_delete_elem(&pnm_evdst, &id);
+		}
+	}
+	dst = BPF_CORE_READ(sk, sk_dst_cache);
+	if (dst) {
+		e->ifindex = BPF_CORE_READ(dst, dev, ifindex);
+		e->netns = BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void claim_on_io(struct sock *sk, int ret, __u32 type)
+{
+	if (ret > 0 && counted_sock(sk)) {
 		claim_btf(sk, bpf_get_current_task_btf());
+		event_io(sk, ret, type);
+	}
 }
 
 SEC("cgroup/sock_create")
@@ -164,15 +250,41 @@ static __always_inline int claim_sendmsg(struct bpf_sock_addr *ctx)
 	return 1; /* never deny */
 }
 
+/* While events run: where this unconnected UDP send goes. */
+static __always_inline void stash_dst(struct bpf_sock_addr *ctx, bool v6)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pnm_evdst d = {};
+
+	if (!events_on((__u32)(id >> 32)))
+		return;
+	d.port = bpf_ntohs((__u16)ctx->user_port);
+	if (v6) {
+		__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
+			       ctx->user_ip6[3] };
+
+		d.family = AF_INET6;
+		__builtin_memcpy(d.addr, a, 16);
+	} else {
+		__u32 a = ctx->user_ip4;
+
+		d.family = AF_INET;
+		__builtin_memcpy(d.addr, &a, 4);
+	}
+	bpf_map_update_elem(&pnm_evdst, &id, &d, BPF_ANY);
+}
+
 SEC("cgroup/sendmsg4")
 int pnm_sendmsg4(struct bpf_sock_addr *ctx)
 {
+	stash_dst(ctx, false);
 	return claim_sendmsg(ctx);
 }
 
 SEC("cgroup/sendmsg6")
 int pnm_sendmsg6(struct bpf_sock_addr *ctx)
 {
+	stash_dst(ctx, true);
 	return claim_sendmsg(ctx);
 }
 
@@ -219,14 +331,14 @@ int pnm_seed(struct bpf_iter__task_file *ctx)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(pnm_send, struct sock *sk, int ret, int flags)
 {
-	claim_on_io(sk, ret);
+	claim_on_io(sk, ret, PNM_EV_SEND);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(pnm_recv, struct sock *sk, int ret, int flags)
 {
-	claim_on_io(sk, ret);
+	claim_on_io(sk, ret, PNM_EV_RECV);
 	return 0;
 }
 
@@ -299,6 +411,12 @@ int BPF_PROG(pnm_exec, struct task_struct *p)
 	info = bpf_map_lookup_elem(&pnm_procinfo, &o);
 	if (info)
 		BPF_CORE_READ_STR_INTO(&info->comm, p, comm);
+	if (events_on(o.tgid)) {
+		struct pnm_event *e = event_new(PNM_EV_EXEC, p);
+
+		if (e)
+			bpf_ringbuf_submit(e, 0);
+	}
 	return 0;
 }
 
@@ -307,6 +425,7 @@ int BPF_PROG(pnm_exec, struct task_struct *p)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(pnm_fork, struct task_struct *parent, struct task_struct *child)
 {
+	struct pnm_evcfg *cfg;
 	struct pnm_owner c, p;
 
 	if (child->pid != child->tgid)
@@ -318,6 +437,10 @@ int BPF_PROG(pnm_fork, struct task_struct *parent, struct task_struct *child)
 	p.tgid = parent->tgid;
 	p.pad = 0;
 	bpf_map_update_elem(&pnm_parent, &c, &p, BPF_ANY);
+	/* pnm-tc events --children: the family grows with each fork. */
+	cfg = events_on(p.tgid);
+	if (cfg && cfg->filter_pids && cfg->children)
+		bpf_map_update_elem(&pnm_evpids, &c.tgid, &c.tgid, BPF_ANY);
 	return 0;
 }
 
@@ -335,6 +458,16 @@ int BPF_PROG(pnm_exit, struct task_struct *p)
 	if (info) {
 		info->exit_ns = bpf_ktime_get_boot_ns();
 		info->flags |= PNM_PROC_EXITED;
+	}
+	if (events_on(o.tgid)) {
+		struct pnm_event *e = event_new(PNM_EV_EXIT, p);
+
+		if (e) {
+			/* As wait() reports it: the group's code if it had one. */
+			e->value = BPF_CORE_READ(p, signal, group_exit_code)
+					   ?: BPF_CORE_READ(p, exit_code);
+			bpf_ringbuf_submit(e, 0);
+		}
 	}
 	return 0;
 }

@@ -101,6 +101,24 @@ static const struct cmd cmds[] = {
 	  "  Sampling ends with a summary of the period (also on Ctrl-C or SIGTERM).\n"
 	  "  Rates are bit/s in SI units (Kbps, Mbps); byte totals use IEC (KiB, MiB).\n"
 	  "  NO_COLOR turns colour off; it is only used on a terminal.\n" },
+	{ "events", cmd_events,
+	  "events [-p PID[,PID...] [--children]] [-n NAME] [-i IFACE] [--json]\n"
+	  "              [-t DURATION]",
+	  "Stream socket-level events, one line each: TIME DIR PID COMM BYTES\n"
+	  "LOCAL -> REMOTE, where DIR is SEND or RECV and BYTES what one send or\n"
+	  "receive call moved; and process events: EXEC (PID, PPID, name) and EXIT\n"
+	  "(PID, exit code or signal). Needs an attached state. Events come through\n"
+	  "a BPF ring buffer; if the reader falls behind, the number lost is\n"
+	  "reported. Ctrl-C, SIGTERM or the end of -t print a summary: totals, and\n"
+	  "bytes sent and received per connection. One events reader at a time.\n"
+	  "  -p, --pid PID[,PID...]   only these processes (filtered in the kernel)\n"
+	  "      --children           and the processes they fork from now on\n"
+	  "  -n, --name NAME          only processes with this name, or matching this\n"
+	  "                           glob\n"
+	  "  -i, --interface IFACE    only send/receive events whose socket routes\n"
+	  "                           through this attached interface\n"
+	  "  -j, --json               one JSON object per event, and for the summary\n"
+	  "  -t, --time DURATION      stop after DURATION (30s, 5m, 1h)\n" },
 	{ "status", cmd_status, "status [-v]",
 	  "Show what is attached where, whether the filters are still in place,\n"
 	  "which attribution hooks this kernel runs, and how full the maps are.\n" },

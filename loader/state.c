@@ -197,6 +197,11 @@ static const struct pinned_map pinned_maps[] = {
 	{ PNM_MAP_PARENT, offsetof(struct pnm_maps, parent), sizeof(struct pnm_owner),
 	  sizeof(struct pnm_owner) },
 	{ PNM_MAP_CONN, offsetof(struct pnm_maps, conn), 8, sizeof(struct pnm_conn) },
+	{ PNM_MAP_EVENTS, offsetof(struct pnm_maps, events), 0, 0 },
+	{ PNM_MAP_EVCFG, offsetof(struct pnm_maps, evcfg), 4, sizeof(struct pnm_evcfg) },
+	{ PNM_MAP_EVPIDS, offsetof(struct pnm_maps, evpids), 4, 4 },
+	{ PNM_MAP_EVLOST, offsetof(struct pnm_maps, evlost), 4, 8 },
+	{ PNM_MAP_EVDST, offsetof(struct pnm_maps, evdst), 8, 24 },
 };
 
 void pnm_maps_close(struct pnm_maps *m)

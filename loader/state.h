@@ -15,6 +15,7 @@
 
 struct pnm_maps {
 	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta, skcookie, parent, conn;
+	int events, evcfg, evpids, evlost, evdst;
 };
 
 /* The attribution hooks and what each covers. */

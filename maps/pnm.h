@@ -153,6 +153,41 @@ struct pnm_conn {
 	__u8 pad[6];
 };
 
+/*
+ * pnm-tc events: one record per send/receive call and per process exec and
+ * exit, through a ring buffer, while a consumer runs (pnm_evcfg.enabled).
+ * With filter_pids, only processes in pnm_evpids (and, with children,
+ * those they fork) produce events.
+ */
+enum pnm_event_type {
+	PNM_EV_SEND = 1,
+	PNM_EV_RECV = 2,
+	PNM_EV_EXEC = 3,
+	PNM_EV_EXIT = 4,
+};
+
+struct pnm_event {
+	__u64 ts_ns;	/* CLOCK_BOOTTIME */
+	__u64 start_ns; /* the process's identity, with tgid */
+	__u32 type;	/* enum pnm_event_type */
+	__u32 tgid;
+	__u32 ppid;
+	__s32 value;   /* bytes of the call (SEND/RECV), exit status (EXIT) */
+	__u32 ifindex; /* the socket's route, 0 if none (SEND/RECV) */
+	__u32 netns;   /* its device's namespace (nsfs inode, low 32 bits) */
+	struct pnm_tuple t;
+	char comm[PNM_COMM_LEN];
+};
+
+struct pnm_evcfg {
+	__u32 enabled;
+	__u32 filter_pids; /* only pnm_evpids' processes */
+	__u32 children;	   /* and those they fork */
+	__u32 pad;
+};
+#define PNM_EVENTS_RING (1u << 22) /* 4 MiB */
+#define PNM_EVENTS_PIDS 4096
+
 /* pnm_meta: array of one; lets a later invocation check the layout. */
 struct pnm_meta {
 	__u32 version;
@@ -172,5 +207,10 @@ struct pnm_meta {
 #define PNM_MAP_SKCOOKIE "pnm_skcookie"
 #define PNM_MAP_PARENT "pnm_parent"
 #define PNM_MAP_CONN "pnm_conn"
+#define PNM_MAP_EVENTS "pnm_events"
+#define PNM_MAP_EVCFG "pnm_evcfg"
+#define PNM_MAP_EVPIDS "pnm_evpids"
+#define PNM_MAP_EVLOST "pnm_evlost"
+#define PNM_MAP_EVDST "pnm_evdst"
 
 #endif /* PNM_MAPS_H */

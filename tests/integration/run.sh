@@ -860,6 +860,104 @@ time.sleep(4)
 	check_soft_failures
 }
 
+# events_start FILE ARGS...: pnm-tc events ARGS into FILE in the background,
+# once it runs; sets EV_PID.
+EV_PID=''
+events_start() {
+	local file=$1
+	shift
+	"$PNM_TC" events "$@" >"$file" 2>"$file.err" 9>&- &
+	EV_PID=$!
+	at_cleanup "kill_wait $EV_PID INT"
+	# The producers are on once the reader holds its lock.
+	sleep 1
+	kill -0 "$EV_PID" 2>/dev/null || fail "pnm-tc events $* died: $(cat "$file.err")"
+}
+
+# events_stop: Ctrl-C the reader; its exit status in EV_RC.
+EV_RC=''
+events_stop() {
+	sleep 0.3
+	kill -INT "$EV_PID"
+	wait "$EV_PID"
+	EV_RC=$?
+}
+
+# pnm-tc events: the SEND events of a test program equal its own count of
+# send() calls and bytes; EXEC and EXIT come with it; -p --children follows
+# a shell's children and leaves out everybody else; the text lines have
+# the documented shape; Ctrl-C prints the summary and exits 0.
+test_events() {
+	local dir pid own sh other
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+
+	events_start "$dir/ev.ndjson" --json -n pnmt_traffic
+	own=$("$PNMT_TRAFFIC" burst "$PNMT_IP1" 9 25 700) || fail "burst failed"
+	read -r pid _ _ <<<"$own"
+	events_stop
+	assert_eq "events --json after Ctrl-C: exit" "$EV_RC" 0
+	info "the program's own count: pid $pid sent $(echo "$own" | awk '{ print $3 " datagrams, " $2 " bytes" }')"
+	"$PNMT_PY" -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+pid = int(sys.argv[2])
+sends = [e for e in ev if e.get("type") == "SEND" and e["pid"] == pid]
+execs = [e for e in ev if e.get("type") == "EXEC" and e["pid"] == pid and e["comm"] == "pnmt_traffic"]
+exits = [e for e in ev if e.get("type") == "EXIT" and e["pid"] == pid and e.get("exit_code") == 0]
+summ = ev[-1]["summary"]
+conn = [c for c in summ["connections"] if c["pid"] == pid]
+print(len(sends), sum(e["bytes"] for e in sends), len(execs), len(exits), summ["lost"],
+      conn[0]["sends"] if conn else -1, conn[0]["bytes_sent"] if conn else -1,
+      len([e for e in ev if "type" in e and e["comm"] != "pnmt_traffic"]))
+' "$dir/ev.ndjson" "$pid" >"$dir/ev.sum" 2>&1 || fail "cannot read the events: $(tail -2 "$dir/ev.sum")"
+	read -r n bytes execs exits lost csends cbytes foreign <"$dir/ev.sum"
+	assert_eq "SEND events and bytes vs the program's own sends" "$n $bytes" \
+		"$(echo "$own" | awk '{ print $3, $2 }')"
+	assert_eq "EXEC and EXIT (code 0) events of the program" "$execs $exits" "1 1"
+	assert_eq "summary: sends and bytes of its connection" "$csends $cbytes" "$n $bytes"
+	assert_eq "events lost" "$lost" 0
+	assert_eq "events of other names with -n pnmt_traffic" "$foreign" 0
+
+	# -p SHELL --children: the shell's burst, not an outsider's.
+	bash -c 'sleep 1.5; "$1" burst "$2" 9 10 300; true' sh "$PNMT_TRAFFIC" "$PNMT_IP1" >"$dir/sh.out" &
+	sh=$!
+	events_start "$dir/ev2.ndjson" --json -p "$sh" --children
+	other=$("$PNMT_TRAFFIC" burst "$PNMT_IP1" 9 7 100) || fail "burst failed"
+	wait "$sh" || fail "the shell's burst failed"
+	events_stop
+	read -r pid _ _ <"$dir/sh.out"
+	info "shell $sh ran burst as $pid; outsider $(echo "$other" | cut -d' ' -f1)"
+	assert_eq "events -p SHELL --children: SEND events of the shell's program" \
+		"$(json_sum_sends "$dir/ev2.ndjson" "$pid")" "10 3000"
+	assert_eq "events -p SHELL --children: SEND events of the outsider" \
+		"$(json_sum_sends "$dir/ev2.ndjson" "$(echo "$other" | cut -d' ' -f1)")" "0 0"
+
+	# The text form.
+	"$PNM_TC" events -n pnmt_traffic -t 2s >"$dir/ev.txt" 2>&1 9>&- &
+	pid=$!
+	sleep 1
+	own=$("$PNMT_TRAFFIC" burst "$PNMT_IP1" 9 3 200)
+	wait "$pid"
+	assert_eq "events -t 2s: exit" "$?" 0
+	n=$(grep -cE "^[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6} SEND ${own%% *} pnmt_traffic 200 [0-9.]+:[0-9]+ -> 10\.231\.0\.2:9$" "$dir/ev.txt")
+	assert_eq "text SEND lines 'TIME SEND PID COMM BYTES LOCAL -> REMOTE'" "$n" 3
+	grep -q '^summary: ' "$dir/ev.txt" || soft_fail "no summary after -t: $(tail -3 "$dir/ev.txt")"
+	check_soft_failures
+}
+
+# json_sum_sends FILE PID: "count bytes" of PID's SEND events.
+json_sum_sends() {
+	"$PNMT_PY" -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+s = [e for e in ev if e.get("type") == "SEND" and e["pid"] == int(sys.argv[2])]
+print(len(s), sum(e["bytes"] for e in s))
+' "$1" "$2"
+}
+
 # A process named with an escape sequence and a quote: escaped in the
 # table, itself (valid) in the JSON.
 test_escaped_name() {
@@ -1327,6 +1425,7 @@ ALL_TESTS=(
 	test_watch_live
 	test_children
 	test_details
+	test_events
 	test_escaped_name
 	test_tcp_server_workers
 	test_udp_iperf3
