@@ -16,7 +16,7 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/pp
 DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config
 DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-light curl python3 procps util-linux \
-	clang-format shellcheck
+	clang-format shellcheck groff-base man-db
 
 ifeq ($(V),1)
 Q :=
@@ -53,7 +53,7 @@ HELPERS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests/%,$(wildcard tests/helpe
 
 C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h loader/*.c loader/*.h iface/*.c iface/*.h \
 	tests/unit/*.c tests/helpers/*.c)
-SH_SRCS = $(wildcard tests/integration/*.sh ci/*.sh) .ci/run
+SH_SRCS = $(wildcard tests/integration/*.sh ci/*.sh) .ci/run loader/pnm-tc.bash-completion
 
 .PHONY: all deps check lint unit integration demo install uninstall format clean
 
@@ -126,9 +126,13 @@ demo: deps
 
 install: pnm-tc
 	install -D -m 0755 pnm-tc $(DESTDIR)$(PREFIX)/sbin/pnm-tc
+	install -D -m 0644 loader/pnm-tc.8 $(DESTDIR)$(PREFIX)/share/man/man8/pnm-tc.8
+	install -D -m 0644 loader/pnm-tc.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/pnm-tc
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/pnm-tc
+	rm -f $(DESTDIR)$(PREFIX)/sbin/pnm-tc $(DESTDIR)$(PREFIX)/share/man/man8/pnm-tc.8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/pnm-tc
 
 format:
 	clang-format -i $(C_SRCS)

@@ -958,6 +958,39 @@ print(len(s), sum(e["bytes"] for e in s))
 ' "$1" "$2"
 }
 
+# make install puts the binary, the man page and the bash completion in
+# place; the man page renders without warnings; the completion offers the
+# commands, the flags and the interfaces (also those of --netns).
+test_install_docs() {
+	local dir out
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	make -s -C "$PNMT_ROOT" install DESTDIR="$dir/root" PREFIX=/usr >"$dir/install.log" 2>&1 ||
+		fail "make install failed: $(tail -3 "$dir/install.log")"
+	for f in sbin/pnm-tc share/man/man8/pnm-tc.8 share/bash-completion/completions/pnm-tc; do
+		[ -s "$dir/root/usr/$f" ] || soft_fail "make install did not install /usr/$f"
+	done
+	out=$(groff -man -Tutf8 -ww -z "$dir/root/usr/share/man/man8/pnm-tc.8" 2>&1)
+	[ -z "$out" ] || soft_fail "the man page has groff warnings: $out"
+	man -l "$dir/root/usr/share/man/man8/pnm-tc.8" 2>/dev/null | grep -q -- '--children' ||
+		soft_fail "the man page does not render or lacks --children"
+	# The completion, as bash would call it.
+	complete_words() {
+		bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));
+			_pnm_tc; printf "%s\n" "${COMPREPLY[@]}"' sh \
+			"$dir/root/usr/share/bash-completion/completions/pnm-tc" "$@"
+	}
+	assert_eq "completion of 'pnm-tc sh'" "$(complete_words pnm-tc sh)" show
+	complete_words pnm-tc attach pnmt | grep -qx "$PNMT_IF0" ||
+		soft_fail "completion of 'pnm-tc attach pnmt' lacks $PNMT_IF0"
+	complete_words pnm-tc attach --netns "$PNMT_NS" pnmt | grep -qx "$PNMT_IF1" ||
+		soft_fail "completion of 'pnm-tc attach --netns NS pnmt' lacks $PNMT_IF1"
+	complete_words pnm-tc show --sort o | grep -qx out || soft_fail "completion of --sort"
+	complete_words pnm-tc show --chi | grep -qx -- --children || soft_fail "completion of show flags"
+	check_soft_failures
+}
+
 # A process named with an escape sequence and a quote: escaped in the
 # table, itself (valid) in the JSON.
 test_escaped_name() {
@@ -1426,6 +1459,7 @@ ALL_TESTS=(
 	test_children
 	test_details
 	test_events
+	test_install_docs
 	test_escaped_name
 	test_tcp_server_workers
 	test_udp_iperf3
