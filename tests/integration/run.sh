@@ -889,8 +889,7 @@ events_stop() {
 # the documented shape; Ctrl-C prints the summary and exits 0.
 test_events() {
 	local dir pid own sh other
-	topo_up
-	new_dir
+	peer_site
 	dir=$TEST_DIR
 	pnm_attach "$PNMT_IF0"
 
@@ -945,7 +944,36 @@ print(len(sends), sum(e["bytes"] for e in sends), len(execs), len(exits), summ["
 	n=$(grep -cE "^[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6} SEND ${own%% *} pnmt_traffic 200 [0-9.]+:[0-9]+ -> 10\.231\.0\.2:9$" "$dir/ev.txt")
 	assert_eq "text SEND lines 'TIME SEND PID COMM BYTES LOCAL -> REMOTE'" "$n" 3
 	grep -q '^summary: ' "$dir/ev.txt" || soft_fail "no summary after -t: $(tail -3 "$dir/ev.txt")"
+
+	# -i: a curl download routes through pnmt0, not through lo.
+	pnm_attach lo
+	events_start "$dir/ev3.ndjson" --json -n curl -i "$PNMT_IF0"
+	pnm events -t 1s
+	assert_eq "a second events reader: exit and message" \
+		"$PNM_RC $(printf '%s' "$PNM_ERR" | grep -c "another 'pnm-tc events' (pid $EV_PID) is running")" "1 1"
+	curl_download "$PEER_URL"
+	events_stop
+	read -r n bytes < <(json_sum_recvs "$dir/ev3.ndjson" "$CURL_PID")
+	info "events -i $PNMT_IF0: curl $CURL_PID received $bytes B in $n calls"
+	assert_eq "events -i $PNMT_IF0: curl's received bytes (the 8 MiB file and headers) at least" \
+		"$((bytes >= 8388608))" 1
+	events_start "$dir/ev4.ndjson" --json -n curl -i lo
+	curl_download "$PEER_URL"
+	events_stop
+	assert_eq "events -i lo (curl does not route through lo): curl's events" \
+		"$(json_sum_recvs "$dir/ev4.ndjson" "$CURL_PID")" "0 0"
+	assert_eq "events -i lo: exit" "$EV_RC" 0
 	check_soft_failures
+}
+
+# json_sum_recvs FILE PID: "count bytes" of PID's RECV events.
+json_sum_recvs() {
+	"$PNMT_PY" -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+s = [e for e in ev if e.get("type") == "RECV" and e["pid"] == int(sys.argv[2])]
+print(len(s), sum(e["bytes"] for e in s))
+' "$1" "$2"
 }
 
 # json_sum_sends FILE PID: "count bytes" of PID's SEND events.
