@@ -116,7 +116,8 @@ static const struct cmd cmds[] = {
 	  "  -n, --name NAME          only processes with this name, or matching this\n"
 	  "                           glob\n"
 	  "  -i, --interface IFACE    only send/receive events whose socket routes\n"
-	  "                           through this attached interface\n"
+	  "                           through this attached interface (TCP and\n"
+	  "                           connected UDP sockets cache their route)\n"
 	  "  -j, --json               one JSON object per event, and for the summary\n"
 	  "  -t, --time DURATION      stop after DURATION (30s, 5m, 1h)\n" },
 	{ "status", cmd_status, "status [-v]",
