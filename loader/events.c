@@ -155,6 +155,18 @@ static char *endpoint(const struct pnm_tuple *t, bool remote, char *buf, size_t 
 	return buf;
 }
 
+/* "proto", "local" and "remote" of a socket, into o. */
+static void tuple_json(struct json_object *o, const struct pnm_tuple *t)
+{
+	char l[80], r[80];
+
+	json_object_object_add(o, "proto", json_object_new_string(t->proto == 6 ? "tcp" : "udp"));
+	json_object_object_add(o, "local",
+			       json_object_new_string(endpoint(t, false, l, sizeof(l))));
+	json_object_object_add(o, "remote",
+			       json_object_new_string(endpoint(t, true, r, sizeof(r))));
+}
+
 static bool wanted(const struct ev_state *st, const struct pnm_event *e)
 {
 	bool io = e->type == PNM_EV_SEND || e->type == PNM_EV_RECV;
@@ -214,15 +226,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		json_object_object_add(o, "comm", json_object_new_string(raw));
 		if (io) {
 			json_object_object_add(o, "bytes", json_object_new_int64(e->value));
-			json_object_object_add(
-				o, "proto",
-				json_object_new_string(e->t.proto == 6 ? "tcp" : "udp"));
-			json_object_object_add(
-				o, "local",
-				json_object_new_string(endpoint(&e->t, false, l, sizeof(l))));
-			json_object_object_add(
-				o, "remote",
-				json_object_new_string(endpoint(&e->t, true, r, sizeof(r))));
+			tuple_json(o, &e->t);
 			json_object_object_add(o, "ifindex", json_object_new_uint64(e->ifindex));
 		} else if (e->type == PNM_EV_EXIT) {
 			if (e->value & 0x7f)
@@ -297,15 +301,7 @@ static void summary(struct ev_state *st, uint64_t lost)
 
 			json_object_object_add(e, "pid", json_object_new_uint64(c->pid));
 			json_object_object_add(e, "comm", json_object_new_string(c->comm));
-			json_object_object_add(
-				e, "proto",
-				json_object_new_string(c->t.proto == 6 ? "tcp" : "udp"));
-			json_object_object_add(
-				e, "local",
-				json_object_new_string(endpoint(&c->t, false, l, sizeof(l))));
-			json_object_object_add(
-				e, "remote",
-				json_object_new_string(endpoint(&c->t, true, r, sizeof(r))));
+			tuple_json(e, &c->t);
 			json_object_object_add(e, "sends", json_object_new_uint64(c->sends));
 			json_object_object_add(e, "bytes_sent", json_object_new_uint64(c->sent));
 			json_object_object_add(e, "receives", json_object_new_uint64(c->recvs));

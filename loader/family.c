@@ -68,7 +68,7 @@ static int collect(const struct pnm_maps *m, const struct pnm_snapshot *s, struc
 		if (!isdigit((unsigned char)d->d_name[0]))
 			continue;
 		pid = (uint32_t)strtoul(d->d_name, NULL, 10);
-		if (!pnm_proc_ppid(pid, &ppid) && !pnm_proc_start_ns(pid, &start))
+		if (!pnm_proc_stat(pid, &ppid, &start))
 			rc = add_edge(g, pid, start, ppid, 0);
 	}
 	if (dir)

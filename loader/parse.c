@@ -234,3 +234,11 @@ const char *pnm_sort_name(unsigned int key)
 {
 	return key < sizeof(sort_names) / sizeof(sort_names[0]) ? sort_names[key] : "?";
 }
+
+int pnm_check_name_glob(const char *s, char *err, size_t errlen)
+{
+	if (!s || !s[0] || strlen(s) > 255)
+		return fail(err, errlen, -EINVAL,
+			    "-n: a process name or glob of 1 to 255 characters%s", "");
+	return 0;
+}

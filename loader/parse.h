@@ -35,6 +35,9 @@ int pnm_check_ifname(const char *s, char *err, size_t errlen);
  * (1..31 printable bytes, no blanks, not "." or ".."). */
 int pnm_check_iflabel(const char *s, char *err, size_t errlen);
 
+/* -n: a process name or an fnmatch glob, 1..255 bytes. */
+int pnm_check_name_glob(const char *s, char *err, size_t errlen);
+
 /* A duration: "30s", "5m", "1h", "500ms", "1.5s"; a bare number is
  * seconds. In milliseconds, within min_ms..max_ms. */
 int pnm_parse_duration(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t *ms, char *err,

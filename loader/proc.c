@@ -42,11 +42,12 @@ bool pnm_proc_exists(uint32_t pid)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-int pnm_proc_start_ns(uint32_t pid, uint64_t *ns)
+int pnm_proc_stat(uint32_t pid, uint32_t *ppid, uint64_t *start_ns)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long ticks;
 	long hz = sysconf(_SC_CLK_TCK);
+	unsigned int pp;
 	FILE *f;
 	size_t n;
 
@@ -58,17 +59,25 @@ int pnm_proc_start_ns(uint32_t pid, uint64_t *ns)
 	fclose(f);
 	buf[n] = '\0';
 	/* The name may hold spaces and parentheses: fields resume after the
-	 * last ')'. starttime is field 22, the 20th after it. */
+	 * last ')'. ppid is field 4, starttime field 22. */
 	p = strrchr(buf, ')');
 	if (!p || hz <= 0)
 		return -EINVAL;
 	if (sscanf(p + 2,
-		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+		   "%*c %u %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
 		   "%llu",
-		   &ticks) != 1)
+		   &pp, &ticks) != 2)
 		return -EINVAL;
-	*ns = ticks * (1000000000ULL / (unsigned long long)hz);
+	if (ppid)
+		*ppid = pp;
+	if (start_ns)
+		*start_ns = ticks * (1000000000ULL / (unsigned long long)hz);
 	return 0;
+}
+
+int pnm_proc_start_ns(uint32_t pid, uint64_t *ns)
+{
+	return pnm_proc_stat(pid, NULL, ns);
 }
 
 bool pnm_same_start(uint64_t a, uint64_t b)
@@ -101,24 +110,5 @@ int pnm_proc_name(uint32_t pid, char *buf, size_t len)
 	}
 	fclose(f);
 	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-int pnm_proc_ppid(uint32_t pid, uint32_t *ppid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %u", ppid) != 1)
-		return -EINVAL;
 	return 0;
 }

@@ -14,7 +14,8 @@ int pnm_proc_start_ns(uint32_t pid, uint64_t *ns);
 /* Is pid still the process that started at start_ns? */
 bool pnm_proc_is(uint32_t pid, uint64_t start_ns);
 int pnm_proc_name(uint32_t pid, char *buf, size_t len);
-int pnm_proc_ppid(uint32_t pid, uint32_t *ppid);
+/* Parent PID and start time (as pnm_proc_start_ns) from one read. */
+int pnm_proc_stat(uint32_t pid, uint32_t *ppid, uint64_t *start_ns);
 /* /proc's start times have clock-tick precision: the same process? */
 bool pnm_same_start(uint64_t a, uint64_t b);
 

@@ -930,9 +930,9 @@ print(len(sends), sum(e["bytes"] for e in sends), len(execs), len(exits), summ["
 	read -r pid _ _ <"$dir/sh.out"
 	info "shell $sh ran burst as $pid; outsider $(echo "$other" | cut -d' ' -f1)"
 	assert_eq "events -p SHELL --children: SEND events of the shell's program" \
-		"$(json_sum_sends "$dir/ev2.ndjson" "$pid")" "10 3000"
+		"$(json_sum_events "$dir/ev2.ndjson" SEND "$pid")" "10 3000"
 	assert_eq "events -p SHELL --children: SEND events of the outsider" \
-		"$(json_sum_sends "$dir/ev2.ndjson" "$(echo "$other" | cut -d' ' -f1)")" "0 0"
+		"$(json_sum_events "$dir/ev2.ndjson" SEND "$(echo "$other" | cut -d' ' -f1)")" "0 0"
 
 	# The text form.
 	"$PNM_TC" events -n pnmt_traffic -t 2s >"$dir/ev.txt" 2>&1 9>&- &
@@ -953,7 +953,7 @@ print(len(sends), sum(e["bytes"] for e in sends), len(execs), len(exits), summ["
 		"$PNM_RC $(printf '%s' "$PNM_ERR" | grep -c "another 'pnm-tc events' (pid $EV_PID) is running")" "1 1"
 	curl_download "$PEER_URL"
 	events_stop
-	read -r n bytes < <(json_sum_recvs "$dir/ev3.ndjson" "$CURL_PID")
+	read -r n bytes < <(json_sum_events "$dir/ev3.ndjson" RECV "$CURL_PID")
 	info "events -i $PNMT_IF0: curl $CURL_PID received $bytes B in $n calls"
 	assert_eq "events -i $PNMT_IF0: curl's received bytes (the 8 MiB file and headers) at least" \
 		"$((bytes >= 8388608))" 1
@@ -961,29 +961,20 @@ print(len(sends), sum(e["bytes"] for e in sends), len(execs), len(exits), summ["
 	curl_download "$PEER_URL"
 	events_stop
 	assert_eq "events -i lo (curl does not route through lo): curl's events" \
-		"$(json_sum_recvs "$dir/ev4.ndjson" "$CURL_PID")" "0 0"
+		"$(json_sum_events "$dir/ev4.ndjson" RECV "$CURL_PID")" "0 0"
 	assert_eq "events -i lo: exit" "$EV_RC" 0
 	check_soft_failures
 }
 
-# json_sum_recvs FILE PID: "count bytes" of PID's RECV events.
-json_sum_recvs() {
+# json_sum_events FILE TYPE PID: "count bytes" of PID's TYPE (SEND, RECV)
+# events in an events --json FILE.
+json_sum_events() {
 	"$PNMT_PY" -c '
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
-s = [e for e in ev if e.get("type") == "RECV" and e["pid"] == int(sys.argv[2])]
+s = [e for e in ev if e.get("type") == sys.argv[2] and e["pid"] == int(sys.argv[3])]
 print(len(s), sum(e["bytes"] for e in s))
-' "$1" "$2"
-}
-
-# json_sum_sends FILE PID: "count bytes" of PID's SEND events.
-json_sum_sends() {
-	"$PNMT_PY" -c '
-import json, sys
-ev = [json.loads(l) for l in open(sys.argv[1])]
-s = [e for e in ev if e.get("type") == "SEND" and e["pid"] == int(sys.argv[2])]
-print(len(s), sum(e["bytes"] for e in s))
-' "$1" "$2"
+' "$1" "$2" "$3"
 }
 
 # make install puts the binary, the man page and the bash completion in
