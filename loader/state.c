@@ -48,7 +48,9 @@ const struct pnm_hook pnm_hooks[] = {
 	{ "pnm_exec", "sched_process_exec", "process names after exec (tp_btf/sched_process_exec)",
 	  false },
 	{ "pnm_exit", "sched_process_exit", "process exit (tp_btf/sched_process_exit)", false },
-	{ "pnm_sock_release", "", "socket close, for XDP ingress (cgroup/sock_release)", false },
+	{ "pnm_sock_release", "",
+	  "socket close: owner copy for XDP, connections marked closed (cgroup/sock_release)",
+	  false },
 	{ "pnm_fork", "sched_process_fork",
 	  "process tree for --children (tp_btf/sched_process_fork)", false },
 };
