@@ -14,7 +14,8 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/pp
 
 # Debian packages: to build, and to run the tests and the demo.
 DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
-	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config
+	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config \
+	libclang-rt-dev
 DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-light curl python3 procps util-linux \
 	clang-format shellcheck groff-base man-db
 
@@ -48,18 +49,24 @@ APP_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(APP_SRCS))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_MODS := loader/parse.c loader/format.c loader/snapshot.c loader/report.c loader/rates.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
+# libFuzzer targets (tests/fuzz/fuzz.c, one binary per parser); make check
+# runs each for FUZZ_SECONDS from its corpus in tests/fuzz/corpus/.
+FUZZ_TARGETS := pids duration iface options procstat
+FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_SECONDS ?= 20
+FUZZ_MODS := loader/parse.c loader/format.c
 # Traffic generators with known owners, for the integration tests.
 HELPERS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests/%,$(wildcard tests/helpers/*.c))
 
 C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h loader/*.c loader/*.h iface/*.c iface/*.h \
-	tests/unit/*.c tests/helpers/*.c)
+	tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c)
 SH_SRCS = $(wildcard tests/integration/*.sh ci/*.sh) .ci/run loader/pnm-tc.bash-completion
 
-.PHONY: all deps check lint unit integration demo install uninstall format clean
+.PHONY: all deps check lint unit fuzz integration demo install uninstall format clean
 
 all: pnm-tc
 
-$(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/iface $(OUTPUT)/tests $(OUTPUT)/san:
+$(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/iface $(OUTPUT)/tests $(OUTPUT)/san $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -105,6 +112,14 @@ deps:
 		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz.c $(FUZZ_MODS) | $(OUTPUT)/fuzz
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) -g -O1 -std=gnu11 -Wall -Wextra -Werror -Imaps -Iloader -DFUZZ_$* \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $^ -o $@
+
+fuzz: $(FUZZ_BINS)
+	$(Q)bash ci/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
 $(OUTPUT)/tests/%: tests/helpers/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) $< -o $@
@@ -117,8 +132,8 @@ integration: pnm-tc $(HELPERS)
 
 # The README's test command; .ci/run calls exactly this.
 check: deps
-	$(Q)$(MAKE) --no-print-directory lint all $(UNIT_TESTS) $(HELPERS)
-	$(Q)bash ci/check.sh $(UNIT_TESTS)
+	$(Q)$(MAKE) --no-print-directory lint all $(UNIT_TESTS) $(HELPERS) $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) bash ci/check.sh $(UNIT_TESTS) -- $(FUZZ_BINS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

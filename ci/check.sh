@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# make check: the unit tests (cmocka, ASan/UBSan) given as arguments, then
-# the netns integration tests; ends with one line "N passed, N failed".
+# make check: the unit tests (cmocka, ASan/UBSan) given as arguments, the
+# fuzz targets after "--" (a smoke run of FUZZ_SECONDS each), then the netns
+# integration tests; ends with one line "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
+units=() fuzzers=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+	units+=("$1")
+	shift
+done
+[ $# -gt 0 ] && shift
+fuzzers=("$@")
+
 passed=0 failed=0
-for t in "$@"; do
+for t in "${units[@]}"; do
 	out=$("$t" 2>&1)
 	rc=$?
 	printf '%s\n' "$out"
@@ -17,6 +26,20 @@ for t in "$@"; do
 	if [ "$rc" -ne 0 ] && [ -z "$f" ]; then failed=$((failed + 1)); fi
 done
 echo "unit: $passed passed, $failed failed"
+
+if [ ${#fuzzers[@]} -gt 0 ]; then
+	out=$(bash ci/fuzz.sh "${FUZZ_SECONDS:-20}" "${fuzzers[@]}")
+	printf '%s\n' "$out"
+	line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1)
+	if [ -z "$line" ]; then
+		failed=$((failed + 1))
+	else
+		line=${line#fuzz: }
+		passed=$((passed + ${line%% passed*}))
+		f=${line#*passed, }
+		failed=$((failed + ${f%% failed*}))
+	fi
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "integration tests need root (network namespaces, BPF)" >&2

@@ -20,10 +20,12 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, const char *a
 
 static int parse_one_pid(const char *s, size_t len, uint32_t *pid, char *err, size_t errlen)
 {
-	char tok[32];
+	char raw[24], tok[4 * sizeof(raw)];
 	uint64_t v = 0;
 
-	snprintf(tok, sizeof(tok), "%.*s", (int)(len < 20 ? len : 20), s);
+	/* The token as shown: at most 20 bytes, escaped (it is user input). */
+	snprintf(raw, sizeof(raw), "%.*s", (int)(len < 20 ? len : 20), s);
+	pnm_escape(raw, tok, sizeof(tok));
 	if (len == 0)
 		return fail(err, errlen, -EINVAL, "empty element in PID list%s", "");
 	for (size_t i = 0; i < len; i++) {
@@ -240,5 +242,25 @@ int pnm_check_name_glob(const char *s, char *err, size_t errlen)
 	if (!s || !s[0] || strlen(s) > 255)
 		return fail(err, errlen, -EINVAL,
 			    "-n: a process name or glob of 1 to 255 characters%s", "");
+	return 0;
+}
+
+int pnm_parse_proc_stat(const char *buf, uint32_t *ppid, unsigned long long *ticks)
+{
+	const char *p = buf ? strrchr(buf, ')') : NULL;
+	unsigned int pp;
+	unsigned long long t;
+
+	/* The name may hold spaces and parentheses: fields resume after the
+	 * last ')'. ppid is field 4, starttime field 22. */
+	if (!p || !p[1] || !p[2])
+		return -EINVAL;
+	if (sscanf(p + 2,
+		   "%*c %u %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+		   "%llu",
+		   &pp, &t) != 2)
+		return -EINVAL;
+	*ppid = pp;
+	*ticks = t;
 	return 0;
 }

@@ -35,6 +35,9 @@ int pnm_check_ifname(const char *s, char *err, size_t errlen);
  * (1..31 printable bytes, no blanks, not "." or ".."). */
 int pnm_check_iflabel(const char *s, char *err, size_t errlen);
 
+/* /proc/PID/stat: the parent PID and the start time in clock ticks. */
+int pnm_parse_proc_stat(const char *buf, uint32_t *ppid, unsigned long long *ticks);
+
 /* -n: a process name or an fnmatch glob, 1..255 bytes. */
 int pnm_check_name_glob(const char *s, char *err, size_t errlen);
 

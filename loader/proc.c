@@ -44,10 +44,10 @@ bool pnm_proc_exists(uint32_t pid)
 
 int pnm_proc_stat(uint32_t pid, uint32_t *ppid, uint64_t *start_ns)
 {
-	char path[64], buf[1024], *p;
+	char path[64], buf[1024];
 	unsigned long long ticks;
 	long hz = sysconf(_SC_CLK_TCK);
-	unsigned int pp;
+	uint32_t pp;
 	FILE *f;
 	size_t n;
 
@@ -58,15 +58,7 @@ int pnm_proc_stat(uint32_t pid, uint32_t *ppid, uint64_t *start_ns)
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	/* The name may hold spaces and parentheses: fields resume after the
-	 * last ')'. ppid is field 4, starttime field 22. */
-	p = strrchr(buf, ')');
-	if (!p || hz <= 0)
-		return -EINVAL;
-	if (sscanf(p + 2,
-		   "%*c %u %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
-		   "%llu",
-		   &pp, &ticks) != 2)
+	if (hz <= 0 || pnm_parse_proc_stat(buf, &pp, &ticks))
 		return -EINVAL;
 	if (ppid)
 		*ppid = pp;
