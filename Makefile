@@ -17,7 +17,7 @@ DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config \
 	libclang-rt-dev
 DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-light curl python3 procps util-linux \
-	clang-format shellcheck groff-base man-db
+	clang-format clang-tidy cppcheck shellcheck valgrind groff-base man-db
 
 ifeq ($(V),1)
 Q :=
@@ -152,10 +152,20 @@ uninstall:
 format:
 	clang-format -i $(C_SRCS)
 
-# The C as clang-format writes it, the shell scripts shellcheck-clean.
-lint:
+# The C as clang-format writes it, cppcheck- and clang-tidy-clean (checks
+# and the reasons for what is left out: .clang-tidy, ci/cppcheck.h; what it
+# says about bpftool's generated skeletons in $(OUTPUT) is not ours), the
+# shell scripts shellcheck-clean.
+lint: $(SKELS)
 	$(call msg,LINT,C and shell)
 	$(Q)clang-format --dry-run -Werror $(C_SRCS)
+	$(Q)cppcheck -q --enable=warning,portability,performance --std=c11 --error-exitcode=1 \
+		--include=ci/cppcheck.h -Imaps -Iloader -Iiface --suppress=missingIncludeSystem \
+		--suppress=missingInclude $(APP_SRCS)
+	$(Q)out=$$(clang-tidy -quiet $(APP_SRCS) -- -std=gnu11 -isystem $(OUTPUT) -Imaps -Iloader \
+		-Iiface -DPNM_VERSION='"lint"' $(PKG_CFLAGS) 2>&1); \
+		if printf '%s\n' "$$out" | grep ': error:' | grep -qv '^$(OUTPUT)/'; then \
+			printf '%s\n' "$$out" | grep -v 'warnings generated' >&2; exit 1; fi
 	$(Q)shellcheck -x $(SH_SRCS)
 
 clean:

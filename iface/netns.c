@@ -12,6 +12,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "netns.h"
 
 #ifndef NSFS_MAGIC
@@ -28,11 +29,11 @@
 
 static int ns_ino(const char *path, uint64_t *ino)
 {
-	struct statfs fs;
-	struct stat st;
+	struct statfs fs = { 0 };
+	struct stat st = { 0 };
 
 	if (stat(path, &st) || statfs(path, &fs))
-		return -errno;
+		return pnm_neg_errno();
 	if ((unsigned long)fs.f_type != NSFS_MAGIC)
 		return -EINVAL;
 	*ino = st.st_ino;
@@ -43,7 +44,7 @@ static int ns_ino(const char *path, uint64_t *ino)
 static uint64_t init_ino(const char *type)
 {
 	char path[64];
-	uint64_t ino;
+	uint64_t ino = 0;
 
 	snprintf(path, sizeof(path), "/proc/1/ns/%s", type);
 	if (!ns_ino(path, &ino))
@@ -55,7 +56,7 @@ static uint64_t init_ino(const char *type)
  * "netns-INODE". */
 static void name_of(uint64_t ino, char *name, size_t len)
 {
-	uint64_t other;
+	uint64_t other = 0;
 	struct dirent *e;
 	char path[PATH_MAX];
 	DIR *d;
@@ -119,7 +120,7 @@ static int open_ns(const char *type, uint64_t ino, const char *name)
 	const char *dirs[] = { PNM_NETNS_RUN_DIR, "/proc" };
 	bool net = !strcmp(type, "net");
 	char path[PATH_MAX];
-	uint64_t other;
+	uint64_t other = 0;
 	struct dirent *e;
 
 	if (net && name && name[0] && !strchr(name, '/')) {
@@ -155,7 +156,7 @@ static int open_ns(const char *type, uint64_t ino, const char *name)
 
 int pnm_netns_enter(uint64_t ino, const char *name, int *prev)
 {
-	uint64_t here;
+	uint64_t here = 0;
 	int fd, rc;
 
 	*prev = -1;
@@ -207,7 +208,7 @@ const char *pnm_if_label(const char *netns, const char *ifname, char *buf, size_
 
 bool pnm_host_mount_ns(void)
 {
-	uint64_t self;
+	uint64_t self = 0;
 
 	return ns_ino("/proc/self/ns/mnt", &self) || self == init_ino("mnt");
 }

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <bpf/libbpf.h>
 
 #include "cmd.h"
+#include "format.h"
 #include "iface.h"
 #include "log.h"
 #include "netns.h"
@@ -426,9 +428,11 @@ struct attach_args {
 	bool xdp;
 	const char *netns;
 	struct pnm_sizes sizes;
+	bool share;
+	gid_t gid; /* --group: who may read the pins */
 };
 
-enum { OPT_NETNS = 0x100, OPT_XDP };
+enum { OPT_NETNS = 0x100, OPT_XDP, OPT_GROUP };
 
 static const struct option attach_opts[] = {
 	{ "layer", required_argument, NULL, 'l' },
@@ -436,6 +440,7 @@ static const struct option attach_opts[] = {
 	{ "max-sockets", required_argument, NULL, 'S' },
 	{ "xdp", no_argument, NULL, OPT_XDP },
 	{ "netns", required_argument, NULL, OPT_NETNS },
+	{ "group", required_argument, NULL, OPT_GROUP },
 	{ "help", no_argument, NULL, 'h' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
@@ -484,6 +489,16 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struc
 				return pnm_usage_error(cmd, "--netns: empty namespace name");
 			a->netns = optarg;
 			break;
+		case OPT_GROUP: {
+			struct group *g = getgrnam(optarg);
+
+			if (!g)
+				return pnm_usage_error(cmd, "--group: no such group: %s",
+						       pnm_escape(optarg, err, sizeof(err)));
+			a->share = true;
+			a->gid = g->gr_gid;
+			break;
+		}
 		case 'h':
 			pnm_print_help(stdout, cmd);
 			*done = true;
@@ -496,8 +511,9 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struc
 			if (optopt == 'P' || optopt == 'S')
 				return pnm_usage_error(cmd, "option --max-%s needs a value",
 						       optopt == 'P' ? "processes" : "sockets");
-			if (optopt == OPT_NETNS)
-				return pnm_usage_error(cmd, "option --netns needs a value");
+			if (optopt == OPT_NETNS || optopt == OPT_GROUP)
+				return pnm_usage_error(cmd, "option --%s needs a value",
+						       optopt == OPT_NETNS ? "netns" : "group");
 			return pnm_bad_option(cmd, attach_only ? "l" : "", argv);
 		}
 	}
@@ -645,11 +661,27 @@ int cmd_attach(int argc, char **argv)
 			PNM_PIN_DIR);
 		goto out_state;
 	}
-	/* Map sizes are set when the state is made: later ones must agree. */
+	/* Map sizes and sharing are set when the state is made: later ones
+	 * must agree. */
 	if (!fresh_state && pnm_check_sizes(&m, &args.sizes))
 		goto out_maps;
+	if (fresh_state && args.share && (rc = pnm_pins_share(args.gid))) {
+		pr_warn("cannot share %s with group %u: %s", PNM_PIN_DIR, (unsigned int)args.gid,
+			strerror(-rc));
+		goto out_maps;
+	}
+	if (!fresh_state && args.share) {
+		gid_t now;
+
+		if (pnm_pins_group(&now) || now != args.gid) {
+			pr_warn("the pins were made %s; sharing changes only when everything is "
+				"detached",
+				now == (gid_t)-1 ? "for root only" : "for another group");
+			goto out_maps;
+		}
+	}
 	for (i = 0; i < n; i++)
-		if ((rc = check_unchanged(&m, &ns, &links[i], &args)))
+		if (check_unchanged(&m, &ns, &links[i], &args))
 			goto out_maps;
 	rc = pnm_netns_enter(ns.ino, ns.name, &prev);
 	if (rc) {

@@ -295,7 +295,7 @@ static void summary(struct ev_state *st, uint64_t lost)
 		json_object_object_add(sum, "bytes_received", json_object_new_uint64(st->recv));
 		json_object_object_add(sum, "execs", json_object_new_uint64(st->execs));
 		json_object_object_add(sum, "exits", json_object_new_uint64(st->exits));
-		for (size_t i = 0; i < st->n; i++) {
+		for (size_t i = 0; st->tab && i < st->n; i++) {
 			const struct conn_sum *c = &st->tab[i];
 			struct json_object *e = json_object_new_object();
 
@@ -325,7 +325,7 @@ static void summary(struct ev_state *st, uint64_t lost)
 	if (st->n)
 		printf("%-8s %-16s %-5s %-28s %-28s %10s %10s\n", "PID", "COMM", "PROTO", "LOCAL",
 		       "REMOTE", "SENT", "RECEIVED");
-	for (size_t i = 0; i < st->n; i++) {
+	for (size_t i = 0; st->tab && i < st->n; i++) {
 		const struct conn_sum *c = &st->tab[i];
 		char comm[4 * PNM_COMM_LEN + 1];
 
@@ -432,9 +432,8 @@ int cmd_events(int argc, char **argv)
 			st.pids = &pids;
 			break;
 		case 'n':
-			if (!optarg[0] || strlen(optarg) > 255)
-				return pnm_usage_error("events", "-n: a process name or glob of 1 "
-								 "to 255 characters");
+			if (pnm_check_name_glob(optarg, err, sizeof(err)))
+				return pnm_usage_error("events", "%s", err);
 			st.name = optarg;
 			break;
 		case 'i':

@@ -99,11 +99,9 @@ char *pnm_fmt_rate(double bytes_per_s, char *buf, size_t len)
 		bits /= 1000;
 		u++;
 	}
-	if (u == 0)
-		snprintf(buf, len, "%.0f %s", bits, units[u]);
-	else if (bits < 9.995)
+	if (u > 0 && bits < 9.995)
 		snprintf(buf, len, "%.2f %s", bits, units[u]);
-	else if (bits < 99.95)
+	else if (u > 0 && bits < 99.95)
 		snprintf(buf, len, "%.1f %s", bits, units[u]);
 	else
 		snprintf(buf, len, "%.0f %s", bits, units[u]);

@@ -4,6 +4,8 @@
 #ifndef PNM_LOG_H
 #define PNM_LOG_H
 
+#include <errno.h>
+
 enum pnm_log_level {
 	PNM_LOG_WARN = 0,
 	PNM_LOG_INFO = 1,
@@ -14,6 +16,9 @@ extern int pnm_verbosity;
 
 void pnm_log(enum pnm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pnm_log_setup_libbpf(void);
+
+/* -errno after a failed libc call; never 0, even if errno was not set. */
+#define pnm_neg_errno() (errno ? -errno : -EIO)
 
 #define pr_warn(...) pnm_log(PNM_LOG_WARN, __VA_ARGS__)
 #define pr_info(...) pnm_log(PNM_LOG_INFO, __VA_ARGS__)

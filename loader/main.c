@@ -39,7 +39,7 @@ static int cmd_help(int argc, char **argv);
 static const struct cmd cmds[] = {
 	{ "attach", cmd_attach,
 	  "attach [--netns NETNS] [--xdp] [--layer l1|l2|l3] [--max-processes N]\n"
-	  "              [--max-sockets N] [-v] IFACE...",
+	  "              [--max-sockets N] [--group GROUP] [-v] IFACE...",
 	  "Count every packet on each interface (TC clsact ingress and egress) and\n"
 	  "attribute it to the process that owns its socket. Loads the programs once,\n"
 	  "attaches the socket hooks to the cgroup v2 root and pins everything under\n" PNM_PIN_DIR
@@ -62,7 +62,11 @@ static const struct cmd cmds[] = {
 	  "  --max-sockets N       closing TCP connections remembered for their last\n"
 	  "                        packets (default 65536); owners of open sockets live\n"
 	  "                        in the sockets themselves, without a limit\n"
-	  "  Sizes are set by the first attach and kept until the last detach.\n" },
+	  "  --group GROUP         let GROUP read the pins (directory 0750, files 0640;\n"
+	  "                        reading still needs CAP_BPF); by default they are\n"
+	  "                        root's alone (0700/0600)\n"
+	  "  Sizes and --group are set by the first attach and kept until the last\n"
+	  "  detach.\n" },
 	{ "detach", cmd_detach, "detach [--netns NETNS] [-v] [IFACE...]",
 	  "Remove pnm-tc's filters (and XDP program) from the named interfaces, or\n"
 	  "from all. When the last interface goes, the programs, socket hooks and pins\n"

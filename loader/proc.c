@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "parse.h"
 #include "proc.h"
 
@@ -18,7 +19,7 @@ static int task_tgid(uint32_t id, uint32_t *tgid)
 	snprintf(path, sizeof(path), "/proc/%u/status", id);
 	f = fopen(path, "re");
 	if (!f)
-		return -errno;
+		return pnm_neg_errno();
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "Tgid: %u", tgid) == 1) {
 			rc = 0;
@@ -30,7 +31,7 @@ static int task_tgid(uint32_t id, uint32_t *tgid)
 
 bool pnm_proc_exists(uint32_t pid)
 {
-	uint32_t tgid;
+	uint32_t tgid = 0;
 
 	/* Beyond the kernel's limit no process exists; kill() must not see a
 	 * negative pid_t (a process group). */
@@ -54,7 +55,7 @@ int pnm_proc_stat(uint32_t pid, uint32_t *ppid, uint64_t *start_ns)
 	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
 	f = fopen(path, "re");
 	if (!f)
-		return -errno;
+		return pnm_neg_errno();
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -82,7 +83,7 @@ bool pnm_same_start(uint64_t a, uint64_t b)
 
 bool pnm_proc_is(uint32_t pid, uint64_t start_ns)
 {
-	uint64_t ns;
+	uint64_t ns = 0;
 
 	return !pnm_proc_start_ns(pid, &ns) && pnm_same_start(ns, start_ns);
 }
@@ -95,7 +96,7 @@ int pnm_proc_name(uint32_t pid, char *buf, size_t len)
 	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
 	f = fopen(path, "re");
 	if (!f)
-		return -errno;
+		return pnm_neg_errno();
 	if (!fgets(buf, (int)len, f)) {
 		fclose(f);
 		return -EIO;

@@ -147,9 +147,8 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 			a->view.pids = &pids;
 			break;
 		case 'n':
-			if (!optarg[0] || strlen(optarg) > 255)
-				return pnm_usage_error("show", "-n: a process name or glob of 1 to "
-							       "255 characters");
+			if (pnm_check_name_glob(optarg, err, sizeof(err)))
+				return pnm_usage_error("show", "%s", err);
 			a->view.name = optarg;
 			break;
 		case 'i':
@@ -179,6 +178,8 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 			a->view.details = true;
 			break;
 		case OPT_BY:
+			if (!optarg)
+				return pnm_usage_error("show", "option --by needs a value");
 			if (!strcmp(optarg, "remote"))
 				a->view.by = PNM_BY_REMOTE;
 			else if (!strcmp(optarg, "proto"))
@@ -336,7 +337,7 @@ static unsigned long long map_fill(int fd, const char *name)
 {
 	struct bpf_map_info info = {};
 	uint32_t len = sizeof(info);
-	unsigned char key[64], next[64];
+	unsigned char key[64] = { 0 }, next[64];
 	unsigned long long mem = map_memory(fd);
 	unsigned long n = 0;
 	bool have = false;

@@ -33,6 +33,8 @@
  * could create the file first and hold the lock forever. */
 #define PNM_LOCK_DIR "/run/pnm-tc"
 #define PNM_LOCK_FILE PNM_LOCK_DIR "/lock"
+/* A directory in ours: pnm-tc mounted the bpffs it lives in. */
+#define PNM_MOUNT_MARK PNM_PIN_DIR "/mounted-bpffs"
 
 const struct pnm_hook pnm_hooks[] = {
 	{ "pnm_sock_create", "", "socket creation (cgroup/sock_create)", true },
@@ -147,6 +149,28 @@ int pnm_check_kernel(void)
 	return 0;
 }
 
+/* Our pin directory is a real directory that only root owns and writes:
+ * never a symlink (detach unlinks everything in it), never somebody
+ * else's. Absent is fine. Says why once. */
+static int pin_dir_check(void)
+{
+	static bool warned;
+	struct stat st;
+
+	if (lstat(PNM_PIN_DIR, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISDIR(st.st_mode) && st.st_uid == 0 && !(st.st_mode & 0022))
+		return 0;
+	if (!warned)
+		pr_warn("refusing %s: %s", PNM_PIN_DIR,
+			S_ISLNK(st.st_mode)    ? "it is a symbolic link"
+			: !S_ISDIR(st.st_mode) ? "it is not a directory"
+			: st.st_uid != 0       ? "it is not owned by root"
+					       : "others than root may write to it");
+	warned = true;
+	return -EPERM;
+}
+
 int pnm_state_present(void)
 {
 	struct pnm_meta meta = { 0 };
@@ -156,6 +180,9 @@ int pnm_state_present(void)
 
 	if (!is_bpffs(PNM_BPFFS))
 		return 0;
+	err = pin_dir_check();
+	if (err)
+		return err;
 	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, PNM_MAP_META);
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
@@ -449,6 +476,39 @@ static void set_sizes(struct bpf_object *obj, const struct pnm_sizes *sizes)
 	}
 }
 
+int pnm_pins_share(gid_t gid)
+{
+	struct dirent *e;
+	char path[PATH_MAX];
+	DIR *d;
+	int rc = 0;
+
+	if (chown(PNM_PIN_DIR, (uid_t)-1, gid) || chmod(PNM_PIN_DIR, 0750))
+		return -errno;
+	d = opendir(PNM_PIN_DIR);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) && !rc) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, e->d_name);
+		if (chown(path, (uid_t)-1, gid) || chmod(path, 0640))
+			rc = -errno;
+	}
+	closedir(d);
+	return rc;
+}
+
+int pnm_pins_group(gid_t *gid)
+{
+	struct stat st;
+
+	if (lstat(PNM_PIN_DIR, &st))
+		return -errno;
+	*gid = (st.st_mode & 0050) ? st.st_gid : (gid_t)-1;
+	return 0;
+}
+
 int pnm_state_create(const struct pnm_sizes *sizes)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = PNM_PIN_DIR);
@@ -459,20 +519,32 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 	bool mounted;
 	int rc;
 
+	/* Leftovers of an attach that was killed half-way are ours to clear
+	 * (a bpffs it mounted included). */
+	rc = pnm_state_destroy();
+	if (rc)
+		return rc;
 	rc = mount_bpffs(&mounted);
 	if (rc)
 		return rc;
 	if (mounted)
 		meta.flags |= PNM_META_MOUNTED_BPFFS;
-	/* Leftovers of an attach that was killed half-way are ours to clear. */
-	rc = pnm_state_destroy();
-	if (rc)
-		goto fail;
 	if (mkdir(PNM_PIN_DIR, 0700) && errno != EEXIST) {
 		rc = -errno;
 		pr_warn("cannot create %s: %s", PNM_PIN_DIR, strerror(errno));
 		goto fail;
 	}
+	/* Say so at once, on the file system: the meta that says it too comes
+	 * only once the programs are loaded, and a kill in between must not
+	 * leave an empty bpffs mounted for good. */
+	if (mounted && mkdir(PNM_MOUNT_MARK, 0700)) {
+		rc = -errno;
+		pr_warn("cannot create %s: %s", PNM_MOUNT_MARK, strerror(errno));
+		goto fail;
+	}
+	rc = pin_dir_check();
+	if (rc)
+		goto fail;
 
 	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux) {
@@ -562,11 +634,16 @@ int pnm_state_destroy(void)
 	uint32_t zero = 0;
 	char path[PATH_MAX];
 	struct dirent *e;
+	bool we_mounted;
 	DIR *d;
 	int fd, rc = 0;
 
 	if (!is_bpffs(PNM_BPFFS))
 		return 0;
+	rc = pin_dir_check();
+	if (rc)
+		return rc;
+	we_mounted = !access(PNM_MOUNT_MARK, F_OK);
 	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, PNM_MAP_META);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
@@ -582,7 +659,7 @@ int pnm_state_destroy(void)
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, e->d_name);
-		if (unlink(path) && !rc) {
+		if (unlink(path) && (errno != EISDIR || rmdir(path)) && !rc) {
 			rc = -errno;
 			pr_warn("cannot remove %s: %s", path, strerror(errno));
 		}
@@ -596,7 +673,7 @@ int pnm_state_destroy(void)
 	 * empty (another tool's programs may live there by now). */
 	if (!rc && (meta.flags & PNM_META_MADE_XDP_DIR))
 		rmdir(PNM_XDP_DIR);
-	if (!rc && (meta.flags & PNM_META_MOUNTED_BPFFS) && bpffs_empty()) {
+	if (!rc && (we_mounted || (meta.flags & PNM_META_MOUNTED_BPFFS)) && bpffs_empty()) {
 		if (umount(PNM_BPFFS))
 			pr_warn("cannot unmount %s: %s", PNM_BPFFS, strerror(errno));
 		else

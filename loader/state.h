@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pnm.h"
 
@@ -64,6 +65,11 @@ struct bpf_object;
 int pnm_reuse_maps(struct bpf_object *obj);
 /* Is the link of hook h pinned (i.e. active)? */
 bool pnm_hook_active(const struct pnm_hook *h);
+
+/* Let group gid read the pins (directory 0750, files 0640). */
+int pnm_pins_share(gid_t gid);
+/* The group the pins are shared with, (gid_t)-1 for none. */
+int pnm_pins_group(gid_t *gid);
 
 /* Serialise attach/detach: an exclusive lock; tells who holds it. */
 int pnm_lock(void);

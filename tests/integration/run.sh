@@ -1010,6 +1010,232 @@ test_install_docs() {
 	check_soft_failures
 }
 
+# ------------------------------------------------------ faults, hardening ---
+
+# kill -9 of attach at several points of its work: the next attach and
+# detach recover, and nothing of pnm-tc is left (programs, links, maps,
+# pins, filters, the bpffs mount it made).
+test_fault_kill_attach() {
+	local dir d p
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	state_snapshot >"$dir/pristine"
+	for d in 0.002 0.01 0.02 0.03 0.04 0.06 0.08 0.1 0.15 0.25; do
+		"$PNM_TC" attach "$PNMT_IF0" >/dev/null 2>&1 &
+		p=$!
+		sleep "$d"
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+		pnm attach "$PNMT_IF0"
+		[ "$PNM_RC" -eq 0 ] || soft_fail "attach after kill -9 at ${d}s: exit $PNM_RC: $PNM_ERR"
+		[ "$(count_bpf_filters "$PNMT_IF0" ingress)" -eq 1 ] ||
+			soft_fail "after kill -9 at ${d}s and attach: not one filter on ingress"
+		pnm detach
+		[ "$PNM_RC" -eq 0 ] || soft_fail "detach after kill -9 at ${d}s: exit $PNM_RC: $PNM_ERR"
+		if same_state state_snapshot "$dir/pristine" "$dir/after"; then
+			info "ok   kill -9 after ${d}s: attach + detach recovered, nothing left"
+		else
+			soft_fail "kill -9 after ${d}s: state differs after recovery: $(diff "$dir/pristine" "$dir/after" | grep '^[<>]' | head -4 | tr '\n' '|')"
+		fi
+	done
+	check_soft_failures
+}
+
+# The interface is deleted while attached: status says so, detach cleans
+# up; re-created, it can be attached again and counts.
+test_fault_iface_deleted() {
+	local dir bi
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+	ip link del dev "$PNMT_IF0" || fail "ip link del failed"
+	pnm status
+	assert_eq "status after the interface was deleted: exit" "$PNM_RC" 0
+	printf '%s\n' "$PNM_OUT" | grep -q "^  $PNMT_IF0 .*GONE" ||
+		soft_fail "status does not say $PNMT_IF0 is gone: $PNM_OUT"
+	pnm show
+	printf '%s' "$PNM_ERR" | grep -q "$PNMT_IF0 no longer exists" ||
+		soft_fail "show does not warn about the deleted interface: $PNM_ERR"
+	pnm detach
+	assert_eq "detach of the deleted interface: exit" "$PNM_RC" 0
+	[ -e /sys/fs/bpf/pnm-tc ] && soft_fail "detach left /sys/fs/bpf/pnm-tc"
+	ip link add "$PNMT_IF0" type veth peer name "$PNMT_IF1" netns "$PNMT_NS" &&
+		ip addr add "$PNMT_IP0/24" dev "$PNMT_IF0" && ip link set "$PNMT_IF0" up &&
+		nsx ip addr add "$PNMT_IP1/24" dev "$PNMT_IF1" && nsx ip link set "$PNMT_IF1" up ||
+		fail "cannot re-create $PNMT_IF0"
+	pnm_attach "$PNMT_IF0"
+	udp_hold 0.0.0.0 "$PNMT_IPERF_PORT" 3
+	wait_listen "$PNMT_IPERF_PORT" root udp
+	nsx "$PNMT_TRAFFIC" burst "$PNMT_IP0" "$PNMT_IPERF_PORT" 10 500 >/dev/null 9>&- || fail "burst failed"
+	pnm_json "$dir/show.json" -p "$HOLD_PID"
+	read -r bi _ _ _ _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$HOLD_PID")
+	assert_eq "the re-created interface counts: bytes_in of the receiver" "$bi" "$(udp_wire 5000 10)"
+	check_soft_failures
+}
+
+# bpf_census: pnm-tc's programs, maps and links in the kernel, its pins,
+# and the kernel's unreclaimable slab (kB).
+bpf_census() {
+	printf '%s %s %s %s %s\n' \
+		"$(bpftool prog show 2>/dev/null | grep -c ' name pnm_')" \
+		"$(bpftool map show 2>/dev/null | grep -c ' name pnm_')" \
+		"$(bpftool link show 2>/dev/null | grep -c 'prog ')" \
+		"$(find /sys/fs/bpf -mindepth 1 2>/dev/null | grep -c pnm)" \
+		"$(awk '/^SUnreclaim:/ { print $2 }' /proc/meminfo)"
+}
+
+# 500 attach/detach cycles leave no growth: programs, maps, links, pins
+# and kernel memory (unreclaimable slab within 8 MiB: a leak of even
+# 16 KiB per cycle would show) as before.
+test_fault_cycles() {
+	local dir i before after fds0 fds1
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	read -r -a before < <(bpf_census)
+	fds0=$(awk '{ print $1 }' /proc/sys/fs/file-nr)
+	for ((i = 1; i <= 500; i++)); do
+		"$PNM_TC" attach "$PNMT_IF0" >/dev/null 2>"$dir/err" || fail "cycle $i: attach: $(cat "$dir/err")"
+		"$PNM_TC" detach >/dev/null 2>"$dir/err" || fail "cycle $i: detach: $(cat "$dir/err")"
+	done
+	# Programs and maps go after an RCU grace period.
+	for ((i = 0; i < 50; i++)); do
+		read -r -a after < <(bpf_census)
+		[ "${after[*]:0:4}" = "${before[*]:0:4}" ] && break
+		sleep 0.2
+	done
+	fds1=$(awk '{ print $1 }' /proc/sys/fs/file-nr)
+	info "before: progs ${before[0]} maps ${before[1]} links ${before[2]} pins ${before[3]} slab ${before[4]} kB, files $fds0"
+	info "after:  progs ${after[0]} maps ${after[1]} links ${after[2]} pins ${after[3]} slab ${after[4]} kB, files $fds1"
+	assert_eq "programs, maps, links, pins after 500 cycles" "${after[*]:0:4}" "${before[*]:0:4}"
+	[ $((after[4] - before[4])) -lt 8192 ] ||
+		soft_fail "unreclaimable slab grew by $((after[4] - before[4])) kB over 500 cycles"
+	[ $((fds1 - fds0)) -lt 256 ] || soft_fail "open files grew by $((fds1 - fds0)) over 500 cycles"
+	check_soft_failures
+}
+
+# Concurrent invocations wait for the lock and say who holds it; both
+# complete, and the state is consistent.
+test_lock_concurrent() {
+	local dir p rc
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	mkdir -p /run/pnm-tc
+	exec 8>>/run/pnm-tc/lock
+	flock 8 || fail "cannot take the lock"
+	echo "$BASHPID" >/run/pnm-tc/lock
+	at_cleanup "'$PNM_TC' detach $PNMT_IF0 lo"
+	# 8>&-: the waiting commands must not share the held lock's file.
+	"$PNM_TC" attach "$PNMT_IF0" >"$dir/a.out" 2>"$dir/a.err" 8>&- &
+	p=$!
+	"$PNM_TC" attach lo >"$dir/b.out" 2>"$dir/b.err" 8>&- &
+	sleep 1
+	kill -0 "$p" 2>/dev/null || soft_fail "attach did not wait for the held lock: $(cat "$dir/a.err")"
+	grep -q "waiting for another pnm-tc (pid $BASHPID) that holds /run/pnm-tc/lock" "$dir/a.err" ||
+		soft_fail "the waiting attach does not name the holder: $(cat "$dir/a.err")"
+	exec 8>&-
+	wait "$p"
+	rc=$?
+	assert_eq "the waiting attach, once the lock is free: exit" "$rc" 0
+	wait
+	pnm status
+	printf '%s\n' "$PNM_OUT" | grep -q "^  $PNMT_IF0 .*ingress prio [0-9]* ok, egress prio [0-9]* ok" &&
+		printf '%s\n' "$PNM_OUT" | grep -q "^  lo .*ingress prio [0-9]* ok, egress prio [0-9]* ok" ||
+		soft_fail "both attaches should be in place: $PNM_OUT"
+	for h in ingress egress; do
+		[ "$(count_bpf_filters "$PNMT_IF0" "$h")" -eq 1 ] || soft_fail "$PNMT_IF0 $h: not exactly one filter"
+	done
+	pnm detach
+	assert_eq "detach after concurrent attaches: exit" "$PNM_RC" 0
+	check_soft_failures
+}
+
+# Hardening: the binary (PIE, full RELRO, stack protector, FORTIFY, no
+# shell), root-only pins by default and group-readable with --group, and a
+# pin directory that is a symlink or somebody else's is refused.
+test_hardening() {
+	local dir bin mounted=0 syms modes
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	bin=$PNM_TC
+	readelf -h "$bin" | grep -q 'Type:.*DYN' || soft_fail "not a PIE: $(readelf -h "$bin" | grep Type:)"
+	readelf -l "$bin" | grep -q GNU_RELRO || soft_fail "no RELRO segment"
+	readelf -d "$bin" | grep -Eq 'BIND_NOW|FLAGS_1.*NOW' || soft_fail "RELRO is not full (no BIND_NOW)"
+	syms=$(nm -D --undefined-only "$bin")
+	grep -q '__stack_chk_fail' <<<"$syms" || soft_fail "no stack protector"
+	grep -Eq '__[a-z]+_chk' <<<"$syms" || soft_fail "no _FORTIFY_SOURCE checks"
+	if grep -Ew 'system|popen|execv|execve|execvp|execl|execlp|posix_spawn|posix_spawnp' <<<"$syms"; then
+		soft_fail "the binary can run other programs: $(grep -Ew 'system|popen|exec[a-z]*|posix_spawnp?' <<<"$syms" | tr '\n' ' ')"
+	else
+		info "ok   PIE, full RELRO, stack protector, FORTIFY; no system/popen/exec"
+	fi
+	# Default modes.
+	pnm_attach "$PNMT_IF0"
+	modes=$(stat -c '%a %U' /sys/fs/bpf/pnm-tc /sys/fs/bpf/pnm-tc/* | sort -u | tr '\n' ' ')
+	assert_eq "modes of the pin directory and pins" "$modes" "600 root 700 root "
+	pnm_detach "$PNMT_IF0"
+	pnm_attach --group adm "$PNMT_IF0"
+	modes=$(stat -c '%a %G' /sys/fs/bpf/pnm-tc /sys/fs/bpf/pnm-tc/* | sort -u | tr '\n' ' ')
+	assert_eq "modes with --group adm" "$modes" "640 adm 750 adm "
+	pnm_detach "$PNMT_IF0"
+	# A pin directory that is a symlink, or somebody else's.
+	if ! mountpoint -q /sys/fs/bpf; then
+		mount -t bpf bpf /sys/fs/bpf || fail "cannot mount bpffs"
+		mounted=1
+	fi
+	mkdir -p /sys/fs/bpf/pnmt-victim-$$
+	at_cleanup "rm -rf /sys/fs/bpf/pnm-tc /sys/fs/bpf/pnmt-victim-$$; [ $mounted = 1 ] && umount /sys/fs/bpf"
+	ln -s /sys/fs/bpf/pnmt-victim-$$ /sys/fs/bpf/pnm-tc
+	mkdir /sys/fs/bpf/pnmt-victim-$$/keep
+	for c in attach detach; do
+		if [ $c = attach ]; then pnm attach "$PNMT_IF0"; else pnm detach; fi
+		if [ "$PNM_RC" -eq 1 ] && printf '%s' "$PNM_ERR" | grep -q 'refusing /sys/fs/bpf/pnm-tc: it is a symbolic link'; then
+			info "ok   $c with a symlinked pin directory -> 1: $PNM_ERR"
+		else
+			soft_fail "$c with a symlinked pin directory: exit $PNM_RC: $PNM_ERR"
+		fi
+	done
+	[ -d /sys/fs/bpf/pnmt-victim-$$/keep ] || soft_fail "the symlink's target was emptied"
+	[ "$(count_bpf_filters "$PNMT_IF0" ingress)" -eq 0 ] || soft_fail "a refused attach left a filter"
+	rm /sys/fs/bpf/pnm-tc
+	mkdir /sys/fs/bpf/pnm-tc && chown 65534 /sys/fs/bpf/pnm-tc
+	pnm attach "$PNMT_IF0"
+	if [ "$PNM_RC" -eq 1 ] && printf '%s' "$PNM_ERR" | grep -q 'it is not owned by root'; then
+		info "ok   attach with a pin directory owned by nobody -> 1: $PNM_ERR"
+	else
+		soft_fail "attach with a pin directory owned by nobody: exit $PNM_RC: $PNM_ERR"
+	fi
+	rmdir /sys/fs/bpf/pnm-tc
+	check_soft_failures
+}
+
+# show, status and events run clean under valgrind (errors and definite
+# or indirect leaks; valgrind.supp: valgrind's own model of bpf(2)).
+test_valgrind() {
+	local dir c
+	peer_site
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+	curl_download "$PEER_URL"
+	for c in "show" "show -d --json" "show --by remote" "status" "show -c 0.3 -t 1s --json" \
+		"events -t 1s"; do
+		# shellcheck disable=SC2086
+		valgrind -q --suppressions="$PNMT_TESTS_DIR/valgrind.supp" --error-exitcode=99 \
+			--leak-check=full --errors-for-leak-kinds=definite,indirect \
+			"$PNM_TC" $c >/dev/null 2>"$dir/vg.err"
+		if [ $? -eq 0 ]; then
+			info "ok   valgrind pnm-tc $c: clean"
+		else
+			soft_fail "valgrind pnm-tc $c: $(grep -E '==[0-9]+==' "$dir/vg.err" | head -4 | tr '\n' '|')"
+		fi
+	done
+	check_soft_failures
+}
+
 # A process named with an escape sequence and a quote: escaped in the
 # table, itself (valid) in the JSON.
 test_escaped_name() {
@@ -1479,6 +1705,12 @@ ALL_TESTS=(
 	test_details
 	test_events
 	test_install_docs
+	test_fault_kill_attach
+	test_fault_iface_deleted
+	test_fault_cycles
+	test_lock_concurrent
+	test_hardening
+	test_valgrind
 	test_escaped_name
 	test_tcp_server_workers
 	test_udp_iperf3
