@@ -59,10 +59,10 @@ FUZZ_MODS := loader/parse.c loader/format.c
 HELPERS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests/%,$(wildcard tests/helpers/*.c))
 
 C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h loader/*.c loader/*.h iface/*.c iface/*.h \
-	tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c)
+	tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c tests/bench/*.c)
 SH_SRCS = $(wildcard tests/integration/*.sh ci/*.sh) .ci/run loader/pnm-tc.bash-completion
 
-.PHONY: all deps check lint unit fuzz integration demo install uninstall format clean
+.PHONY: all deps check lint unit fuzz bench integration demo install uninstall format clean
 
 all: pnm-tc
 
@@ -116,6 +116,16 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz.c $(FUZZ_MODS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(CLANG) -g -O1 -std=gnu11 -Wall -Wextra -Werror -Imaps -Iloader -DFUZZ_$* \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $^ -o $@
+
+$(OUTPUT)/bench/empty_tc.bpf.o: tests/bench/empty_tc.bpf.c
+	$(Q)mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu -c $< -o $@
+
+# The cost of pnm-tc, measured (ci/bench.sh); writes .output/bench/report.*
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(HELPERS) $(OUTPUT)/bench/empty_tc.bpf.o
+	$(Q)bash ci/bench.sh
 
 fuzz: $(FUZZ_BINS)
 	$(Q)bash ci/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# make bench: what pnm-tc costs, measured side by side in one run on a veth
+# pair (offloads on), each figure repeated BENCH_REPS times (default 5):
+#  - the kernel's own ns per run of every attached program
+#    (kernel.bpf_stats_enabled) under a TCP stream and a 64-byte UDP flood,
+#    next to an empty TC program attached at the same time (the floor);
+#  - iperf3 TCP throughput, attached vs detached, alternated;
+#  - 64-byte UDP packets per second, attached vs detached, alternated;
+#  - 1-byte UDP ping-pong round trips per second (the send/receive hooks);
+#  - map memory at defaults, and show's latency with 10000 processes.
+# Writes .output/bench/report.{json,md} and prints the summary.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=tests/integration/lib.sh
+. tests/integration/lib.sh
+
+REPS=${BENCH_REPS:-5}
+SECS=${BENCH_SECONDS:-3}
+OUT=.output/bench
+EMPTY=$OUT/empty_tc.bpf.o
+mkdir -p "$OUT"
+PNMT_TMP=$(mktemp -d)
+trap 'run_cleanups; rm -rf "$PNMT_TMP"' EXIT
+require_root || exit 1
+require_tools || exit 1
+take_lock || exit 1
+[ -e /sys/fs/bpf/pnm-tc ] && { echo "pnm-tc is attached already: detach first" >&2; exit 1; }
+R=$OUT/raw
+: >"$R"
+# raw KEY VALUE: one measurement.
+raw() { echo "$1 $2" >>"$R"; }
+
+topo_up
+offloads on
+nsx iperf3 -s -B "$PNMT_IP1" -p "$PNMT_IPERF_PORT" >/dev/null 2>&1 9>&- &
+at_cleanup "kill_wait $!"
+wait_listen "$PNMT_IPERF_PORT" peer
+ip neigh replace "$PNMT_IP1" lladdr "$(nsx cat "/sys/class/net/$PNMT_IF1/address")" dev "$PNMT_IF0"
+
+iperf_tcp() { iperf3 -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -t "$SECS" -J 2>/dev/null |
+	"$PNMT_PY" -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'; }
+iperf_udp64() { iperf3 -u -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -b 0 -l 64 -t "$SECS" -J 2>/dev/null |
+	"$PNMT_PY" -c 'import json,sys; s=json.load(sys.stdin)["end"]["sum"]; print((s["packets"]-s["lost_packets"])/s["seconds"])'; }
+
+# The peer echoes 1-byte datagrams; pingpong prints round trips per second.
+nsx "$PNMT_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    d, a = s.recvfrom(16)
+    s.sendto(d, a)
+' "$PNMT_IP1" $((PNMT_IPERF_PORT + 1)) 9>&- &
+at_cleanup "kill_wait $!"
+sleep 0.5
+pingpong() { "$PNMT_PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], int(sys.argv[2])))
+n = 20000
+t = time.monotonic()
+for _ in range(n):
+    s.send(b"x")
+    s.recv(16)
+print(n / (time.monotonic() - t))
+' "$PNMT_IP1" $((PNMT_IPERF_PORT + 1)); }
+
+# prog_stats: "name run_time_ns run_cnt" of pnm-tc's and the empty program.
+prog_stats() { bpftool prog show -j | "$PNMT_PY" -c '
+import json, sys
+for p in json.load(sys.stdin):
+    n = p.get("name", "")
+    if n.startswith("pnm_"):
+        print(n, p.get("run_time_ns", 0), p.get("run_cnt", 0))'; }
+
+echo "== per-program cost (kernel.bpf_stats_enabled), $REPS x ${SECS}s per load"
+old_stats=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
+at_cleanup "sysctl -qw kernel.bpf_stats_enabled=$old_stats"
+"$PNM_TC" attach "$PNMT_IF0" >/dev/null || { echo "attach failed" >&2; exit 1; }
+at_cleanup "'$PNM_TC' detach"
+# The floor beside it: an empty TC program after pnm-tc's filter.
+for h in ingress egress; do
+	tc filter add dev "$PNMT_IF0" "$h" prio 60000 bpf da obj "$EMPTY" sec tc ||
+		{ echo "cannot attach the empty program" >&2; exit 1; }
+done
+for load in tcp udp64; do
+	for ((i = 0; i < REPS; i++)); do
+		prog_stats >"$OUT/s0"
+		if [ $load = tcp ]; then iperf_tcp >/dev/null; else iperf_udp64 >/dev/null; fi
+		prog_stats >"$OUT/s1"
+		join "$OUT/s0" "$OUT/s1" | awk -v l=$load '$5 > $3 { printf "cost.%s.%s %.1f\n", l, $1, ($4 - $2) / ($5 - $3) }' >>"$R"
+	done
+done
+for h in ingress egress; do tc filter del dev "$PNMT_IF0" "$h" prio 60000; done
+"$PNM_TC" detach >/dev/null
+
+echo "== throughput, packets, ping-pong: detached vs attached, alternated $REPS times"
+for ((i = 0; i < REPS; i++)); do
+	for mode in detached attached; do
+		[ $mode = attached ] && "$PNM_TC" attach "$PNMT_IF0" >/dev/null
+		raw "tcp_bps.$mode" "$(iperf_tcp)"
+		raw "udp64_pps.$mode" "$(iperf_udp64)"
+		raw "pingpong_rtps.$mode" "$(pingpong)"
+		[ $mode = attached ] && "$PNM_TC" detach >/dev/null
+	done
+done
+
+echo "== scale: map memory, show with 10000 processes"
+"$PNM_TC" attach "$PNMT_IF0" >/dev/null
+raw maps_bytes.default "$("$PNM_TC" status | "$PNMT_PY" -c '
+import re, sys
+m = re.search(r"memory of all maps: ([0-9.]+) (KiB|MiB|GiB)", sys.stdin.read())
+print(int(float(m.group(1)) * {"KiB": 1024, "MiB": 1 << 20, "GiB": 1 << 30}[m.group(2)]))')"
+"$PNMT_TRAFFIC" many "$PNMT_IP1" 9 10000 1 100 >"$OUT/many" 9>&- || echo "many failed" >&2
+raw processes "$("$PNM_TC" show --json | "$PNMT_PY" -c 'import json,sys; print(len(json.load(sys.stdin)["processes"]))')"
+for ((i = 0; i < REPS; i++)); do
+	for what in json table; do
+		t0=$(date +%s%N)
+		if [ $what = json ]; then "$PNM_TC" show --json >/dev/null; else "$PNM_TC" show >/dev/null; fi
+		raw "show_ms.$what" "$(( ($(date +%s%N) - t0) / 1000 ))e-3"
+	done
+done
+"$PNM_TC" detach >/dev/null
+
+"$PNMT_PY" - "$R" "$OUT" "$REPS" <<'EOF'
+import json, statistics, sys
+raw, out, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+vals = {}
+for line in open(raw):
+    k, v = line.split()
+    vals.setdefault(k, []).append(float(v))
+def agg(v):
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+res = {k: agg(v) for k, v in sorted(vals.items())}
+ratios = {}
+for base in ("tcp_bps", "udp64_pps", "pingpong_rtps"):
+    a, d = vals.get(base + ".attached"), vals.get(base + ".detached")
+    if a and d:
+        ratios[base] = statistics.median(a) / statistics.median(d)
+json.dump({"reps": reps, "results": res, "ratios_attached_vs_detached": ratios},
+          open(out + "/report.json", "w"), indent=1)
+lines = ["# pnm-tc benchmark", "", "Medians of %d runs (min-max); ratios attached/detached." % reps, "",
+         "| measurement | median | min | max |", "| --- | --- | --- | --- |"]
+for k, r in res.items():
+    lines.append("| %s | %.4g | %.4g | %.4g |" % (k, r["median"], r["min"], r["max"]))
+lines += ["", "| ratio attached / detached | value |", "| --- | --- |"]
+for k, v in ratios.items():
+    lines.append("| %s | %.3f |" % (k, v))
+open(out + "/report.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+EOF
+echo "report: $OUT/report.md, $OUT/report.json"
