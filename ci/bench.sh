@@ -25,6 +25,11 @@ require_root || exit 1
 require_tools || exit 1
 take_lock || exit 1
 [ -e /sys/fs/bpf/pnm-tc ] && { echo "pnm-tc is attached already: detach first" >&2; exit 1; }
+# Leave bpffs as found: mounted by us (for tc's loader) means unmounted after.
+if ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf || exit 1
+	at_cleanup "umount /sys/fs/bpf"
+fi
 R=$OUT/raw
 : >"$R"
 # raw KEY VALUE: one measurement.
@@ -79,7 +84,11 @@ sysctl -qw kernel.bpf_stats_enabled=1
 at_cleanup "sysctl -qw kernel.bpf_stats_enabled=$old_stats"
 "$PNM_TC" attach "$PNMT_IF0" >/dev/null || { echo "attach failed" >&2; exit 1; }
 at_cleanup "'$PNM_TC' detach"
-# The floor beside it: an empty TC program after pnm-tc's filter.
+# The floor beside it: an empty TC program after pnm-tc's filter. tc's
+# object loader adds tc/, ip and xdp to bpffs: removed after, if new.
+for e in tc ip xdp; do
+	[ -e "/sys/fs/bpf/$e" ] || [ -L "/sys/fs/bpf/$e" ] || at_cleanup "rm -rf /sys/fs/bpf/$e"
+done
 for h in ingress egress; do
 	tc filter add dev "$PNMT_IF0" "$h" prio 60000 bpf da obj "$EMPTY" sec tc ||
 		{ echo "cannot attach the empty program" >&2; exit 1; }

@@ -47,23 +47,44 @@ struct pnm_iface *pnm_snapshot_iface_by_slot(struct pnm_snapshot *s, uint32_t sl
 	return NULL;
 }
 
-struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
-				  uint32_t slot, const struct pnm_counts *c)
+/* The row of (pid, start_ns): the last one if it is that process, else
+ * (search) any, else a new one. */
+static struct pnm_proc *proc_row(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
+				 bool search)
 {
-	struct pnm_proc *p = pnm_snapshot_find(s, pid, start_ns);
-	struct pnm_proc_if *ifs;
+	struct pnm_proc *p = NULL;
 
-	if (!p) {
-		struct pnm_proc *np = realloc(s->procs, (s->nprocs + 1) * sizeof(*np));
+	if (s->nprocs && s->procs[s->nprocs - 1].pid == pid &&
+	    s->procs[s->nprocs - 1].start_ns == start_ns)
+		return &s->procs[s->nprocs - 1];
+	if (search)
+		p = pnm_snapshot_find(s, pid, start_ns);
+	if (p)
+		return p;
+	if (s->nprocs == s->procs_cap) {
+		size_t cap = s->procs_cap ? 2 * s->procs_cap : 64;
+		struct pnm_proc *np = realloc(s->procs, cap * sizeof(*np));
 
 		if (!np)
 			return NULL;
 		s->procs = np;
-		p = &s->procs[s->nprocs++];
-		memset(p, 0, sizeof(*p));
-		p->pid = pid;
-		p->start_ns = start_ns;
+		s->procs_cap = cap;
 	}
+	p = &s->procs[s->nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->start_ns = start_ns;
+	return p;
+}
+
+static struct pnm_proc *add_row(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
+				uint32_t slot, const struct pnm_counts *c, bool search)
+{
+	struct pnm_proc *p = proc_row(s, pid, start_ns, search);
+	struct pnm_proc_if *ifs;
+
+	if (!p)
+		return NULL;
 	for (size_t i = 0; i < p->nifs; i++) {
 		if (p->ifs[i].slot == slot) {
 			pnm_counts_add(&p->ifs[i].c, c);
@@ -80,6 +101,18 @@ struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t
 	p->nifs++;
 	pnm_counts_add(&p->total, c);
 	return p;
+}
+
+struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
+				  uint32_t slot, const struct pnm_counts *c)
+{
+	return add_row(s, pid, start_ns, slot, c, true);
+}
+
+struct pnm_proc *pnm_snapshot_append(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
+				     uint32_t slot, const struct pnm_counts *c)
+{
+	return add_row(s, pid, start_ns, slot, c, false);
 }
 
 static uint64_t total_bytes(const struct pnm_proc *p)
@@ -99,22 +132,39 @@ static int by_total_desc(const void *a, const void *b)
 	return x->start_ns < y->start_ns ? 1 : -1;
 }
 
+/* Instances of one PID, newest first. */
+static int by_pid_newest(const void *a, const void *b)
+{
+	const struct pnm_proc *x = *(struct pnm_proc *const *)a, *y = *(struct pnm_proc *const *)b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->start_ns == y->start_ns ? 0 : x->start_ns > y->start_ns ? -1 : 1;
+}
+
 void pnm_snapshot_finish(struct pnm_snapshot *s)
 {
+	struct pnm_proc **idx;
+
 	if (s->nprocs)
 		qsort(s->procs, s->nprocs, sizeof(*s->procs), by_total_desc);
-	for (size_t i = 0; i < s->nprocs; i++) {
-		struct pnm_proc *p = &s->procs[i];
-		unsigned int newer = 0;
-
-		for (size_t j = 0; j < s->nprocs; j++)
-			if (s->procs[j].pid == p->pid && s->procs[j].start_ns > p->start_ns)
-				newer++;
-		if (newer)
-			snprintf(p->key, sizeof(p->key), "%u.%u", p->pid, newer);
+	idx = malloc((s->nprocs ? s->nprocs : 1) * sizeof(*idx));
+	for (size_t i = 0; idx && i < s->nprocs; i++)
+		idx[i] = &s->procs[i];
+	if (idx && s->nprocs > 1)
+		qsort(idx, s->nprocs, sizeof(*idx), by_pid_newest);
+	/* The newest instance of a PID is "PID", older ones "PID.1", ... */
+	for (size_t i = 0, k = 0; idx && i < s->nprocs; i++) {
+		k = i && idx[i - 1]->pid == idx[i]->pid ? k + 1 : 0;
+		if (k)
+			snprintf(idx[i]->key, sizeof(idx[i]->key), "%u.%zu", idx[i]->pid, k);
 		else
-			snprintf(p->key, sizeof(p->key), "%u", p->pid);
+			snprintf(idx[i]->key, sizeof(idx[i]->key), "%u", idx[i]->pid);
 	}
+	if (!idx) /* out of memory: plain PIDs */
+		for (size_t i = 0; i < s->nprocs; i++)
+			snprintf(s->procs[i].key, sizeof(s->procs[i].key), "%u", s->procs[i].pid);
+	free(idx);
 }
 
 int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c)

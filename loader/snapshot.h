@@ -71,7 +71,7 @@ struct pnm_snapshot {
 	struct pnm_iface *ifaces;
 	size_t nifaces;
 	struct pnm_proc *procs;
-	size_t nprocs;
+	size_t nprocs, procs_cap;
 };
 
 void pnm_counts_add(struct pnm_counts *a, const struct pnm_counts *b);
@@ -83,6 +83,9 @@ void pnm_counts_from(struct pnm_counts *c, const struct pnm_counter *dir);
  * failure. */
 struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
 				  uint32_t slot, const struct pnm_counts *c);
+/* The same for rows that come grouped by process (sorted): no search. */
+struct pnm_proc *pnm_snapshot_append(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
+				     uint32_t slot, const struct pnm_counts *c);
 struct pnm_proc *pnm_snapshot_find(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns);
 /* Add one socket's counters (from pnm_conn) to its owner p. */
 int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c);

@@ -61,11 +61,31 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 	return 0;
 }
 
+struct proc_row {
+	struct pnm_proc_key key;
+	struct pnm_counts c;
+};
+
+static int by_process(const void *a, const void *b)
+{
+	const struct pnm_proc_key *x = &((const struct proc_row *)a)->key;
+	const struct pnm_proc_key *y = &((const struct proc_row *)b)->key;
+
+	if (x->tgid != y->tgid)
+		return x->tgid < y->tgid ? -1 : 1;
+	if (x->start_ns != y->start_ns)
+		return x->start_ns < y->start_ns ? -1 : 1;
+	return x->slot == y->slot ? 0 : x->slot < y->slot ? -1 : 1;
+}
+
 static int read_procs(const struct pnm_maps *m, struct pnm_snapshot *s, void *buf)
 {
 	struct pnm_proc_key key, next, *prev = NULL;
+	struct proc_row *rows = NULL;
+	size_t n = 0, cap = 0;
 	int ncpu = pnm_ncpus();
 
+	/* Read all, then group by process: no search per row. */
 	while (!bpf_map_get_next_key(m->procstat, prev, &next)) {
 		struct pnm_traffic *tr = buf;
 		struct pnm_counts c = { 0 };
@@ -76,9 +96,30 @@ static int read_procs(const struct pnm_maps *m, struct pnm_snapshot *s, void *bu
 			continue;
 		for (int i = 0; i < ncpu; i++)
 			pnm_counts_from(&c, tr[i].dir);
-		if (!pnm_snapshot_add(s, key.tgid, key.start_ns, key.slot, &c))
-			return -ENOMEM;
+		if (n == cap) {
+			struct proc_row *grown;
+
+			cap = cap ? 2 * cap : 256;
+			grown = realloc(rows, cap * sizeof(*rows));
+			if (!grown) {
+				free(rows);
+				return -ENOMEM;
+			}
+			rows = grown;
+		}
+		rows[n].key = key;
+		rows[n++].c = c;
 	}
+	if (n > 1)
+		qsort(rows, n, sizeof(*rows), by_process);
+	for (size_t i = 0; i < n; i++) {
+		if (!pnm_snapshot_append(s, rows[i].key.tgid, rows[i].key.start_ns,
+					 rows[i].key.slot, &rows[i].c)) {
+			free(rows);
+			return -ENOMEM;
+		}
+	}
+	free(rows);
 	/* Totals from the same reads as their parts: they always add up. */
 	for (size_t i = 0; i < s->nifaces; i++)
 		s->ifaces[i].total = s->ifaces[i].unattr;
