@@ -132,10 +132,13 @@ static int by_total_desc(const void *a, const void *b)
 	return x->start_ns < y->start_ns ? 1 : -1;
 }
 
-/* Instances of one PID, newest first. */
+static const struct pnm_proc *sort_base; /* for by_pid_newest */
+
+/* Instances of one PID, newest first (indices into sort_base). */
 static int by_pid_newest(const void *a, const void *b)
 {
-	const struct pnm_proc *x = *(struct pnm_proc *const *)a, *y = *(struct pnm_proc *const *)b;
+	const struct pnm_proc *x = &sort_base[*(const size_t *)a];
+	const struct pnm_proc *y = &sort_base[*(const size_t *)b];
 
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
@@ -144,22 +147,25 @@ static int by_pid_newest(const void *a, const void *b)
 
 void pnm_snapshot_finish(struct pnm_snapshot *s)
 {
-	struct pnm_proc **idx;
+	size_t *idx;
 
 	if (s->nprocs)
 		qsort(s->procs, s->nprocs, sizeof(*s->procs), by_total_desc);
-	idx = malloc((s->nprocs ? s->nprocs : 1) * sizeof(*idx));
+	idx = calloc(s->nprocs ? s->nprocs : 1, sizeof(size_t));
 	for (size_t i = 0; idx && i < s->nprocs; i++)
-		idx[i] = &s->procs[i];
+		idx[i] = i;
+	sort_base = s->procs;
 	if (idx && s->nprocs > 1)
-		qsort(idx, s->nprocs, sizeof(*idx), by_pid_newest);
+		qsort(idx, s->nprocs, sizeof(size_t), by_pid_newest);
 	/* The newest instance of a PID is "PID", older ones "PID.1", ... */
 	for (size_t i = 0, k = 0; idx && i < s->nprocs; i++) {
-		k = i && idx[i - 1]->pid == idx[i]->pid ? k + 1 : 0;
+		struct pnm_proc *p = &s->procs[idx[i]];
+
+		k = i && s->procs[idx[i - 1]].pid == p->pid ? k + 1 : 0;
 		if (k)
-			snprintf(idx[i]->key, sizeof(idx[i]->key), "%u.%zu", idx[i]->pid, k);
+			snprintf(p->key, sizeof(p->key), "%u.%zu", p->pid, k);
 		else
-			snprintf(idx[i]->key, sizeof(idx[i]->key), "%u", idx[i]->pid);
+			snprintf(p->key, sizeof(p->key), "%u", p->pid);
 	}
 	if (!idx) /* out of memory: plain PIDs */
 		for (size_t i = 0; i < s->nprocs; i++)
