@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,17 +127,6 @@ static int by_sum(const void *a, const void *b)
 	return x->e->start_ns < y->e->start_ns ? 1 : -1;
 }
 
-static bool wanted(const struct pnm_view *v, const struct pnm_rate_entry *e)
-{
-	bool in = !v->pids && !v->procs;
-
-	for (size_t i = 0; v->pids && i < v->pids->n && !in; i++)
-		in = v->pids->pid[i] == e->pid;
-	for (size_t i = 0; v->procs && i < v->nprocs && !in; i++)
-		in = v->procs[i].pid == e->pid && v->procs[i].start_ns == e->start_ns;
-	return in && (!v->name || !strcmp(v->name, e->name) || !fnmatch(v->name, e->name, 0));
-}
-
 static long summary_rows(const struct pnm_rates *r, const struct pnm_view *v, struct sum_row **out)
 {
 	struct sum_row *rows = calloc(r->n ? r->n : 1, sizeof(*rows));
@@ -150,7 +138,7 @@ static long summary_rows(const struct pnm_rates *r, const struct pnm_view *v, st
 	for (size_t i = 0; i < r->n; i++) {
 		const struct pnm_rate_entry *e = &r->e[i];
 
-		if (!wanted(v, e) ||
+		if (!pnm_view_wants(v, e->pid, e->start_ns, e->name) ||
 		    (e->in == e->in0 && e->out == e->out0 && !v->pids && !v->procs))
 			continue;
 		rows[n].e = e;

@@ -14,21 +14,16 @@ static bool view_iface(const struct pnm_view *v, const struct pnm_iface *i)
 	return !v->iface || v->iface->slot == i->slot;
 }
 
-static bool view_pid(const struct pnm_view *v, const struct pnm_proc *p)
+bool pnm_view_wants(const struct pnm_view *v, uint32_t pid, uint64_t start_ns, const char *name)
 {
 	bool in = !v->pids && !v->procs;
 
 	for (size_t i = 0; v->pids && i < v->pids->n && !in; i++)
-		in = v->pids->pid[i] == p->pid;
+		in = v->pids->pid[i] == pid;
 	for (size_t i = 0; v->procs && i < v->nprocs && !in; i++)
-		in = v->procs[i].pid == p->pid && v->procs[i].start_ns == p->start_ns;
-	return in;
-}
-
-/* -n: the exact name, or a glob. */
-static bool view_name(const struct pnm_view *v, const struct pnm_proc *p)
-{
-	return !v->name || !strcmp(v->name, p->name) || !fnmatch(v->name, p->name, 0);
+		in = v->procs[i].pid == pid && v->procs[i].start_ns == start_ns;
+	/* -n: the exact name, or a glob. */
+	return in && (!v->name || !strcmp(v->name, name) || !fnmatch(v->name, name, 0));
 }
 
 /* Is process p part of the view; its figures restricted to the view. */
@@ -37,7 +32,7 @@ static bool view_proc(const struct pnm_view *v, const struct pnm_proc *p, struct
 	bool seen = false;
 
 	memset(c, 0, sizeof(*c));
-	if (!view_pid(v, p) || !view_name(v, p))
+	if (!pnm_view_wants(v, p->pid, p->start_ns, p->name))
 		return false;
 	for (size_t i = 0; i < p->nifs; i++) {
 		if (v->iface && v->iface->slot != p->ifs[i].slot)

@@ -39,6 +39,9 @@ enum pnm_by {
 	PNM_BY_PROTO = 2,
 };
 
+/* Does the view's -p, --children and -n select this process? */
+bool pnm_view_wants(const struct pnm_view *v, uint32_t pid, uint64_t start_ns, const char *name);
+
 /* A process as shown: its figures restricted to the view. */
 struct pnm_row {
 	const struct pnm_proc *p;
