@@ -236,35 +236,34 @@ static __always_inline void count(const struct pnm_owner *o, int dir, __u64 byte
 	add(&tr->dir[dir], bytes, packets);
 }
 
-/*
- * The socket's own counters on this interface (show --details). Shared
- * across CPUs: atomic adds. t is the tuple for a new entry (NULL: the
- * caller has none, and an entry is not created).
- */
-static __always_inline void count_conn(const struct pnm_owner *o, const struct sock_ref *ref,
-				       const struct pnm_tuple *t, int dir, __u64 bytes,
+/* The socket's per-connection entry (show --details): looked up, or made
+ * from tuple t (NULL: the caller has none, and none is made). */
+static __always_inline struct pnm_conn *
+conn_entry(const struct pnm_owner *o, const struct sock_ref *ref, const struct pnm_tuple *t)
+{
+	struct pnm_conn fresh = {}, *c;
+
+	if (!ref->cookie)
+		return NULL;
+	c = bpf_map_lookup_elem(&pnm_conn, &ref->cookie);
+	if (c || !t)
+		return c;
+	fresh.t = *t;
+	fresh.owner = *o;
+	fresh.state = ref->state;
+	bpf_map_update_elem(&pnm_conn, &ref->cookie, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&pnm_conn, &ref->cookie);
+}
+
+/* Count on the socket's own counters for this interface. Shared across
+ * CPUs: atomic adds. */
+static __always_inline void count_conn(struct pnm_conn *c, const struct pnm_owner *o,
+				       const struct sock_ref *ref, int dir, __u64 bytes,
 				       __u32 packets)
 {
 	__u32 want = pnm_slot + 1;
-	struct pnm_conn *c;
 	int i;
 
-	if (!ref->cookie)
-		return;
-	c = bpf_map_lookup_elem(&pnm_conn, &ref->cookie);
-	if (!c) {
-		struct pnm_conn fresh = {};
-
-		if (!t)
-			return;
-		fresh.t = *t;
-		fresh.owner = *o;
-		fresh.state = ref->state;
-		bpf_map_update_elem(&pnm_conn, &ref->cookie, &fresh, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&pnm_conn, &ref->cookie);
-		if (!c)
-			return;
-	}
 	if (c->owner.tgid != o->tgid || c->owner.start_ns != o->start_ns)
 		write_owner(&c->owner, o);
 	if (ref->state && c->state != ref->state)

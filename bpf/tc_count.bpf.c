@@ -146,10 +146,15 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	bytes = at_layer(bytes, packets);
 	count(owned ? &o : NULL, dir, bytes, packets);
 	if (owned && ref.cookie) {
+		struct pnm_conn *c = conn_entry(&o, &ref, NULL);
+
 		/* A new connection entry needs the tuple: parse once for it. */
-		if (!parsed && !bpf_map_lookup_elem(&pnm_conn, &ref.cookie))
+		if (!c && !parsed)
 			parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
-		count_conn(&o, &ref, parsed ? &p.t : NULL, dir, bytes, packets);
+		if (!c && parsed)
+			c = conn_entry(&o, &ref, &p.t);
+		if (c)
+			count_conn(c, &o, &ref, dir, bytes, packets);
 	}
 	return TC_ACT_UNSPEC;
 }

@@ -71,7 +71,11 @@ int pnm_xdp_ingress(struct xdp_md *ctx)
 	}
 	bytes = at_layer(bytes, 1);
 	count(owned ? &o : NULL, PNM_IN, bytes, 1);
-	if (owned)
-		count_conn(&o, &ref, &p.t, PNM_IN, bytes, 1);
+	if (owned) {
+		struct pnm_conn *c = conn_entry(&o, &ref, &p.t);
+
+		if (c)
+			count_conn(c, &o, &ref, PNM_IN, bytes, 1);
+	}
 	return XDP_PASS;
 }
