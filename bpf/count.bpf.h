@@ -7,11 +7,14 @@
  * Before including this file, a program file defines:
  *  - PNM_LOAD(ctx, off, to, len): copy packet bytes (bpf_skb_load_bytes or
  *    bpf_xdp_load_bytes);
- *  - sock_owner(sk, out): the owner of a looked-up socket;
+ *  - sock_owner(sk, out, ps): the owner of a looked-up socket, and its
+ *    storage (*ps, NULL where the program cannot have it);
  *  - sock_cookie(sk): its cookie, 0 if it never got one.
  */
 #ifndef PNM_COUNT_BPF_H
 #define PNM_COUNT_BPF_H
+
+#include "counters.bpf.h"
 
 /*
  * Set by the loader for each attached interface: one program instance per
@@ -29,8 +32,9 @@ struct pkt {
 
 /* The socket a packet was joined to, for its per-connection counters. */
 struct sock_ref {
-	__u64 cookie; /* 0: none */
-	__u8 state;   /* BPF_TCP_* for TCP, 0 for UDP */
+	struct pnm_sock *ps; /* its storage: NULL if none or unusable */
+	__u64 cookie;	     /* 0: none */
+	__u8 state;	     /* BPF_TCP_* for TCP, 0 for UDP */
 };
 
 /* Parse IPv4/IPv6 + TCP/UDP headers from offset off, the network header of
@@ -160,7 +164,7 @@ static __always_inline bool owner_by_tuple(void *ctx, __u32 ifindex, const struc
 		int found = -1; /* -1: the socket has no owner record */
 
 		if (dir == PNM_OUT || !wildcard_bound(sk) || delivered_locally(ctx, ifindex, p)) {
-			found = sock_owner(sk, out);
+			found = sock_owner(sk, out, &ref->ps);
 			ref->cookie = found > 0 ? sock_cookie(sk) : 0;
 			ref->state = p->t.proto == IPPROTO_TCP ? (__u8)sk->state : 0;
 		}
@@ -194,92 +198,20 @@ static __always_inline __u64 at_layer(__u64 bytes, __u32 packets)
 	return bytes;
 }
 
-static __always_inline void add(struct pnm_counter *c, __u64 bytes, __u32 packets)
-{
-	c->bytes += bytes;
-	c->packets += packets;
-}
-
 /* Count bytes (at the interface's layer) for the owner o, or as
  * unattributed (o NULL). */
 static __always_inline void count(const struct pnm_owner *o, int dir, __u64 bytes, __u32 packets)
 {
 	__u32 slot = pnm_slot;
-	struct pnm_proc_key key;
 	struct pnm_if_stats *ifs;
-	struct pnm_traffic *tr;
 
+	if (o) {
+		proc_add(slot, o, dir, bytes, packets);
+		return;
+	}
 	ifs = bpf_map_lookup_elem(&pnm_ifstat, &slot);
-	if (!ifs)
-		return;
-	if (!o) {
+	if (ifs)
 		add(&ifs->unattr[dir], bytes, packets);
-		return;
-	}
-	key.start_ns = o->start_ns;
-	key.tgid = o->tgid;
-	key.slot = slot;
-	tr = bpf_map_lookup_elem(&pnm_procstat, &key);
-	if (!tr) {
-		struct pnm_traffic zero = {};
-
-		/* EEXIST: another CPU created it meanwhile; look again. */
-		bpf_map_update_elem(&pnm_procstat, &key, &zero, BPF_NOEXIST);
-		tr = bpf_map_lookup_elem(&pnm_procstat, &key);
-	}
-	if (!tr) {
-		/* Map full: the bytes stay visible as unattributed overflow. */
-		add(&ifs->unattr[dir], bytes, packets);
-		add(&ifs->overflow[dir], bytes, packets);
-		return;
-	}
-	add(&tr->dir[dir], bytes, packets);
-}
-
-/* The socket's per-connection entry (show --details): looked up, or made
- * from tuple t (NULL: the caller has none, and none is made). */
-static __always_inline struct pnm_conn *
-conn_entry(const struct pnm_owner *o, const struct sock_ref *ref, const struct pnm_tuple *t)
-{
-	struct pnm_conn fresh = {}, *c;
-
-	if (!ref->cookie)
-		return NULL;
-	c = bpf_map_lookup_elem(&pnm_conn, &ref->cookie);
-	if (c || !t)
-		return c;
-	fresh.t = *t;
-	fresh.owner = *o;
-	fresh.state = ref->state;
-	bpf_map_update_elem(&pnm_conn, &ref->cookie, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&pnm_conn, &ref->cookie);
-}
-
-/* Count on the socket's own counters for this interface. Shared across
- * CPUs: atomic adds. */
-static __always_inline void count_conn(struct pnm_conn *c, const struct pnm_owner *o,
-				       const struct sock_ref *ref, int dir, __u64 bytes,
-				       __u32 packets)
-{
-	__u32 want = pnm_slot + 1;
-	int i;
-
-	if (c->owner.tgid != o->tgid || c->owner.start_ns != o->start_ns)
-		write_owner(&c->owner, o);
-	if (ref->state && c->state != ref->state)
-		c->state = ref->state;
-	for (i = 0; i < PNM_CONN_IFACES; i++) {
-		if (c->slot[i] == want)
-			break;
-		if (!c->slot[i] && !__sync_val_compare_and_swap(&c->slot[i], 0, want))
-			break;
-		if (c->slot[i] == want)
-			break;
-	}
-	if (i >= PNM_CONN_IFACES)
-		return; /* a third interface: the process counters have it */
-	__sync_fetch_and_add(&c->c[i][dir].bytes, bytes);
-	__sync_fetch_and_add(&c->c[i][dir].packets, packets);
 }
 
 #endif /* PNM_COUNT_BPF_H */

@@ -11,13 +11,33 @@
 
 #include "pnm.h"
 
-/* socket -> owning process; lives and dies with the socket, and is cloned
- * from a listener to the sockets it accepts (BPF_F_CLONE). */
+/*
+ * What pnm-tc keeps on each TCP/UDP socket (socket-local storage): its
+ * owner, and its per-connection counters, which the packet path adds to
+ * without a map lookup (see counters.bpf.h). Freed with the socket; cloned
+ * from a listener to the sockets it accepts (BPF_F_CLONE): a listener
+ * never counts on its own counters, so clones start at zero.
+ */
+struct pnm_sock {
+	struct pnm_owner owner;
+	__u32 slot[PNM_CONN_IFACES]; /* interface slot + 1 per column; 0: unused */
+	__u32 flags;		     /* PNM_SOCK_* */
+	__u32 pad;
+	/* What earlier owners had of in/out (pnm_sock_rec's base). */
+	struct pnm_counter base[PNM_CONN_IFACES][PNM_NDIR];
+	/* Received and sent 64 bytes apart: the two directions of a
+	 * connection are often counted on two CPUs at once. */
+	struct pnm_counter in[PNM_CONN_IFACES];
+	__u8 gap[32];
+	struct pnm_counter out[PNM_CONN_IFACES];
+};
+_Static_assert(sizeof(struct pnm_sock) == PNM_SOCK_SIZE, "pnm_sock layout");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
 	__type(key, int);
-	__type(value, struct pnm_owner);
+	__type(value, struct pnm_sock);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_sockowner SEC(".maps");
 

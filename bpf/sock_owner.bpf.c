@@ -20,10 +20,12 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "maps.bpf.h"
+#include "counters.bpf.h"
 #include "net.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
 
 /* start_boottime: the clock /proc/PID/stat's starttime also uses. */
 static __always_inline void owner_of(struct task_struct *t, struct pnm_owner *o)
@@ -60,13 +62,20 @@ static __always_inline void set_cookie_owner(__u64 cookie, const struct pnm_owne
  * its own bpf_get_socket_cookie argument). */
 static __always_inline bool claim(void *sk, const struct pnm_owner *me, struct task_struct *t)
 {
-	struct pnm_owner *cur;
+	struct pnm_owner old;
+	struct pnm_sock *ps;
+	struct pnm_meta *m;
 
-	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!cur || (cur->tgid == me->tgid && cur->start_ns == me->start_ns))
+	ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!ps || (ps->owner.tgid == me->tgid && ps->owner.start_ns == me->start_ns))
 		return false;
 	note_process(t, me);
-	write_owner(cur, me);
+	/* What the socket counted so far was the old owner's. */
+	m = fold_begin();
+	if (read_owner(&ps->owner, &old))
+		fold(ps, &old);
+	write_owner(&ps->owner, me);
+	fold_end(m);
 	return true;
 }
 
@@ -87,13 +96,14 @@ static __always_inline bool counted_sock(const struct sock *sk)
 
 static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 {
-	struct pnm_owner me = {}, *cur;
+	struct pnm_owner me = {};
+	struct pnm_sock *cur;
 
 	/* A kernel thread working for a socket (kTLS, sockmap, NFS) does not
 	 * take a process's socket over; it may own a socket nobody owns. */
 	if (t->flags & PF_KTHREAD) {
 		cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-		if (cur && cur->tgid)
+		if (cur && cur->owner.tgid)
 			return;
 	}
 	me.start_ns = t->group_leader->start_boottime;
@@ -139,6 +149,25 @@ static __always_inline struct pnm_event *event_new(__u32 type, struct task_struc
 	return e;
 }
 
+/* A socket's local/remote addresses and ports, protocol, family. */
+static __always_inline void tuple_of_sock(const struct sock *sk, struct pnm_tuple *t)
+{
+	t->proto = (__u8)sk->sk_protocol;
+	t->lport = sk->__sk_common.skc_num;
+	t->rport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (sk->__sk_common.skc_family == AF_INET) {
+		t->family = AF_INET;
+		__builtin_memcpy(t->local, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(t->remote, &sk->__sk_common.skc_daddr, 4);
+	} else {
+		const __u32 *ls = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32;
+		const __u32 *rs = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32;
+		__u32 l[4] = { ls[0], ls[1], ls[2], ls[3] }, r[4] = { rs[0], rs[1], rs[2], rs[3] };
+
+		tuple_set_v6(t, l, r);
+	}
+}
+
 /* SEND/RECV: the call's bytes, the socket's tuple and route. */
 static __always_inline void event_io(struct sock *sk, int ret, __u32 type)
 {
@@ -152,20 +181,7 @@ static __always_inline void event_io(struct sock *sk, int ret, __u32 type)
 	if (!e)
 		return;
 	e->value = ret;
-	e->t.proto = (__u8)sk->sk_protocol;
-	e->t.lport = sk->__sk_common.skc_num;
-	e->t.rport = bpf_ntohs(sk->__sk_common.skc_dport);
-	if (sk->__sk_common.skc_family == AF_INET) {
-		e->t.family = AF_INET;
-		__builtin_memcpy(e->t.local, &sk->__sk_common.skc_rcv_saddr, 4);
-		__builtin_memcpy(e->t.remote, &sk->__sk_common.skc_daddr, 4);
-	} else {
-		__u32 l[4], r[4];
-
-		BPF_CORE_READ_INTO(&l, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
-		BPF_CORE_READ_INTO(&r, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
-		tuple_set_v6(&e->t, l, r);
-	}
+	tuple_of_sock(sk, &e->t);
 	/* An unconnected UDP send: its destination from cgroup/sendmsg. */
 	if (type == PNM_EV_SEND && !e->t.rport && e->t.proto == IPPROTO_UDP) {
 		__u64 id = bpf_get_current_pid_tgid();
@@ -210,29 +226,144 @@ int pnm_sock_create(struct bpf_sock *ctx)
 	return 1; /* never deny */
 }
 
-/* The socket is closed by its last holder: drop its cookie record, mark
- * its connection closed. */
+/*
+ * A socket closes: what it counted goes to its owner's pnm_procstat entry,
+ * its connection to a pnm_conn entry, and what it counts from now on goes
+ * there too (its storage dies with it). Once per socket.
+ */
+static __always_inline void retire(struct pnm_sock *ps, __u64 cookie, const struct pnm_tuple *t,
+				   __u8 state)
+{
+	struct pnm_conn *c = NULL;
+	struct pnm_owner o;
+	struct pnm_meta *m;
+
+	if (__sync_fetch_and_or(&ps->flags, PNM_SOCK_RETIRED) & PNM_SOCK_RETIRED)
+		return;
+	if (!read_owner(&ps->owner, &o))
+		return;
+	m = fold_begin();
+	fold(ps, &o);
+	if (ps->slot[0])
+		c = conn_get(cookie, &o, state, t);
+	for (int i = 0; c && i < PNM_CONN_IFACES; i++) {
+		__u32 slot = ps->slot[i];
+
+		if (!slot)
+			continue;
+		conn_add(c, slot - 1, &o, state, PNM_IN, ps->in[i].bytes, ps->in[i].packets);
+		conn_add(c, slot - 1, &o, state, PNM_OUT, ps->out[i].bytes, ps->out[i].packets);
+	}
+	if (c)
+		c->closed = 1; /* at CLOSE (TCP) or released (UDP): not open */
+	fold_end(m);
+}
+
+/* A TCP socket retires when it reaches CLOSE: after its last packet
+ * (a closed socket's FIN exchange and resets are still its own).
+ * Established ones retire in sockops first; this takes the rest (a
+ * connect that failed), whose local port is already cleared here. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(pnm_tcp_state, struct sock *sk, int oldstate, int newstate)
+{
+	struct pnm_tuple t = {};
+	struct pnm_sock *ps;
+
+	if (newstate != PNM_TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+	if (!ps)
+		return 0;
+	tuple_of_sock(sk, &t);
+	retire(ps, bpf_get_socket_cookie(sk), &t, PNM_TCP_CLOSE);
+	return 0;
+}
+
+/* The socket is closed by its last holder: drop its cookie record, retire
+ * a UDP socket (a TCP one may still have its FIN exchange ahead), mark its
+ * connection closed. */
 SEC("cgroup/sock_release")
 int pnm_sock_release(struct bpf_sock *ctx)
 {
+	struct pnm_sock *ps;
+	struct pnm_conn *c;
 	__u64 cookie;
 
-	if ((ctx->family == AF_INET || ctx->family == AF_INET6) &&
-	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)) {
-		struct pnm_conn *c;
+	if ((ctx->family != AF_INET && ctx->family != AF_INET6) ||
+	    (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP))
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	bpf_map_delete_elem(&pnm_skcookie, &cookie);
+	ps = bpf_sk_storage_get(&pnm_sockowner, ctx, 0, 0);
+	if (ps)
+		__sync_fetch_and_or(&ps->flags, PNM_SOCK_RELEASED);
+	if (ctx->protocol == IPPROTO_UDP) {
+		struct pnm_tuple t = {};
 
-		cookie = bpf_get_socket_cookie(ctx);
-		bpf_map_delete_elem(&pnm_skcookie, &cookie);
-		/* Its per-connection counters stay, marked closed, until the
-		 * LRU needs the room. */
-		c = bpf_map_lookup_elem(&pnm_conn, &cookie);
-		if (c) {
-			c->closed = 1;
-			if (ctx->protocol == IPPROTO_TCP)
-				c->state = BPF_TCP_CLOSE;
+		if (ps) {
+			/* cgroup/sock_release cannot read the local address;
+			 * without bpf_rdonly_cast (Linux < 6.2) the closed
+			 * connection is listed without its addresses. */
+			if (bpf_rdonly_cast)
+				tuple_of_sock(
+					bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct sock)),
+					&t);
+			else
+				t.proto = IPPROTO_UDP;
+			retire(ps, cookie, &t, 0);
 		}
 	}
+	/* Its per-connection counters stay, marked closed, until the LRU
+	 * needs the room. */
+	c = bpf_map_lookup_elem(&pnm_conn, &cookie);
+	if (c) {
+		c->closed = 1;
+		if (ctx->protocol == IPPROTO_TCP)
+			c->state = BPF_TCP_CLOSE;
+	}
 	return 1;
+}
+
+/* show: every socket's own counters, one pnm_sock_rec each (read through
+ * the pinned link PNM_SOCKITER). While an interface is detached, its
+ * column is cleared first: its slot may be given to another interface. */
+SEC("iter/bpf_sk_storage_map")
+int pnm_sockiter(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct pnm_sock *ps = ctx->value;
+	struct sock *sk = ctx->sk;
+	struct pnm_sock_rec r = {};
+	struct pnm_meta *m;
+	__u32 zero = 0;
+
+	if (!ps || !sk)
+		return 0;
+	m = bpf_map_lookup_elem(&pnm_meta, &zero);
+	for (int i = 0; m && m->clear_slot && i < PNM_CONN_IFACES; i++) {
+		if (ps->slot[i] != m->clear_slot)
+			continue;
+		__builtin_memset(&ps->in[i], 0, sizeof(ps->in[i]));
+		__builtin_memset(&ps->out[i], 0, sizeof(ps->out[i]));
+		__builtin_memset(&ps->base[i], 0, sizeof(ps->base[i]));
+		ps->slot[i] = 0;
+	}
+	if (!(ps->slot[0] | ps->slot[1]) || !read_owner(&ps->owner, &r.conn.owner))
+		return 0;
+	r.cookie = bpf_get_socket_cookie(sk);
+	tuple_of_sock(sk, &r.conn.t);
+	if (sk->sk_protocol == IPPROTO_TCP)
+		r.conn.state = sk->__sk_common.skc_state;
+	r.flags = ps->flags;
+	r.conn.closed = !!(ps->flags & (PNM_SOCK_RETIRED | PNM_SOCK_RELEASED));
+	for (int i = 0; i < PNM_CONN_IFACES; i++) {
+		r.conn.slot[i] = ps->slot[i];
+		r.conn.c[i][PNM_IN] = ps->in[i];
+		r.conn.c[i][PNM_OUT] = ps->out[i];
+		r.base[i][PNM_IN] = ps->base[i][PNM_IN];
+		r.base[i][PNM_OUT] = ps->base[i][PNM_OUT];
+	}
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
 }
 
 /* Unconnected UDP sends, before the datagram is built. */
@@ -305,7 +436,8 @@ int pnm_seed(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *t = ctx->task;
 	struct file *file = ctx->file;
-	struct pnm_owner *cur, me;
+	struct pnm_owner me;
+	struct pnm_sock *cur;
 	struct socket *sock;
 	struct sock *sk;
 
@@ -318,11 +450,11 @@ int pnm_seed(struct bpf_iter__task_file *ctx)
 	if (!sk || !counted_sock(sk))
 		return 0;
 	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!cur || cur->tgid)
+	if (!cur || cur->owner.tgid)
 		return 0;
 	owner_of(t, &me);
 	note_process(t, &me);
-	write_owner(cur, &me);
+	write_owner(&cur->owner, &me);
 	set_cookie_owner(bpf_get_socket_cookie(sk), &me);
 	seeded++;
 	return 0;
@@ -342,41 +474,67 @@ int BPF_PROG(pnm_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-/* Keep the owner of a closing TCP connection by its tuple: the socket that
- * carries storage is replaced by a time-wait socket, which carries none. */
-static __always_inline void remember_closing(struct bpf_sock_ops *skops)
+/* Not inlined: two inlined copies let the compiler merge their context
+ * reads through one computed pointer, which the verifier refuses. */
+static __noinline void tuple_of_skops(const struct bpf_sock_ops *skops, struct pnm_tuple *t)
 {
-	struct pnm_tuple t = {};
-	struct pnm_owner *o, owner;
-	struct bpf_sock *sk = skops->sk;
-
-	if (!sk)
-		return;
-	o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-	if (!o || !read_owner(o, &owner))
-		return;
-	t.proto = IPPROTO_TCP;
-	t.lport = (__u16)skops->local_port;
-	t.rport = (__u16)bpf_ntohl(skops->remote_port);
+	t->proto = IPPROTO_TCP;
+	t->lport = (__u16)skops->local_port;
+	t->rport = (__u16)bpf_ntohl(skops->remote_port);
 	if (skops->family == AF_INET) {
-		t.family = AF_INET;
-		__builtin_memcpy(t.local, &skops->local_ip4, 4);
-		__builtin_memcpy(t.remote, &skops->remote_ip4, 4);
+		t->family = AF_INET;
+		__builtin_memcpy(t->local, &skops->local_ip4, 4);
+		__builtin_memcpy(t->remote, &skops->remote_ip4, 4);
 	} else {
 		__u32 l[4] = { skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
 			       skops->local_ip6[3] };
 		__u32 r[4] = { skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
 			       skops->remote_ip6[3] };
-		tuple_set_v6(&t, l, r);
+		tuple_set_v6(t, l, r);
 	}
+}
+
+/* Keep the owner of a closing TCP connection by its tuple: the socket that
+ * carries storage is replaced by a time-wait socket, which carries none. */
+static __always_inline void remember_closing(struct bpf_sock_ops *skops)
+{
+	struct pnm_tuple t = {};
+	struct bpf_sock *sk = skops->sk;
+	struct pnm_owner owner;
+	struct pnm_sock *o;
+
+	if (!sk)
+		return;
+	o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+	if (!o || !read_owner(&o->owner, &owner))
+		return;
+	tuple_of_skops(skops, &t);
 	bpf_map_update_elem(&pnm_closed, &t, &owner, BPF_ANY);
+}
+
+/* An established connection reaches CLOSE: retire it here, while its local
+ * port is still set (pnm_tcp_state sees it cleared). */
+static __always_inline void retire_skops(struct bpf_sock_ops *skops)
+{
+	struct pnm_tuple t = {};
+	struct bpf_sock *sk = skops->sk;
+	struct pnm_sock *ps;
+
+	if (!sk)
+		return;
+	ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+	if (!ps)
+		return;
+	tuple_of_skops(skops, &t);
+	retire(ps, bpf_get_socket_cookie(skops), &t, PNM_TCP_CLOSE);
 }
 
 SEC("sockops")
 int pnm_sockops(struct bpf_sock_ops *skops)
 {
-	struct pnm_owner *o, owner;
+	struct pnm_owner owner;
 	struct bpf_sock *sk;
+	struct pnm_sock *o;
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
@@ -385,7 +543,7 @@ int pnm_sockops(struct bpf_sock_ops *skops)
 		sk = skops->sk;
 		if (sk) {
 			o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-			if (o && read_owner(o, &owner))
+			if (o && read_owner(&o->owner, &owner))
 				set_cookie_owner(bpf_get_socket_cookie(skops), &owner);
 		}
 		__attribute__((fallthrough));
@@ -396,6 +554,8 @@ int pnm_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] == BPF_TCP_FIN_WAIT1 || skops->args[1] == BPF_TCP_LAST_ACK)
 			remember_closing(skops);
+		else if (skops->args[1] == BPF_TCP_CLOSE)
+			retire_skops(skops);
 		break;
 	}
 	return 1;

@@ -28,11 +28,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* 1: owner read; 0: the socket has a record but no owner could be read;
  * -1: no record. */
-static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out)
+static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out,
+				      struct pnm_sock **ps)
 {
-	struct pnm_owner *o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-
-	return o ? read_owner(o, out) : -1;
+	*ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+	return *ps ? read_owner(&(*ps)->owner, out) : -1;
 }
 
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
@@ -93,6 +93,7 @@ static __always_inline __u64 wire_bytes(struct __sk_buff *skb, __u32 hdr_len, __
 static __always_inline bool owner_from_other_netns(struct __sk_buff *skb, struct pnm_owner *out)
 {
 	struct bpf_sock *sk = skb->sk;
+	struct pnm_sock *ps;
 	struct sock *s;
 
 	if (!sk || !pnm_ksym_exists(bpf_rdonly_cast))
@@ -103,7 +104,7 @@ static __always_inline bool owner_from_other_netns(struct __sk_buff *skb, struct
 	s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
 	if (s->__sk_common.skc_net.net->ns.inum == pnm_netns_ino)
 		return false;
-	return sock_owner(sk, out) > 0;
+	return sock_owner(sk, out, &ps) > 0;
 }
 
 static __always_inline int account(struct __sk_buff *skb, int dir)
@@ -111,7 +112,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	struct pnm_owner o = {};
 	struct sock_ref ref = {};
 	struct pkt p = {};
-	bool parsed = false, owned = false;
+	bool parsed = false, owned = false, own_sk;
 	__u64 bytes, egress_len;
 	__u32 packets;
 
@@ -120,10 +121,8 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 
 		if (sk)
 			sk = bpf_sk_fullsock(sk);
-		if (sk)
-			owned = sock_owner(sk, &o) > 0;
-		if (owned) {
-			ref.cookie = bpf_get_socket_cookie(skb);
+		if (sk) {
+			owned = sock_owner(sk, &o, &ref.ps) > 0;
 			ref.state = sk->protocol == IPPROTO_TCP ? (__u8)sk->state : 0;
 		}
 	}
@@ -139,22 +138,30 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	} else {
 		bytes = wire_bytes(skb, parsed ? p.hdr_len : 0, &packets);
 	}
+	own_sk = owned;
 	if (!owned && parsed)
 		owned = owner_by_tuple(skb, skb->ifindex, &p, dir, &o, &ref);
-	if (!owned && dir == PNM_IN)
+	if (!owned && dir == PNM_IN) {
+		ref.ps = NULL; /* the sender's socket: its process's counters only */
 		owned = owner_from_other_netns(skb, &o);
+	}
 	bytes = at_layer(bytes, packets);
+	/* The common case: a live socket's own counters. */
+	if (owned && sock_add(ref.ps, pnm_slot, ref.state, dir, bytes, packets))
+		return TC_ACT_UNSPEC;
 	count(owned ? &o : NULL, dir, bytes, packets);
+	if (own_sk)
+		ref.cookie = bpf_get_socket_cookie(skb);
 	if (owned && ref.cookie) {
-		struct pnm_conn *c = conn_entry(&o, &ref, NULL);
+		struct pnm_conn *c = conn_get(ref.cookie, &o, ref.state, NULL);
 
 		/* A new connection entry needs the tuple: parse once for it. */
 		if (!c && !parsed)
 			parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
 		if (!c && parsed)
-			c = conn_entry(&o, &ref, &p.t);
+			c = conn_get(ref.cookie, &o, ref.state, &p.t);
 		if (c)
-			count_conn(c, &o, &ref, dir, bytes, packets);
+			conn_add(c, pnm_slot, &o, ref.state, dir, bytes, packets);
 	}
 	return TC_ACT_UNSPEC;
 }

@@ -21,13 +21,16 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
 
-/* 1: owner found; -1: no record for this socket. */
-static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out)
+/* 1: owner found; -1: no record for this socket. No storage here: the
+ * bytes go to the maps. */
+static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out,
+				      struct pnm_sock **ps)
 {
 	struct sock *s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
 	__u64 cookie = s->__sk_common.skc_cookie.counter;
 	struct pnm_owner *o;
 
+	*ps = NULL;
 	if (!cookie)
 		return -1;
 	o = bpf_map_lookup_elem(&pnm_skcookie, &cookie);
@@ -72,10 +75,10 @@ int pnm_xdp_ingress(struct xdp_md *ctx)
 	bytes = at_layer(bytes, 1);
 	count(owned ? &o : NULL, PNM_IN, bytes, 1);
 	if (owned) {
-		struct pnm_conn *c = conn_entry(&o, &ref, &p.t);
+		struct pnm_conn *c = conn_get(ref.cookie, &o, ref.state, &p.t);
 
 		if (c)
-			count_conn(c, &o, &ref, PNM_IN, bytes, 1);
+			conn_add(c, pnm_slot, &o, ref.state, PNM_IN, bytes, 1);
 	}
 	return XDP_PASS;
 }

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Fill a snapshot from the pinned maps, summing the per-CPU values. */
+/*
+ * Fill a snapshot from the pinned maps, summing the per-CPU values, and
+ * from the sockets' own counters (the pinned iterator PNM_SOCKITER).
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,10 +64,44 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 	return 0;
 }
 
+/* Every socket's own counters: one pnm_sock_rec per socket. */
+struct socks {
+	struct pnm_sock_rec *rec;
+	size_t n;
+};
+
+static int read_socks(const struct pnm_maps *m, struct socks *k)
+{
+	size_t len;
+	char *buf;
+	int rc = pnm_sockets_read(m, 0, &buf, &len);
+
+	if (rc)
+		return rc;
+	k->rec = (struct pnm_sock_rec *)buf;
+	k->n = len / sizeof(struct pnm_sock_rec);
+	return 0;
+}
+
 struct proc_row {
 	struct pnm_proc_key key;
 	struct pnm_counts c;
 };
+
+/* Room for one more row. */
+static struct proc_row *next_row(struct proc_row **rows, size_t *n, size_t *cap)
+{
+	if (*n == *cap) {
+		struct proc_row *grown;
+
+		*cap = *cap ? 2 * *cap : 256;
+		grown = realloc(*rows, *cap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		*rows = grown;
+	}
+	return &(*rows)[(*n)++];
+}
 
 static int by_process(const void *a, const void *b)
 {
@@ -78,37 +115,58 @@ static int by_process(const void *a, const void *b)
 	return x->slot == y->slot ? 0 : x->slot < y->slot ? -1 : 1;
 }
 
-static int read_procs(const struct pnm_maps *m, struct pnm_snapshot *s, void *buf)
+static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s,
+		      void *buf)
 {
 	struct pnm_proc_key key, next, *prev = NULL;
-	struct proc_row *rows = NULL;
+	struct proc_row *rows = NULL, *r;
 	size_t n = 0, cap = 0;
 	int ncpu = pnm_ncpus();
 
 	/* Read all, then group by process: no search per row. */
 	while (!bpf_map_get_next_key(m->procstat, prev, &next)) {
 		struct pnm_traffic *tr = buf;
-		struct pnm_counts c = { 0 };
 
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(m->procstat, &key, buf))
 			continue;
+		r = next_row(&rows, &n, &cap);
+		if (!r) {
+			free(rows);
+			return -ENOMEM;
+		}
+		r->key = key;
+		memset(&r->c, 0, sizeof(r->c));
 		for (int i = 0; i < ncpu; i++)
-			pnm_counts_from(&c, tr[i].dir);
-		if (n == cap) {
-			struct proc_row *grown;
+			pnm_counts_from(&r->c, tr[i].dir);
+	}
+	/* A socket's owner has what it counted since its last fold. */
+	for (size_t i = 0; i < k->n; i++) {
+		const struct pnm_sock_rec *sr = &k->rec[i];
 
-			cap = cap ? 2 * cap : 256;
-			grown = realloc(rows, cap * sizeof(*rows));
-			if (!grown) {
+		for (int j = 0; j < PNM_CONN_IFACES; j++) {
+			const struct pnm_counter *c = sr->conn.c[j], *b = sr->base[j];
+			struct pnm_counts d = {
+				.bytes_in = c[PNM_IN].bytes - b[PNM_IN].bytes,
+				.packets_in = c[PNM_IN].packets - b[PNM_IN].packets,
+				.bytes_out = c[PNM_OUT].bytes - b[PNM_OUT].bytes,
+				.packets_out = c[PNM_OUT].packets - b[PNM_OUT].packets,
+			};
+
+			if (!sr->conn.slot[j] ||
+			    !(d.bytes_in | d.bytes_out | d.packets_in | d.packets_out))
+				continue;
+			r = next_row(&rows, &n, &cap);
+			if (!r) {
 				free(rows);
 				return -ENOMEM;
 			}
-			rows = grown;
+			r->key = (struct pnm_proc_key){ .start_ns = sr->conn.owner.start_ns,
+							.tgid = sr->conn.owner.tgid,
+							.slot = sr->conn.slot[j] - 1 };
+			r->c = d;
 		}
-		rows[n].key = key;
-		rows[n++].c = c;
 	}
 	if (n > 1)
 		qsort(rows, n, sizeof(*rows), by_process);
@@ -167,60 +225,160 @@ static int cmp_idx(const void *a, const void *b)
 	return x->start_ns == y->start_ns ? 0 : x->start_ns < y->start_ns ? -1 : 1;
 }
 
-/* Every socket's own counters, to its owner (read in batches). */
-static int read_conns(const struct pnm_maps *m, struct pnm_snapshot *s)
+struct conn_rec {
+	uint64_t cookie;
+	bool live; /* from the socket's storage, not pnm_conn */
+	struct pnm_conn c;
+};
+
+/* By cookie, the live record first. */
+static int by_cookie(const void *a, const void *b)
+{
+	const struct conn_rec *x = a, *y = b;
+
+	if (x->cookie != y->cookie)
+		return x->cookie < y->cookie ? -1 : 1;
+	return x->live == y->live ? 0 : x->live ? -1 : 1;
+}
+
+/* b's counters into a, column by column (a socket counted partly in its
+ * storage, partly in pnm_conn: XDP ingress). */
+static void conn_merge(struct pnm_conn *a, const struct pnm_conn *b)
+{
+	for (int j = 0; j < PNM_CONN_IFACES; j++) {
+		int i;
+
+		if (!b->slot[j])
+			continue;
+		for (i = 0; i < PNM_CONN_IFACES; i++)
+			if (a->slot[i] == b->slot[j] || !a->slot[i])
+				break;
+		if (i == PNM_CONN_IFACES)
+			continue;
+		a->slot[i] = b->slot[j];
+		for (int d = 0; d < PNM_NDIR; d++) {
+			a->c[i][d].bytes += b->c[j][d].bytes;
+			a->c[i][d].packets += b->c[j][d].packets;
+		}
+	}
+}
+
+/* Every connection: the live sockets' own counters and pnm_conn's (read in
+ * batches), one per socket cookie. */
+static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struct conn_rec **out,
+			  size_t *count)
 {
 	enum { BATCH = 1024 };
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	struct proc_idx *idx = calloc(s->nprocs ? s->nprocs : 1, sizeof(*idx));
-	uint64_t *keys = calloc(BATCH, sizeof(*keys)), in = 0, out = 0;
-	struct pnm_conn *vals = calloc(BATCH, sizeof(*vals));
+	uint64_t in = 0, last = 0, *keys = NULL;
+	struct pnm_conn *vals = NULL;
+	struct conn_rec *recs;
+	size_t n = 0, cap = k->n + BATCH;
 	bool first = true, done = false;
 	int rc = 0;
 
-	if (!idx || !keys || !vals) {
-		rc = -ENOMEM;
-		goto out;
+	recs = calloc(cap, sizeof(*recs));
+	if (!recs)
+		return -ENOMEM;
+	for (size_t i = 0; i < k->n; i++) {
+		if (k->rec[i].flags & PNM_SOCK_RETIRED)
+			continue; /* its connection is in pnm_conn */
+		recs[n].cookie = k->rec[i].cookie;
+		recs[n].live = true;
+		recs[n++].c = k->rec[i].conn;
 	}
-	for (size_t i = 0; i < s->nprocs; i++)
-		idx[i] = (struct proc_idx){ s->procs[i].pid, s->procs[i].start_ns, &s->procs[i] };
-	qsort(idx, s->nprocs, sizeof(*idx), cmp_idx);
-	while (!done && !rc) {
-		uint32_t n = BATCH;
+	keys = calloc(BATCH, sizeof(*keys));
+	vals = calloc(BATCH, sizeof(*vals));
+	while (!done && keys && vals) {
+		uint32_t got = BATCH;
 
-		if (bpf_map_lookup_batch(m->conn, first ? NULL : &in, &out, keys, vals, &n,
+		if (bpf_map_lookup_batch(m->conn, first ? NULL : &in, &last, keys, vals, &got,
 					 &opts)) {
 			if (errno != ENOENT) {
 				rc = -errno;
 				break;
 			}
-			done = true; /* the last batch, n may be > 0 */
+			done = true; /* the last batch, got may be > 0 */
 		}
 		first = false;
-		in = out;
-		for (uint32_t i = 0; i < n && !rc; i++) {
-			struct proc_idx key = { vals[i].owner.tgid, vals[i].owner.start_ns, NULL };
-			struct proc_idx *hit =
-				s->nprocs ? bsearch(&key, idx, s->nprocs, sizeof(*idx), cmp_idx)
-					  : NULL;
+		in = last;
+		if (n + got > cap) {
+			struct conn_rec *grown;
 
-			/* An owner without counters (a full map): nothing to add to. */
-			if (hit)
-				rc = pnm_proc_add_conn(hit->p, &vals[i]);
+			cap = 2 * (n + got);
+			grown = realloc(recs, cap * sizeof(*grown));
+			if (!grown) {
+				rc = -ENOMEM;
+				break;
+			}
+			recs = grown;
+		}
+		for (uint32_t i = 0; i < got; i++) {
+			recs[n].cookie = keys[i];
+			recs[n].live = false;
+			recs[n++].c = vals[i];
 		}
 	}
-out:
-	free(idx);
+	if (!rc && (!keys || !vals))
+		rc = -ENOMEM;
 	free(keys);
 	free(vals);
+	if (rc) {
+		free(recs);
+		return rc;
+	}
+	qsort(recs, n, sizeof(*recs), by_cookie);
+	/* One per cookie: the live one (first) takes the other's counts. */
+	if (n) {
+		size_t w = 0;
+
+		for (size_t i = 1; i < n; i++) {
+			if (recs[i].cookie == recs[w].cookie)
+				conn_merge(&recs[w].c, &recs[i].c);
+			else
+				recs[++w] = recs[i];
+		}
+		n = w + 1;
+	}
+	*out = recs;
+	*count = n;
+	return 0;
+}
+
+/* Each connection to its owner. */
+static int read_conns(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s)
+{
+	struct proc_idx *idx = calloc(s->nprocs ? s->nprocs : 1, sizeof(*idx));
+	struct conn_rec *recs = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!idx)
+		return -ENOMEM;
+	rc = read_conn_recs(m, k, &recs, &n);
+	for (size_t i = 0; i < s->nprocs; i++)
+		idx[i] = (struct proc_idx){ s->procs[i].pid, s->procs[i].start_ns, &s->procs[i] };
+	qsort(idx, s->nprocs, sizeof(*idx), cmp_idx);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct proc_idx key = { recs[i].c.owner.tgid, recs[i].c.owner.start_ns, NULL };
+		struct proc_idx *hit =
+			s->nprocs ? bsearch(&key, idx, s->nprocs, sizeof(*idx), cmp_idx) : NULL;
+
+		/* An owner without counters (a full map): nothing to add to. */
+		if (hit)
+			rc = pnm_proc_add_conn(hit->p, &recs[i].c);
+	}
+	free(idx);
+	free(recs);
 	return rc;
 }
 
-int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s)
+static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 {
 	size_t per_cpu = sizeof(struct pnm_if_stats) > sizeof(struct pnm_traffic)
 				 ? sizeof(struct pnm_if_stats)
 				 : sizeof(struct pnm_traffic);
+	struct socks k = { 0 };
 	struct timespec now;
 	void *buf;
 	int rc;
@@ -233,16 +391,52 @@ int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s)
 	buf = calloc((size_t)pnm_ncpus(), (per_cpu + 7) & ~(size_t)7);
 	if (!buf)
 		return -ENOMEM;
-	rc = read_ifaces(m, s, buf);
+	rc = read_socks(m, &k);
 	if (!rc)
-		rc = read_procs(m, s, buf);
+		rc = read_ifaces(m, s, buf);
+	if (!rc)
+		rc = read_procs(m, &k, s, buf);
 	free(buf);
 	if (!rc) {
 		pnm_snapshot_finish(s);
 		/* After the sort: connections point at their owners. */
-		rc = read_conns(m, s);
+		rc = read_conns(m, &k, s);
 	}
+	free(k.rec);
 	if (rc)
 		pnm_snapshot_free(s);
 	return rc;
+}
+
+/* Folds begun (*begun); true when as many have ended: none under way. */
+static bool no_fold(const struct pnm_maps *m, uint64_t *begun)
+{
+	struct pnm_meta meta;
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(m->meta, &zero, &meta))
+		return false;
+	*begun = meta.folds_begun;
+	return meta.folds_begun == meta.folds_ended;
+}
+
+/*
+ * A fold moves bytes from a socket to pnm_procstat while we read: read
+ * again until no fold began or was under way meanwhile. Sockets changing
+ * hands or closing thousands of times a second can outpace that: the last
+ * read then stands, with an error of at most the bytes in flight.
+ */
+int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s)
+{
+	for (int tries = 1;; tries++) {
+		uint64_t before = 0, after = 0;
+		bool quiet = no_fold(m, &before);
+		int rc = read_once(m, s);
+
+		if (rc)
+			return rc;
+		if ((quiet && no_fold(m, &after) && after == before) || tries == 8)
+			return 0;
+		pnm_snapshot_free(s);
+	}
 }

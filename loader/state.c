@@ -53,6 +53,9 @@ const struct pnm_hook pnm_hooks[] = {
 	{ "pnm_sock_release", "",
 	  "socket close: owner copy for XDP, connections marked closed (cgroup/sock_release)",
 	  false },
+	{ "pnm_tcp_state", "inet_sock_set_state",
+	  "TCP close: a closed connection's counters to the maps (tp_btf/inet_sock_set_state)",
+	  false },
 	{ "pnm_fork", "sched_process_fork",
 	  "process tree for --children (tp_btf/sched_process_fork)", false },
 };
@@ -212,7 +215,7 @@ struct pinned_map {
 };
 
 static const struct pinned_map pinned_maps[] = {
-	{ PNM_MAP_SOCKOWNER, offsetof(struct pnm_maps, sockowner), 4, sizeof(struct pnm_owner) },
+	{ PNM_MAP_SOCKOWNER, offsetof(struct pnm_maps, sockowner), 4, PNM_SOCK_SIZE },
 	{ PNM_MAP_PROCSTAT, offsetof(struct pnm_maps, procstat), sizeof(struct pnm_proc_key),
 	  sizeof(struct pnm_traffic) },
 	{ PNM_MAP_PROCINFO, offsetof(struct pnm_maps, procinfo), sizeof(struct pnm_owner),
@@ -283,6 +286,63 @@ int pnm_maps_open(struct pnm_maps *m)
 	return 0;
 fail:
 	pnm_maps_close(m);
+	return rc;
+}
+
+int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, char **out, size_t *len)
+{
+	struct pnm_meta meta;
+	uint32_t zero = 0;
+	char path[PATH_MAX];
+	size_t cap = 0;
+	ssize_t got;
+	int fd, rc = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (clear_slot) {
+		if (bpf_map_lookup_elem(m->meta, &zero, &meta))
+			return -errno;
+		meta.clear_slot = clear_slot;
+		if (bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST))
+			return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, PNM_SOCKITER);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		rc = -errno;
+	do {
+		if (fd < 0)
+			break;
+		if (*len == cap) {
+			char *grown;
+
+			cap = cap ? 2 * cap : 64 * sizeof(struct pnm_sock_rec);
+			grown = realloc(*out, cap);
+			if (!grown) {
+				rc = -ENOMEM;
+				break;
+			}
+			*out = grown;
+		}
+		got = read(fd, *out + *len, cap - *len);
+		if (got > 0)
+			*len += (size_t)got;
+		else if (got < 0 && errno != EINTR)
+			rc = -errno;
+	} while (got != 0 && !rc);
+	if (fd >= 0)
+		close(fd);
+	/* The other fields may have changed meanwhile (folds): only ours. */
+	if (clear_slot && !bpf_map_lookup_elem(m->meta, &zero, &meta)) {
+		meta.clear_slot = 0;
+		bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST);
+	}
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*len = 0;
+	}
 	return rc;
 }
 
@@ -367,6 +427,32 @@ static int pin_link(struct bpf_link *link, const char *prog)
 	return rc;
 }
 
+/* The reader of every socket's own counters, pinned: show reads it. */
+static int attach_sockiter(struct sock_owner_bpf *so)
+{
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	union bpf_iter_link_info info;
+	struct bpf_link *link;
+	int rc;
+
+	memset(&info, 0, sizeof(info));
+	info.map.map_fd = (__u32)bpf_map__fd(so->maps.pnm_sockowner);
+	opts.link_info = &info;
+	opts.link_info_len = sizeof(info);
+	link = bpf_program__attach_iter(so->progs.pnm_sockiter, &opts);
+	if (!link) {
+		rc = -errno;
+		pr_warn("cannot attach the socket counter reader (iter/bpf_sk_storage_map, Linux "
+			"5.9+): %s",
+			strerror(-rc));
+		return rc;
+	}
+	rc = pin_link(link, "pnm_sockiter");
+	if (rc)
+		pr_warn("cannot pin %s: %s", PNM_SOCKITER, strerror(-rc));
+	return rc;
+}
+
 static int attach_hooks(struct sock_owner_bpf *so, const struct btf *vmlinux)
 {
 	char cgpath[PATH_MAX];
@@ -406,7 +492,7 @@ static int attach_hooks(struct sock_owner_bpf *so, const struct btf *vmlinux)
 			pr_warn("cannot pin %s: %s", h->prog, strerror(-rc));
 	}
 	close(cgfd);
-	return rc;
+	return rc ? rc : attach_sockiter(so);
 }
 
 /* Give the sockets that existed before attach to the processes holding

@@ -18,7 +18,7 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 3
+#define PNM_LAYOUT_VERSION 4
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64     /* attached interfaces */
@@ -135,14 +135,18 @@ struct pnm_tuple {
  * for XDP programs, which cannot read socket storage. */
 
 /*
- * pnm_conn: per-socket counters, keyed by socket cookie, for show
- * --details: the socket's tuple, owner and TCP state, and its bytes on up
- * to PNM_CONN_IFACES attached interfaces (a socket's packets cross one,
- * or two when both ends of a veth are attached). LRU-bounded; a closed
- * socket is marked and kept until evicted.
+ * Per-connection counters, on up to PNM_CONN_IFACES attached interfaces (a
+ * socket's packets cross one, or two when both ends of a veth are
+ * attached). A live socket keeps them in its own storage (pnm_sockowner),
+ * where the packet path adds to them without a map lookup; pnm_sockiter
+ * reads them out as pnm_sock_rec records. pnm_conn, keyed by socket
+ * cookie, holds what a socket counted after it closed, and what sockets
+ * without usable storage counted (listeners, XDP ingress). LRU-bounded.
  */
 #define PNM_CONN_IFACES 2
+#define PNM_SOCK_SIZE 192 /* the storage value, struct pnm_sock (bpf/maps.bpf.h) */
 #define PNM_TCP_LISTEN 10 /* BPF_TCP_LISTEN */
+#define PNM_TCP_CLOSE 7	  /* BPF_TCP_CLOSE */
 struct pnm_conn {
 	struct pnm_tuple t;
 	struct pnm_owner owner;
@@ -151,6 +155,23 @@ struct pnm_conn {
 	__u8 state;  /* BPF_TCP_* (TCP), 0 for UDP */
 	__u8 closed; /* released by its last holder */
 	__u8 pad[6];
+};
+
+/*
+ * pnm_sockiter: one record per socket with counters in its storage. The
+ * owner's share of c is c - base: base is what earlier owners had, moved
+ * to their pnm_procstat entries when the socket changed hands or closed
+ * (a fold). A closed (retired) socket's connection is in pnm_conn; its
+ * record only carries bytes counted while it was being retired.
+ */
+#define PNM_SOCK_RETIRED 0x1  /* closed: its bytes go to the maps now */
+#define PNM_SOCK_RELEASED 0x2 /* closed by its last holder (TCP may still be closing) */
+struct pnm_sock_rec {
+	__u64 cookie;
+	struct pnm_conn conn; /* closed: PNM_SOCK_RELEASED */
+	struct pnm_counter base[PNM_CONN_IFACES][PNM_NDIR];
+	__u32 flags; /* PNM_SOCK_* */
+	__u32 pad;
 };
 
 /*
@@ -192,6 +213,14 @@ struct pnm_evcfg {
 struct pnm_meta {
 	__u32 version;
 	__u32 flags; /* PNM_META_* */
+	/* Folds begun and ended: a reader that saw them equal and unchanged
+	 * around its reads saw no bytes in flight between a socket and
+	 * pnm_procstat. */
+	__u64 folds_begun, folds_ended;
+	/* Set while the loader drops a detached interface's counters (slot +
+	 * 1): pnm_sockiter clears that column of every socket it reads. */
+	__u32 clear_slot;
+	__u32 pad;
 };
 #define PNM_META_MOUNTED_BPFFS 0x1 /* we mounted bpffs; unmount at the end */
 #define PNM_META_MADE_XDP_DIR 0x2  /* libxdp made its bpffs directory for us */
@@ -212,5 +241,7 @@ struct pnm_meta {
 #define PNM_MAP_EVPIDS "pnm_evpids"
 #define PNM_MAP_EVLOST "pnm_evlost"
 #define PNM_MAP_EVDST "pnm_evdst"
+/* The pinned iterator link that reads every socket's counters. */
+#define PNM_SOCKITER "link_pnm_sockiter"
 
 #endif /* PNM_MAPS_H */

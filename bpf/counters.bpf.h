@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Where bytes are added, for the counting programs and the socket hooks.
+ *
+ * A live socket's packets go to its own storage (sock_add): one atomic add
+ * per counter, no map lookup. Everything else goes to the maps: the owner's
+ * pnm_procstat entry (proc_add) and the socket's pnm_conn entry (conn_add).
+ * When a socket changes hands or closes, the bytes its owner has not yet
+ * been given move from its storage to the owner's pnm_procstat entry
+ * (fold), between two counts in pnm_meta that let a reader see it happen.
+ */
+#ifndef PNM_COUNTERS_BPF_H
+#define PNM_COUNTERS_BPF_H
+
+#include "maps.bpf.h"
+
+static __always_inline void add(struct pnm_counter *c, __u64 bytes, __u64 packets)
+{
+	c->bytes += bytes;
+	c->packets += packets;
+}
+
+/* To process o on interface slot; a full map leaves the bytes visible as
+ * unattributed overflow. */
+static __always_inline void proc_add(__u32 slot, const struct pnm_owner *o, int dir, __u64 bytes,
+				     __u64 packets)
+{
+	struct pnm_proc_key key = { .start_ns = o->start_ns, .tgid = o->tgid, .slot = slot };
+	struct pnm_if_stats *ifs;
+	struct pnm_traffic *tr;
+
+	tr = bpf_map_lookup_elem(&pnm_procstat, &key);
+	if (!tr) {
+		struct pnm_traffic zero = {};
+
+		/* EEXIST: another CPU created it meanwhile; look again. */
+		bpf_map_update_elem(&pnm_procstat, &key, &zero, BPF_NOEXIST);
+		tr = bpf_map_lookup_elem(&pnm_procstat, &key);
+	}
+	if (tr) {
+		add(&tr->dir[dir], bytes, packets);
+		return;
+	}
+	ifs = bpf_map_lookup_elem(&pnm_ifstat, &slot);
+	if (ifs) {
+		add(&ifs->unattr[dir], bytes, packets);
+		add(&ifs->overflow[dir], bytes, packets);
+	}
+}
+
+/* The first free or matching column for interface slot in a socket's
+ * per-interface columns (shared across CPUs: claimed by compare-and-swap);
+ * PNM_CONN_IFACES when a third interface finds none. */
+static __always_inline int column(__u32 *slots, __u32 slot)
+{
+	__u32 want = slot + 1, old;
+	int i;
+
+	for (i = 0; i < PNM_CONN_IFACES; i++)
+		if (slots[i] == want)
+			return i;
+	for (i = 0; i < PNM_CONN_IFACES; i++) {
+		if (slots[i])
+			continue;
+		old = __sync_val_compare_and_swap(&slots[i], 0, want);
+		if (!old || old == want)
+			break;
+	}
+	return i;
+}
+
+/* The packet on its socket's own counters. False when they cannot take
+ * it: the socket closed (its bytes go to the maps now), a listener (its
+ * storage is cloned to every accepted socket), a third interface. */
+static __always_inline bool sock_add(struct pnm_sock *ps, __u32 slot, __u8 state, int dir,
+				     __u64 bytes, __u64 packets)
+{
+	struct pnm_counter *col;
+	int i;
+
+	if (!ps || (ps->flags & PNM_SOCK_RETIRED) || state == PNM_TCP_LISTEN)
+		return false;
+	i = column(ps->slot, slot);
+	if (i >= PNM_CONN_IFACES)
+		return false;
+	col = dir == PNM_IN ? &ps->in[i] : &ps->out[i];
+	__sync_fetch_and_add(&col->bytes, bytes);
+	__sync_fetch_and_add(&col->packets, packets);
+	return true;
+}
+
+/* The socket's pnm_conn entry: looked up, or made from tuple t (NULL: the
+ * caller has none, and none is made). */
+static __always_inline struct pnm_conn *conn_get(__u64 cookie, const struct pnm_owner *o,
+						 __u8 state, const struct pnm_tuple *t)
+{
+	struct pnm_conn fresh = {}, *c;
+
+	if (!cookie)
+		return NULL;
+	c = bpf_map_lookup_elem(&pnm_conn, &cookie);
+	if (c || !t)
+		return c;
+	fresh.t = *t;
+	fresh.owner = *o;
+	fresh.state = state;
+	bpf_map_update_elem(&pnm_conn, &cookie, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&pnm_conn, &cookie);
+}
+
+/* Count on a pnm_conn entry, for interface slot. Shared across CPUs:
+ * atomic adds. */
+static __always_inline void conn_add(struct pnm_conn *c, __u32 slot, const struct pnm_owner *o,
+				     __u8 state, int dir, __u64 bytes, __u64 packets)
+{
+	int i;
+
+	if (c->owner.tgid != o->tgid || c->owner.start_ns != o->start_ns)
+		write_owner(&c->owner, o);
+	if (state && c->state != state)
+		c->state = state;
+	i = column(c->slot, slot);
+	if (i >= PNM_CONN_IFACES)
+		return; /* a third interface: the process counters have it */
+	__sync_fetch_and_add(&c->c[i][dir].bytes, bytes);
+	__sync_fetch_and_add(&c->c[i][dir].packets, packets);
+}
+
+/* Brackets around a fold: pnm_meta counts folds begun and ended. */
+static __always_inline struct pnm_meta *fold_begin(void)
+{
+	__u32 zero = 0;
+	struct pnm_meta *m = bpf_map_lookup_elem(&pnm_meta, &zero);
+
+	if (m)
+		__sync_fetch_and_add(&m->folds_begun, 1);
+	return m;
+}
+
+static __always_inline void fold_end(struct pnm_meta *m)
+{
+	if (m)
+		__sync_fetch_and_add(&m->folds_ended, 1);
+}
+
+/* Give owner o what the socket counted since the last fold. Each base is
+ * swapped for the count read: concurrent folds chain, so every byte moves
+ * exactly once. */
+static __always_inline void fold(struct pnm_sock *ps, const struct pnm_owner *o)
+{
+	for (int i = 0; i < PNM_CONN_IFACES; i++) {
+		__u32 slot = ps->slot[i];
+
+		if (!slot)
+			continue;
+		for (int dir = 0; dir < PNM_NDIR; dir++) {
+			struct pnm_counter *col = dir == PNM_IN ? &ps->in[i] : &ps->out[i];
+			__u64 b = PNM_ONCE(col->bytes), p = PNM_ONCE(col->packets);
+
+			b -= __sync_lock_test_and_set(&ps->base[i][dir].bytes, b);
+			p -= __sync_lock_test_and_set(&ps->base[i][dir].packets, p);
+			if (b || p)
+				proc_add(slot - 1, o, dir, b, p);
+		}
+	}
+}
+
+#endif /* PNM_COUNTERS_BPF_H */
