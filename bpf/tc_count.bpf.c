@@ -24,7 +24,19 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define PNM_LOAD(ctx, off, to, len) bpf_skb_load_bytes(ctx, off, to, len)
+/* Headers are read in place when they are in the linear part of the skb
+ * (nearly always), else copied by the helper. */
+static __always_inline int skb_load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+
+	if (off < 256 && data + off + len <= end) {
+		__builtin_memcpy(to, data + off, len);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
+#define PNM_LOAD(ctx, off, to, len) skb_load(ctx, off, to, len)
 
 /* 1: owner read; 0: the socket has a record but no owner could be read;
  * -1: no record. */

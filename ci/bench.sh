@@ -3,10 +3,15 @@
 # pair (offloads on), each figure repeated BENCH_REPS times (default 5):
 #  - the kernel's own ns per run of every attached program
 #    (kernel.bpf_stats_enabled) under a TCP stream and a 64-byte UDP flood,
+#    each sent and received (egress and ingress each get the data packets),
 #    next to an empty TC program attached at the same time (the floor);
 #  - iperf3 TCP throughput, attached vs detached, alternated;
 #  - 64-byte UDP packets per second, attached vs detached, alternated;
 #  - 1-byte UDP ping-pong round trips per second (the send/receive hooks);
+#  - against nethogs: both watch the same download; CPU seconds per GB
+#    (nethogs: its process; pnm-tc: the kernel's run time of its programs
+#    plus one show) and each one's error on the process's bytes against the
+#    interface counters (nothing else crosses the veth);
 #  - map memory at defaults, and show's latency with 10000 processes.
 # Writes .output/bench/report.{json,md} and prints the summary.
 set -u
@@ -23,6 +28,7 @@ PNMT_TMP=$(mktemp -d)
 trap 'run_cleanups; rm -rf "$PNMT_TMP"' EXIT
 require_root || exit 1
 require_tools || exit 1
+command -v nethogs >/dev/null || { echo "missing nethogs: run make deps" >&2; exit 1; }
 take_lock || exit 1
 [ -e /sys/fs/bpf/pnm-tc ] && { echo "pnm-tc is attached already: detach first" >&2; exit 1; }
 # Leave bpffs as found: mounted by us (for tc's loader) means unmounted after.
@@ -42,9 +48,10 @@ at_cleanup "kill_wait $!"
 wait_listen "$PNMT_IPERF_PORT" peer
 ip neigh replace "$PNMT_IP1" lladdr "$(nsx cat "/sys/class/net/$PNMT_IF1/address")" dev "$PNMT_IF0"
 
-iperf_tcp() { iperf3 -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -t "$SECS" -J 2>/dev/null |
+# iperf_tcp/iperf_udp64 [-R]: client here, sending (or receiving, -R).
+iperf_tcp() { iperf3 -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -t "$SECS" "$@" -J 2>/dev/null |
 	"$PNMT_PY" -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'; }
-iperf_udp64() { iperf3 -u -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -b 0 -l 64 -t "$SECS" -J 2>/dev/null |
+iperf_udp64() { iperf3 -u -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -b 0 -l 64 -t "$SECS" "$@" -J 2>/dev/null |
 	"$PNMT_PY" -c 'import json,sys; s=json.load(sys.stdin)["end"]["sum"]; print((s["packets"]-s["lost_packets"])/s["seconds"])'; }
 
 # The peer echoes 1-byte datagrams; pingpong prints round trips per second.
@@ -93,16 +100,23 @@ for h in ingress egress; do
 	tc filter add dev "$PNMT_IF0" "$h" prio 60000 bpf da obj "$EMPTY" sec tc ||
 		{ echo "cannot attach the empty program" >&2; exit 1; }
 done
-for load in tcp udp64; do
+for load in tcp tcp_recv udp64 udp64_recv; do
 	for ((i = 0; i < REPS; i++)); do
 		prog_stats >"$OUT/s0"
-		if [ $load = tcp ]; then iperf_tcp >/dev/null; else iperf_udp64 >/dev/null; fi
+		case $load in
+		tcp) iperf_tcp >/dev/null ;;
+		tcp_recv) iperf_tcp -R >/dev/null ;;
+		udp64) iperf_udp64 >/dev/null ;;
+		udp64_recv) iperf_udp64 -R >/dev/null ;;
+		esac
 		prog_stats >"$OUT/s1"
 		join "$OUT/s0" "$OUT/s1" | awk -v l=$load '$5 > $3 { printf "cost.%s.%s %.1f\n", l, $1, ($4 - $2) / ($5 - $3) }' >>"$R"
 	done
 done
 for h in ingress egress; do tc filter del dev "$PNMT_IF0" "$h" prio 60000; done
 "$PNM_TC" detach >/dev/null
+# Statistics cost time of their own: off for the ratios.
+sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 
 echo "== throughput, packets, ping-pong: detached vs attached, alternated $REPS times"
 for ((i = 0; i < REPS; i++)); do
@@ -114,6 +128,61 @@ for ((i = 0; i < REPS; i++)); do
 		[ $mode = attached ] && "$PNM_TC" detach >/dev/null
 	done
 done
+
+echo "== against nethogs: one ${NH_BYTES:=1G} download watched by both, $REPS times"
+# Offloads off: one frame per packet, so that the interface counters are
+# the wire truth (a GRO super-packet counts its headers once there).
+offloads off
+# ifbytes: rx tx of our end of the veth; cpu_ticks PID: its user + system.
+ifbytes() { echo "$(cat "/sys/class/net/$PNMT_IF0/statistics/rx_bytes")" \
+	"$(cat "/sys/class/net/$PNMT_IF0/statistics/tx_bytes")"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+bpf_ns() { prog_stats | awk '{ t += $2 } END { printf "%d\n", t }'; }
+sysctl -qw kernel.bpf_stats_enabled=1
+"$PNM_TC" attach "$PNMT_IF0" >/dev/null
+hz=$(getconf CLK_TCK)
+for ((i = 0; i < REPS; i++)); do
+	nethogs -t -v 2 -d 1 "$PNMT_IF0" >"$OUT/nethogs" 2>/dev/null 9>&- &
+	nh=$!
+	sleep 2 # nethogs reads /proc and opens its capture
+	read -r rx0 tx0 < <(ifbytes)
+	b0=$(bpf_ns)
+	t0=$(cpu_ticks "$nh")
+	iperf3 -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -R -n "$NH_BYTES" >/dev/null 2>&1 9>&- &
+	ip=$!
+	wait "$ip"
+	read -r rx1 tx1 < <(ifbytes)
+	b1=$(bpf_ns)
+	sleep 2.5 # nethogs' next refresh
+	t1=$(cpu_ticks "$nh")
+	kill_wait "$nh"
+	s0=$(date +%s%N)
+	"$PNM_TC" show -p "$ip" --json >"$OUT/pnm.json" 2>/dev/null
+	# show's own CPU: its wall time bounds it (one process, no waiting).
+	show_ns=$(($(date +%s%N) - s0))
+	"$PNMT_PY" - "$OUT/nethogs" "$OUT/pnm.json" "$ip" $((rx1 - rx0)) $((tx1 - tx0)) \
+		$((b1 - b0 + show_ns)) $((t1 - t0)) "$hz" >>"$R" <<'EOF'
+import json, sys
+nh, pj, pid, rx, tx, pnm_ns, ticks, hz = sys.argv[1:]
+rx, tx, gb = int(rx), int(tx), (int(rx) + int(tx)) / 1e9
+sent = recv = 0
+for line in open(nh):
+    f = line.rstrip("\n").split("\t")
+    if len(f) == 3 and f[0].split("/")[-2:-1] == [pid]:
+        sent, recv = float(f[1]), float(f[2])  # the last refresh wins
+p = json.load(open(pj))["processes"].get(pid, {}).get("current", {})
+err = lambda got, want: 100.0 * (got - want) / want if want else 0.0
+print("nethogs.cpu_s_per_gb", int(ticks) / int(hz) / gb)
+print("pnm.cpu_s_per_gb", int(pnm_ns) / 1e9 / gb)
+print("nethogs.err_in_pct", err(recv, rx))
+print("nethogs.err_out_pct", err(sent, tx))
+print("pnm.err_in_pct", err(p.get("bytes_in", 0), rx))
+print("pnm.err_out_pct", err(p.get("bytes_out", 0), tx))
+EOF
+done
+"$PNM_TC" detach >/dev/null
+sysctl -qw kernel.bpf_stats_enabled="$old_stats"
+offloads on
 
 echo "== scale: map memory, show with 10000 processes"
 "$PNM_TC" attach "$PNMT_IF0" >/dev/null
@@ -147,13 +216,16 @@ for base in ("tcp_bps", "udp64_pps", "pingpong_rtps"):
     a, d = vals.get(base + ".attached"), vals.get(base + ".detached")
     if a and d:
         ratios[base] = statistics.median(a) / statistics.median(d)
+a, b = vals.get("nethogs.cpu_s_per_gb"), vals.get("pnm.cpu_s_per_gb")
+if a and b and statistics.median(b) > 0:
+    ratios["cpu_per_gb_nethogs_over_pnm"] = statistics.median(a) / statistics.median(b)
 json.dump({"reps": reps, "results": res, "ratios_attached_vs_detached": ratios},
           open(out + "/report.json", "w"), indent=1)
 lines = ["# pnm-tc benchmark", "", "Medians of %d runs (min-max); ratios attached/detached." % reps, "",
          "| measurement | median | min | max |", "| --- | --- | --- | --- |"]
 for k, r in res.items():
     lines.append("| %s | %.4g | %.4g | %.4g |" % (k, r["median"], r["min"], r["max"]))
-lines += ["", "| ratio attached / detached | value |", "| --- | --- |"]
+lines += ["", "| ratio (attached / detached; nethogs / pnm-tc) | value |", "| --- | --- |"]
 for k, v in ratios.items():
     lines.append("| %s | %.3f |" % (k, v))
 open(out + "/report.md", "w").write("\n".join(lines) + "\n")
