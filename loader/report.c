@@ -114,12 +114,21 @@ long pnm_report_rows(const struct pnm_snapshot *s, const struct pnm_view *v, str
 	return (long)n;
 }
 
+/* A member under a literal key, new to its object: json-c neither copies
+ * the key nor looks for an earlier one (show --json builds tens of
+ * thousands). */
+static void jadd(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add_ex(o, key, v,
+				  JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
 static struct json_object *counts_into(struct json_object *o, const struct pnm_counts *c)
 {
-	json_object_object_add(o, "bytes_in", json_object_new_uint64(c->bytes_in));
-	json_object_object_add(o, "bytes_out", json_object_new_uint64(c->bytes_out));
-	json_object_object_add(o, "packets_in", json_object_new_uint64(c->packets_in));
-	json_object_object_add(o, "packets_out", json_object_new_uint64(c->packets_out));
+	jadd(o, "bytes_in", json_object_new_uint64(c->bytes_in));
+	jadd(o, "bytes_out", json_object_new_uint64(c->bytes_out));
+	jadd(o, "packets_in", json_object_new_uint64(c->packets_in));
+	jadd(o, "packets_out", json_object_new_uint64(c->packets_out));
 	return o;
 }
 
@@ -130,8 +139,8 @@ static struct json_object *counts_json(const struct pnm_counts *c)
 
 static struct json_object *rates_into(struct json_object *o, double in, double out)
 {
-	json_object_object_add(o, "rate_in", json_object_new_double(in));
-	json_object_object_add(o, "rate_out", json_object_new_double(out));
+	jadd(o, "rate_in", json_object_new_double(in));
+	jadd(o, "rate_out", json_object_new_double(out));
 	return o;
 }
 
@@ -160,18 +169,18 @@ static struct json_object *conn_json(const struct pnm_snapshot *s, const struct 
 	char l[80], r[80];
 	const char *ifname = iface_label(s, c->slot);
 
-	json_object_object_add(o, "proto", json_object_new_string(proto_name(c->t.proto)));
-	json_object_object_add(o, "local",
+	jadd(o, "proto", json_object_new_string(proto_name(c->t.proto)));
+	jadd(o, "local",
 			       json_object_new_string(pnm_fmt_endpoint(c->t.family, c->t.local,
 								       c->t.lport, l, sizeof(l))));
-	json_object_object_add(o, "remote",
+	jadd(o, "remote",
 			       json_object_new_string(pnm_fmt_endpoint(c->t.family, c->t.remote,
 								       c->t.rport, r, sizeof(r))));
-	json_object_object_add(
+	jadd(
 		o, "state",
 		json_object_new_string(c->t.proto == 6 ? pnm_tcp_state_name(c->state) : "-"));
-	json_object_object_add(o, "closed", json_object_new_boolean(c->closed));
-	json_object_object_add(o, "interface", json_object_new_string(ifname ? ifname : "?"));
+	jadd(o, "closed", json_object_new_boolean(c->closed));
+	jadd(o, "interface", json_object_new_string(ifname ? ifname : "?"));
 	return counts_into(o, &c->c);
 }
 
@@ -181,18 +190,18 @@ static struct json_object *proc_json(const struct pnm_snapshot *s, const struct 
 	const struct pnm_proc *p = r->p;
 	struct json_object *o = json_object_new_object(), *cur, *pifs;
 
-	json_object_object_add(o, "pid", json_object_new_uint64(p->pid));
-	json_object_object_add(o, "name", json_object_new_string(p->name));
-	json_object_object_add(o, "exited", json_object_new_boolean(p->exited));
-	json_object_object_add(o, "runtime", json_object_new_double(pnm_proc_runtime(s, p)));
+	jadd(o, "pid", json_object_new_uint64(p->pid));
+	jadd(o, "name", json_object_new_string(p->name));
+	jadd(o, "exited", json_object_new_boolean(p->exited));
+	jadd(o, "runtime", json_object_new_double(pnm_proc_runtime(s, p)));
 	cur = counts_json(&r->c);
 	if (p->rated)
 		rates_into(cur, p->rate_in, p->rate_out);
-	json_object_object_add(cur, "tcp_connections", json_object_new_uint64(p->tcp_conns));
-	json_object_object_add(cur, "udp_connections", json_object_new_uint64(p->udp_conns));
-	json_object_object_add(o, "current", cur);
+	jadd(cur, "tcp_connections", json_object_new_uint64(p->tcp_conns));
+	jadd(cur, "udp_connections", json_object_new_uint64(p->udp_conns));
+	jadd(o, "current", cur);
 	if (p->rated)
-		json_object_object_add(
+		jadd(
 			o, "peak", rates_into(json_object_new_object(), p->peak_in, p->peak_out));
 	pifs = json_object_new_object();
 	for (size_t j = 0; j < p->nifs; j++) {
@@ -202,14 +211,14 @@ static struct json_object *proc_json(const struct pnm_snapshot *s, const struct 
 			continue;
 		json_object_object_add(pifs, name, counts_json(&p->ifs[j].c));
 	}
-	json_object_object_add(o, "interfaces", pifs);
+	jadd(o, "interfaces", pifs);
 	if (v->details) {
 		struct json_object *conns = json_object_new_array();
 
 		for (size_t j = 0; j < p->nconns; j++)
 			if (view_conn(v, &p->conns[j]))
 				json_object_array_add(conns, conn_json(s, &p->conns[j]));
-		json_object_object_add(o, "connections", conns);
+		jadd(o, "connections", conns);
 	}
 	return o;
 }
@@ -229,8 +238,8 @@ static struct json_object *aggregated_json(const struct pnm_row *rows, long n)
 		rout += rows[i].p->rate_out;
 		rated = rated && rows[i].p->rated;
 	}
-	json_object_object_add(o, "pids", pids);
-	json_object_object_add(o, "processes", json_object_new_uint64((uint64_t)n));
+	jadd(o, "pids", pids);
+	jadd(o, "processes", json_object_new_uint64((uint64_t)n));
 	counts_into(o, &sum);
 	if (rated)
 		rates_into(o, rin, rout);
@@ -313,7 +322,7 @@ static struct json_object *by_json(const struct pnm_snapshot *s, const struct pn
 	for (long i = 0; i < ng; i++) {
 		struct json_object *e = counts_json(&g[i].c);
 
-		json_object_object_add(e, "connections", json_object_new_uint64(g[i].conns));
+		jadd(e, "connections", json_object_new_uint64(g[i].conns));
 		json_object_object_add(o, g[i].key, e);
 	}
 	free(g);
@@ -356,7 +365,7 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 	long n;
 	char ts[32];
 
-	json_object_object_add(root, "timestamp",
+	jadd(root, "timestamp",
 			       json_object_new_string(pnm_fmt_rfc3339(s->taken, ts, sizeof(ts))));
 	for (size_t i = 0; i < s->nifaces; i++) {
 		const struct pnm_iface *ifc = &s->ifaces[i];
@@ -365,25 +374,25 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 		if (!view_iface(v, ifc))
 			continue;
 		o = json_object_new_object();
-		json_object_object_add(o, "ifindex", json_object_new_uint64(ifc->ifindex));
-		json_object_object_add(o, "netns", json_object_new_string(ifc->netns));
-		json_object_object_add(o, "layer",
+		jadd(o, "ifindex", json_object_new_uint64(ifc->ifindex));
+		jadd(o, "netns", json_object_new_string(ifc->netns));
+		jadd(o, "layer",
 				       json_object_new_string(pnm_layer_name(ifc->layer)));
 		counts_into(o, &ifc->total);
 		json_object_object_add(ifaces, ifc->label, o);
 		pnm_counts_add(&unattr, &ifc->unattr);
 		pnm_counts_add(&overflow, &ifc->overflow);
 	}
-	json_object_object_add(root, "interfaces", ifaces);
-	json_object_object_add(root, "unattributed", counts_json(&unattr));
-	json_object_object_add(root, "overflow", counts_json(&overflow));
+	jadd(root, "interfaces", ifaces);
+	jadd(root, "unattributed", counts_json(&unattr));
+	jadd(root, "overflow", counts_json(&overflow));
 
 	n = pnm_report_rows(s, v, &rows);
 	for (long i = 0; i < n; i++)
 		json_object_object_add(procs, rows[i].p->key, proc_json(s, v, &rows[i]));
-	json_object_object_add(root, "processes", procs);
+	jadd(root, "processes", procs);
 	if (v->aggregate && n >= 0)
-		json_object_object_add(root, "aggregated", aggregated_json(rows, n));
+		jadd(root, "aggregated", aggregated_json(rows, n));
 	if (v->by && n >= 0)
 		json_object_object_add(root, v->by == PNM_BY_REMOTE ? "by_remote" : "by_proto",
 				       by_json(s, v, rows, n));
