@@ -171,14 +171,13 @@ static struct json_object *conn_json(const struct pnm_snapshot *s, const struct 
 
 	jadd(o, "proto", json_object_new_string(proto_name(c->t.proto)));
 	jadd(o, "local",
-			       json_object_new_string(pnm_fmt_endpoint(c->t.family, c->t.local,
-								       c->t.lport, l, sizeof(l))));
+	     json_object_new_string(
+		     pnm_fmt_endpoint(c->t.family, c->t.local, c->t.lport, l, sizeof(l))));
 	jadd(o, "remote",
-			       json_object_new_string(pnm_fmt_endpoint(c->t.family, c->t.remote,
-								       c->t.rport, r, sizeof(r))));
-	jadd(
-		o, "state",
-		json_object_new_string(c->t.proto == 6 ? pnm_tcp_state_name(c->state) : "-"));
+	     json_object_new_string(
+		     pnm_fmt_endpoint(c->t.family, c->t.remote, c->t.rport, r, sizeof(r))));
+	jadd(o, "state",
+	     json_object_new_string(c->t.proto == 6 ? pnm_tcp_state_name(c->state) : "-"));
 	jadd(o, "closed", json_object_new_boolean(c->closed));
 	jadd(o, "interface", json_object_new_string(ifname ? ifname : "?"));
 	return counts_into(o, &c->c);
@@ -201,8 +200,7 @@ static struct json_object *proc_json(const struct pnm_snapshot *s, const struct 
 	jadd(cur, "udp_connections", json_object_new_uint64(p->udp_conns));
 	jadd(o, "current", cur);
 	if (p->rated)
-		jadd(
-			o, "peak", rates_into(json_object_new_object(), p->peak_in, p->peak_out));
+		jadd(o, "peak", rates_into(json_object_new_object(), p->peak_in, p->peak_out));
 	pifs = json_object_new_object();
 	for (size_t j = 0; j < p->nifs; j++) {
 		const char *name = iface_label(s, p->ifs[j].slot);
@@ -365,8 +363,7 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 	long n;
 	char ts[32];
 
-	jadd(root, "timestamp",
-			       json_object_new_string(pnm_fmt_rfc3339(s->taken, ts, sizeof(ts))));
+	jadd(root, "timestamp", json_object_new_string(pnm_fmt_rfc3339(s->taken, ts, sizeof(ts))));
 	for (size_t i = 0; i < s->nifaces; i++) {
 		const struct pnm_iface *ifc = &s->ifaces[i];
 		struct json_object *o;
@@ -376,8 +373,7 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 		o = json_object_new_object();
 		jadd(o, "ifindex", json_object_new_uint64(ifc->ifindex));
 		jadd(o, "netns", json_object_new_string(ifc->netns));
-		jadd(o, "layer",
-				       json_object_new_string(pnm_layer_name(ifc->layer)));
+		jadd(o, "layer", json_object_new_string(pnm_layer_name(ifc->layer)));
 		counts_into(o, &ifc->total);
 		json_object_object_add(ifaces, ifc->label, o);
 		pnm_counts_add(&unattr, &ifc->unattr);
