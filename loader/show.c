@@ -469,7 +469,8 @@ int cmd_status(int argc, char **argv)
 	mem += map_fill(m.conn, PNM_MAP_CONN);
 	mem += map_fill(m.parent, PNM_MAP_PARENT);
 	mem += map_memory(m.ifstat) + map_memory(m.meta);
-	printf("  %-14s one entry per open TCP/UDP socket, freed with it\n", PNM_MAP_SOCKOWNER);
+	printf("  %-14s %d B per open TCP/UDP socket (owner, counters), freed with it\n",
+	       PNM_MAP_SOCKOWNER, PNM_SOCK_SIZE);
 	printf("  memory of all maps: %s (socket storage aside)\n",
 	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
 	pnm_snapshot_free(&snap);

@@ -51,7 +51,7 @@ const struct pnm_hook pnm_hooks[] = {
 	  false },
 	{ "pnm_exit", "sched_process_exit", "process exit (tp_btf/sched_process_exit)", false },
 	{ "pnm_sock_release", "",
-	  "socket close: owner copy for XDP, connections marked closed (cgroup/sock_release)",
+	  "socket close: UDP counters to the maps, connections marked closed (cgroup/sock_release)",
 	  false },
 	{ "pnm_tcp_state", "inet_sock_set_state",
 	  "TCP close: a closed connection's counters to the maps (tp_btf/inet_sock_set_state)",
