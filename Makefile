@@ -37,7 +37,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -DPNM_VERSION='"$(VERSION)"' \
 	-I$(OUTPUT) -Imaps -Iloader -Iiface $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) -pie -Wl,-z,relro,-z,now
-BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror $(BPF_EXTRA) \
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUTPUT) -Imaps -Ibpf -MMD -MP
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)

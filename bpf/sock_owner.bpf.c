@@ -297,21 +297,16 @@ int pnm_sock_release(struct bpf_sock *ctx)
 	ps = bpf_sk_storage_get(&pnm_sockowner, ctx, 0, 0);
 	if (ps)
 		__sync_fetch_and_or(&ps->flags, PNM_SOCK_RELEASED);
-	if (ctx->protocol == IPPROTO_UDP) {
-		struct pnm_tuple t = {};
+	if (ps && ctx->protocol == IPPROTO_UDP) {
+		struct pnm_tuple t = { .proto = IPPROTO_UDP };
 
-		if (ps) {
-			/* cgroup/sock_release cannot read the local address;
-			 * without bpf_rdonly_cast (Linux < 6.2) the closed
-			 * connection is listed without its addresses. */
-			if (bpf_rdonly_cast)
-				tuple_of_sock(
-					bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct sock)),
-					&t);
-			else
-				t.proto = IPPROTO_UDP;
-			retire(ps, cookie, &t, 0);
-		}
+		/* cgroup/sock_release cannot read the local address; without
+		 * bpf_rdonly_cast (Linux < 6.2) the closed connection is
+		 * listed without its addresses. */
+		if (bpf_rdonly_cast)
+			tuple_of_sock(bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct sock)),
+				      &t);
+		retire(ps, cookie, &t, 0);
 	}
 	/* Its per-connection counters stay, marked closed, until the LRU
 	 * needs the room. */

@@ -152,8 +152,6 @@ static int release_iface(const struct pnm_maps *m, uint32_t slot, const struct p
 	struct pnm_link link;
 	bool exists, removed, ours;
 	int rc = 0, prev;
-	char *socks;
-	size_t len;
 
 	LABEL(cfg, label);
 	rc = pnm_netns_enter(cfg->netns_ino, cfg->netns, &prev);
@@ -191,8 +189,7 @@ static int release_iface(const struct pnm_maps *m, uint32_t slot, const struct p
 drop:
 	/* Its column in every socket first: a fold meanwhile would bring
 	 * counters back. */
-	if (!pnm_sockets_read(m, slot + 1, &socks, &len))
-		free(socks);
+	pnm_sockets_read(m, slot + 1, NULL, NULL);
 	drop_proc_counters(m, slot);
 	bpf_map_delete_elem(m->ifcfg, &slot);
 	zero_slot(m, slot);

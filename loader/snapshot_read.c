@@ -70,19 +70,6 @@ struct socks {
 	size_t n;
 };
 
-static int read_socks(const struct pnm_maps *m, struct socks *k)
-{
-	size_t len;
-	char *buf;
-	int rc = pnm_sockets_read(m, 0, &buf, &len);
-
-	if (rc)
-		return rc;
-	k->rec = (struct pnm_sock_rec *)buf;
-	k->n = len / sizeof(struct pnm_sock_rec);
-	return 0;
-}
-
 struct proc_row {
 	struct pnm_proc_key key;
 	struct pnm_counts c;
@@ -391,7 +378,7 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 	buf = calloc((size_t)pnm_ncpus(), (per_cpu + 7) & ~(size_t)7);
 	if (!buf)
 		return -ENOMEM;
-	rc = read_socks(m, &k);
+	rc = pnm_sockets_read(m, 0, &k.rec, &k.n);
 	if (!rc)
 		rc = read_ifaces(m, s, buf);
 	if (!rc)

@@ -289,17 +289,16 @@ fail:
 	return rc;
 }
 
-int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, char **out, size_t *len)
+int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, struct pnm_sock_rec **out,
+		     size_t *n)
 {
+	char path[PATH_MAX], discard[4096], *buf = NULL;
+	size_t len = 0, cap = 0;
 	struct pnm_meta meta;
 	uint32_t zero = 0;
-	char path[PATH_MAX];
-	size_t cap = 0;
-	ssize_t got;
+	ssize_t got = 0;
 	int fd, rc = 0;
 
-	*out = NULL;
-	*len = 0;
 	if (clear_slot) {
 		if (bpf_map_lookup_elem(m->meta, &zero, &meta))
 			return -errno;
@@ -311,26 +310,30 @@ int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, char **out, 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		rc = -errno;
-	do {
-		if (fd < 0)
-			break;
-		if (*len == cap) {
-			char *grown;
+	while (fd >= 0 && !rc) {
+		if (!out) {
+			got = read(fd, discard, sizeof(discard));
+		} else {
+			if (len == cap) {
+				char *grown;
 
-			cap = cap ? 2 * cap : 64 * sizeof(struct pnm_sock_rec);
-			grown = realloc(*out, cap);
-			if (!grown) {
-				rc = -ENOMEM;
-				break;
+				cap = cap ? 2 * cap : 64 * sizeof(**out);
+				grown = realloc(buf, cap);
+				if (!grown) {
+					rc = -ENOMEM;
+					break;
+				}
+				buf = grown;
 			}
-			*out = grown;
+			got = read(fd, buf + len, cap - len);
 		}
-		got = read(fd, *out + *len, cap - *len);
 		if (got > 0)
-			*len += (size_t)got;
-		else if (got < 0 && errno != EINTR)
+			len += (size_t)got;
+		else if (!got)
+			break;
+		else if (errno != EINTR)
 			rc = -errno;
-	} while (got != 0 && !rc);
+	}
 	if (fd >= 0)
 		close(fd);
 	/* The other fields may have changed meanwhile (folds): only ours. */
@@ -339,11 +342,14 @@ int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, char **out, 
 		bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST);
 	}
 	if (rc) {
-		free(*out);
-		*out = NULL;
-		*len = 0;
+		free(buf);
+		return rc;
 	}
-	return rc;
+	if (out) {
+		*out = (struct pnm_sock_rec *)buf;
+		*n = len / sizeof(**out);
+	}
+	return 0;
 }
 
 bool pnm_hook_active(const struct pnm_hook *h)

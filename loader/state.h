@@ -77,9 +77,10 @@ void pnm_unlock(int fd);
 
 /* Number of possible CPUs (per-CPU map values). */
 int pnm_ncpus(void);
-/* Read every socket's own counters through the pinned iterator: *len
- * bytes of pnm_sock_rec records in *out (free it). With clear_slot (slot +
- * 1), that interface's column is first cleared in every socket. */
-int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, char **out, size_t *len);
+/* Read every socket's own counters through the pinned iterator: *n
+ * records in *out (free it; out NULL: read and drop them). With clear_slot
+ * (slot + 1), that interface's column is first cleared in every socket. */
+int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, struct pnm_sock_rec **out,
+		     size_t *n);
 
 #endif
