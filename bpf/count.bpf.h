@@ -5,8 +5,8 @@
  * tuple, the layer conversion and the counters.
  *
  * Before including this file, a program file defines:
- *  - PNM_LOAD(ctx, off, to, len): copy packet bytes (bpf_skb_load_bytes or
- *    bpf_xdp_load_bytes);
+ *  - PNM_LOAD(ctx, off, to, len): copy packet bytes (in place or by
+ *    bpf_skb_load_bytes for TC, bpf_xdp_load_bytes for XDP);
  *  - sock_owner(sk, out, ps): the owner of a looked-up socket, and its
  *    storage (*ps, NULL where the program cannot have it);
  *  - sock_cookie(sk): its cookie, 0 if it never got one.
