@@ -11,7 +11,8 @@
 #  - against nethogs: both watch the same download; CPU seconds per GB
 #    (nethogs: its process; pnm-tc: the kernel's run time of its programs
 #    plus one show) and each one's error on the process's bytes against the
-#    interface counters (nothing else crosses the veth);
+#    interface counters (nothing else crosses the veth); then the whole
+#    machine's CPU per GB with neither, nethogs alone, pnm-tc alone;
 #  - map memory at defaults, and show's latency with 10000 processes.
 # Writes .output/bench/report.{json,md} and prints the summary.
 set -u
@@ -182,6 +183,38 @@ EOF
 done
 "$PNM_TC" detach >/dev/null
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
+
+# The whole machine's CPU time (/proc/stat, all CPUs, busy) for the same
+# download with neither tool, nethogs alone, pnm-tc alone, alternated: what
+# each costs the host, including the kernel's work for it (nethogs' packet
+# copies in softirq, pnm-tc's programs) and one read of its result.
+echo "== whole-machine CPU per GB: none, nethogs alone, pnm-tc alone, $REPS times"
+busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+for ((i = 0; i < REPS; i++)); do
+	for mode in none nethogs pnm; do
+		case $mode in
+		nethogs)
+			nethogs -t -v 2 -d 1 "$PNMT_IF0" >/dev/null 2>&1 9>&- &
+			nh=$!
+			sleep 2
+			;;
+		pnm) "$PNM_TC" attach "$PNMT_IF0" >/dev/null ;;
+		esac
+		read -r rx0 tx0 < <(ifbytes)
+		c0=$(busy)
+		iperf3 -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -R -n "$NH_BYTES" >/dev/null 2>&1 9>&-
+		read -r rx1 tx1 < <(ifbytes)
+		sleep 2.5 # as long as nethogs' next refresh, in every mode
+		[ $mode = pnm ] && "$PNM_TC" show --json >/dev/null
+		c1=$(busy)
+		case $mode in
+		nethogs) kill_wait "$nh" ;;
+		pnm) "$PNM_TC" detach >/dev/null ;;
+		esac
+		raw "machine_cpu_s_per_gb.$mode" "$(awk -v t=$((c1 - c0)) -v hz="$hz" \
+			-v b=$((rx1 - rx0 + tx1 - tx0)) 'BEGIN { printf "%.4f\n", t / hz / (b / 1e9) }')"
+	done
+done
 offloads on
 
 echo "== scale: map memory, show with 10000 processes"
@@ -219,6 +252,14 @@ for base in ("tcp_bps", "udp64_pps", "pingpong_rtps"):
 a, b = vals.get("nethogs.cpu_s_per_gb"), vals.get("pnm.cpu_s_per_gb")
 if a and b and statistics.median(b) > 0:
     ratios["cpu_per_gb_nethogs_over_pnm"] = statistics.median(a) / statistics.median(b)
+m = {k: vals.get("machine_cpu_s_per_gb." + k) for k in ("none", "nethogs", "pnm")}
+if all(m.values()):
+    base = statistics.median(m["none"])
+    extra = {k: statistics.median(m[k]) - base for k in ("nethogs", "pnm")}
+    ratios["machine_cpu_extra_per_gb_nethogs"] = extra["nethogs"]
+    ratios["machine_cpu_extra_per_gb_pnm"] = extra["pnm"]
+    if extra["pnm"] > 0:
+        ratios["machine_cpu_extra_nethogs_over_pnm"] = extra["nethogs"] / extra["pnm"]
 json.dump({"reps": reps, "results": res, "ratios_attached_vs_detached": ratios},
           open(out + "/report.json", "w"), indent=1)
 lines = ["# pnm-tc benchmark", "", "Medians of %d runs (min-max); ratios attached/detached." % reps, "",
