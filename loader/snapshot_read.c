@@ -70,6 +70,73 @@ struct socks {
 	size_t n;
 };
 
+/*
+ * Every entry of a hash map, read in batches (a few system calls, not two
+ * per entry): *n keys of ksz bytes in *keys, values of vsz bytes (per-CPU
+ * maps: all CPUs' copies) in *vals. The caller frees both.
+ */
+static int read_all(int fd, size_t ksz, size_t vsz, char **keys, char **vals, size_t *n)
+{
+	enum { BATCH = 1024 };
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	uint64_t in = 0, out = 0; /* the kernel's position: a bucket number */
+	size_t cap = 0;
+	bool first = true;
+	int err;
+
+	*keys = *vals = NULL;
+	*n = 0;
+	for (;;) {
+		uint32_t got = BATCH;
+
+		err = 0;
+		if (*n + BATCH > cap) {
+			size_t old = cap;
+			char *k, *v;
+
+			cap = 2 * cap + BATCH;
+			k = realloc(*keys, cap * ksz);
+			if (k)
+				*keys = k;
+			v = k ? realloc(*vals, cap * vsz) : NULL;
+			if (v)
+				*vals = v;
+			if (!k || !v) {
+				err = ENOMEM;
+				goto fail;
+			}
+			/* Zeroed: valgrind does not see the kernel fill them. */
+			memset(k + old * ksz, 0, (cap - old) * ksz);
+			memset(v + old * vsz, 0, (cap - old) * vsz);
+		}
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out, *keys + *n * ksz,
+					 *vals + *n * vsz, &got, &opts))
+			err = errno;
+		if (err && err != ENOENT)
+			goto fail;
+		*n += got; /* the last batch (ENOENT) may have some too */
+		first = false;
+		in = out;
+		if (err == ENOENT)
+			return 0;
+	}
+fail:
+	free(*keys);
+	free(*vals);
+	*keys = *vals = NULL;
+	*n = 0;
+	return -err;
+}
+
+static int by_owner(const void *a, const void *b)
+{
+	const struct pnm_owner *x = a, *y = b;
+
+	if (x->tgid != y->tgid)
+		return x->tgid < y->tgid ? -1 : 1;
+	return x->start_ns == y->start_ns ? 0 : x->start_ns < y->start_ns ? -1 : 1;
+}
+
 struct proc_row {
 	struct pnm_proc_key key;
 	struct pnm_counts c;
@@ -102,32 +169,83 @@ static int by_process(const void *a, const void *b)
 	return x->slot == y->slot ? 0 : x->slot < y->slot ? -1 : 1;
 }
 
-static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s,
-		      void *buf)
+/* Names, parents and exits from pnm_procinfo, joined to the processes
+ * (both in PID order: one pass). */
+static int read_names(const struct pnm_maps *m, struct pnm_snapshot *s)
 {
-	struct pnm_proc_key key, next, *prev = NULL;
+	struct info_row {
+		struct pnm_owner o;
+		struct pnm_proc_info info;
+	} * rows;
+	size_t n, j = 0;
+	char *keys, *vals;
+	int rc;
+
+	rc = read_all(m->procinfo, sizeof(struct pnm_owner), sizeof(struct pnm_proc_info), &keys,
+		      &vals, &n);
+	if (rc)
+		return rc;
+	rows = calloc(n ? n : 1, sizeof(*rows));
+	for (size_t i = 0; rows && i < n; i++) {
+		memcpy(&rows[i].o, keys + i * sizeof(rows[i].o), sizeof(rows[i].o));
+		memcpy(&rows[i].info, vals + i * sizeof(rows[i].info), sizeof(rows[i].info));
+	}
+	free(keys);
+	free(vals);
+	if (!rows)
+		return -ENOMEM;
+	qsort(rows, n, sizeof(*rows), by_owner);
+	for (size_t i = 0; i < s->nprocs; i++) {
+		struct pnm_proc *p = &s->procs[i];
+		struct pnm_owner o = { .start_ns = p->start_ns, .tgid = p->pid };
+
+		while (j < n && by_owner(&rows[j].o, &o) < 0)
+			j++;
+		if (j < n && !by_owner(&rows[j].o, &o)) {
+			snprintf(p->name, sizeof(p->name), "%s", rows[j].info.comm);
+			p->ppid = rows[j].info.ppid;
+			p->exited = rows[j].info.flags & PNM_PROC_EXITED;
+			p->exit_ns = rows[j].info.exit_ns;
+		} else {
+			/* No record (a full map): ask /proc whether it still runs. */
+			p->exited = !pnm_proc_is(p->pid, p->start_ns);
+			if (p->exited || pnm_proc_name(p->pid, p->name, sizeof(p->name)))
+				snprintf(p->name, sizeof(p->name), "?");
+		}
+	}
+	free(rows);
+	return 0;
+}
+
+static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s)
+{
+	size_t vsz = ((sizeof(struct pnm_traffic) + 7) & ~(size_t)7) * (size_t)pnm_ncpus();
 	struct proc_row *rows = NULL, *r;
-	size_t n = 0, cap = 0;
-	int ncpu = pnm_ncpus();
+	size_t n = 0, cap = 0, nstat;
+	char *keys, *vals;
+	int rc;
 
 	/* Read all, then group by process: no search per row. */
-	while (!bpf_map_get_next_key(m->procstat, prev, &next)) {
-		struct pnm_traffic *tr = buf;
+	rc = read_all(m->procstat, sizeof(struct pnm_proc_key), vsz, &keys, &vals, &nstat);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < nstat; i++) {
+		const struct pnm_traffic *tr = (const void *)(vals + i * vsz);
 
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(m->procstat, &key, buf))
-			continue;
 		r = next_row(&rows, &n, &cap);
 		if (!r) {
+			free(keys);
+			free(vals);
 			free(rows);
 			return -ENOMEM;
 		}
-		r->key = key;
+		memcpy(&r->key, keys + i * sizeof(r->key), sizeof(r->key));
 		memset(&r->c, 0, sizeof(r->c));
-		for (int i = 0; i < ncpu; i++)
-			pnm_counts_from(&r->c, tr[i].dir);
+		for (int c = 0; c < pnm_ncpus(); c++)
+			pnm_counts_from(&r->c, tr[c].dir);
 	}
+	free(keys);
+	free(vals);
 	/* A socket's owner has what it counted since its last fold. */
 	for (size_t i = 0; i < k->n; i++) {
 		const struct pnm_sock_rec *sr = &k->rec[i];
@@ -177,24 +295,7 @@ static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pn
 				pnm_counts_add(&ifc->total, &s->procs[i].ifs[j].c);
 		}
 	}
-	for (size_t i = 0; i < s->nprocs; i++) {
-		struct pnm_proc *p = &s->procs[i];
-		struct pnm_owner o = { .start_ns = p->start_ns, .tgid = p->pid };
-		struct pnm_proc_info info;
-
-		if (!bpf_map_lookup_elem(m->procinfo, &o, &info)) {
-			snprintf(p->name, sizeof(p->name), "%s", info.comm);
-			p->ppid = info.ppid;
-			p->exited = info.flags & PNM_PROC_EXITED;
-			p->exit_ns = info.exit_ns;
-		} else {
-			/* No record (a full map): ask /proc whether it still runs. */
-			p->exited = !pnm_proc_is(p->pid, p->start_ns);
-			if (p->exited || pnm_proc_name(p->pid, p->name, sizeof(p->name)))
-				snprintf(p->name, sizeof(p->name), "?");
-		}
-	}
-	return 0;
+	return read_names(m, s);
 }
 
 struct proc_idx {
@@ -255,18 +356,20 @@ static void conn_merge(struct pnm_conn *a, const struct pnm_conn *b)
 static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struct conn_rec **out,
 			  size_t *count)
 {
-	enum { BATCH = 1024 };
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	uint64_t in = 0, last = 0, *keys = NULL;
-	struct pnm_conn *vals = NULL;
 	struct conn_rec *recs;
-	size_t n = 0, cap = k->n + BATCH;
-	bool first = true, done = false;
-	int rc = 0;
+	size_t n = 0, nmap;
+	char *keys, *vals;
+	int rc;
 
-	recs = calloc(cap, sizeof(*recs));
-	if (!recs)
+	rc = read_all(m->conn, sizeof(uint64_t), sizeof(struct pnm_conn), &keys, &vals, &nmap);
+	if (rc)
+		return rc;
+	recs = calloc(k->n + nmap + 1, sizeof(*recs));
+	if (!recs) {
+		free(keys);
+		free(vals);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < k->n; i++) {
 		if (k->rec[i].flags & PNM_SOCK_RETIRED)
 			continue; /* its connection is in pnm_conn */
@@ -274,46 +377,12 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 		recs[n].live = true;
 		recs[n++].c = k->rec[i].conn;
 	}
-	keys = calloc(BATCH, sizeof(*keys));
-	vals = calloc(BATCH, sizeof(*vals));
-	while (!done && keys && vals) {
-		uint32_t got = BATCH;
-
-		if (bpf_map_lookup_batch(m->conn, first ? NULL : &in, &last, keys, vals, &got,
-					 &opts)) {
-			if (errno != ENOENT) {
-				rc = -errno;
-				break;
-			}
-			done = true; /* the last batch, got may be > 0 */
-		}
-		first = false;
-		in = last;
-		if (n + got > cap) {
-			struct conn_rec *grown;
-
-			cap = 2 * (n + got);
-			grown = realloc(recs, cap * sizeof(*grown));
-			if (!grown) {
-				rc = -ENOMEM;
-				break;
-			}
-			recs = grown;
-		}
-		for (uint32_t i = 0; i < got; i++) {
-			recs[n].cookie = keys[i];
-			recs[n].live = false;
-			recs[n++].c = vals[i];
-		}
+	for (size_t i = 0; i < nmap; i++, n++) {
+		memcpy(&recs[n].cookie, keys + i * sizeof(uint64_t), sizeof(uint64_t));
+		memcpy(&recs[n].c, vals + i * sizeof(struct pnm_conn), sizeof(struct pnm_conn));
 	}
-	if (!rc && (!keys || !vals))
-		rc = -ENOMEM;
 	free(keys);
 	free(vals);
-	if (rc) {
-		free(recs);
-		return rc;
-	}
 	qsort(recs, n, sizeof(*recs), by_cookie);
 	/* One per cookie: the live one (first) takes the other's counts. */
 	if (n) {
@@ -362,9 +431,6 @@ static int read_conns(const struct pnm_maps *m, const struct socks *k, struct pn
 
 static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 {
-	size_t per_cpu = sizeof(struct pnm_if_stats) > sizeof(struct pnm_traffic)
-				 ? sizeof(struct pnm_if_stats)
-				 : sizeof(struct pnm_traffic);
 	struct socks k = { 0 };
 	struct timespec now;
 	void *buf;
@@ -375,14 +441,14 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 	if (!clock_gettime(CLOCK_BOOTTIME, &now))
 		s->now_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 	/* Per-CPU values come as one 8-byte-aligned slot per possible CPU. */
-	buf = calloc((size_t)pnm_ncpus(), (per_cpu + 7) & ~(size_t)7);
+	buf = calloc((size_t)pnm_ncpus(), (sizeof(struct pnm_if_stats) + 7) & ~(size_t)7);
 	if (!buf)
 		return -ENOMEM;
 	rc = pnm_sockets_read(m, 0, &k.rec, &k.n);
 	if (!rc)
 		rc = read_ifaces(m, s, buf);
 	if (!rc)
-		rc = read_procs(m, &k, s, buf);
+		rc = read_procs(m, &k, s);
 	free(buf);
 	if (!rc) {
 		pnm_snapshot_finish(s);
