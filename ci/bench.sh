@@ -78,13 +78,19 @@ for _ in range(n):
 print(n / (time.monotonic() - t))
 ' "$PNMT_IP1" $((PNMT_IPERF_PORT + 1)); }
 
-# prog_stats: "name run_time_ns run_cnt" of pnm-tc's and the empty program.
+# prog_stats: "name run_time_ns run_cnt" of pnm-tc's and the empty program,
+# summed by name (the empty program runs on both hooks), sorted for join.
 prog_stats() { bpftool prog show -j | "$PNMT_PY" -c '
 import json, sys
+t = {}
 for p in json.load(sys.stdin):
     n = p.get("name", "")
     if n.startswith("pnm_"):
-        print(n, p.get("run_time_ns", 0), p.get("run_cnt", 0))'; }
+        a = t.setdefault(n, [0, 0])
+        a[0] += p.get("run_time_ns", 0)
+        a[1] += p.get("run_cnt", 0)
+for n in sorted(t):
+    print(n, t[n][0], t[n][1])'; }
 
 echo "== per-program cost (kernel.bpf_stats_enabled), $REPS x ${SECS}s per load"
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
@@ -111,7 +117,7 @@ for load in tcp tcp_recv udp64 udp64_recv; do
 		udp64_recv) iperf_udp64 -R >/dev/null ;;
 		esac
 		prog_stats >"$OUT/s1"
-		join "$OUT/s0" "$OUT/s1" | awk -v l=$load '$5 > $3 { printf "cost.%s.%s %.1f\n", l, $1, ($4 - $2) / ($5 - $3) }' >>"$R"
+		LC_ALL=C join "$OUT/s0" "$OUT/s1" | awk -v l=$load '$5 > $3 { printf "cost.%s.%s %.1f\n", l, $1, ($4 - $2) / ($5 - $3) }' >>"$R"
 	done
 done
 for h in ingress egress; do tc filter del dev "$PNMT_IF0" "$h" prio 60000; done
