@@ -47,7 +47,10 @@ offloads on
 nsx iperf3 -s -B "$PNMT_IP1" -p "$PNMT_IPERF_PORT" >/dev/null 2>&1 9>&- &
 at_cleanup "kill_wait $!"
 wait_listen "$PNMT_IPERF_PORT" peer
+# Fixed neighbours both ways: no ARP on the veth, whose counters are the
+# truth in the nethogs comparison.
 ip neigh replace "$PNMT_IP1" lladdr "$(nsx cat "/sys/class/net/$PNMT_IF1/address")" dev "$PNMT_IF0"
+nsx ip neigh replace "$PNMT_IP0" lladdr "$(cat "/sys/class/net/$PNMT_IF0/address")" dev "$PNMT_IF1"
 
 # iperf_tcp/iperf_udp64 [-R]: client here, sending (or receiving, -R).
 iperf_tcp() { iperf3 -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -t "$SECS" "$@" -J 2>/dev/null |
