@@ -1044,6 +1044,61 @@ test_fault_kill_attach() {
 
 # The interface is deleted while attached: status says so, detach cleans
 # up; re-created, it can be attached again and counts.
+# One interface detached while another stays attached, then attached again
+# (it gets the same slot back): a socket that lives through it starts from
+# zero there. Its bytes of before the detach were dropped from its own
+# counters too, and do not come back.
+test_detach_slot_reuse() {
+	local dir sender fifo n
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	pnm_attach lo
+	pnm_attach "$PNMT_IF0"
+	fifo=$dir/fifo
+	mkfifo "$fifo"
+	# One UDP socket sending N 100-byte datagrams per line read (unconnected:
+	# the peer's port unreachable replies do not fail the sends).
+	"$PNMT_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for line in sys.stdin:
+    for _ in range(int(line)):
+        s.sendto(b"x" * 100, (sys.argv[1], 9))
+    print("sent", flush=True)
+' "$PNMT_IP1" <"$fifo" >"$dir/out" 9>&- &
+	sender=$!
+	at_cleanup "kill_wait $sender"
+	exec 7>"$fifo"
+	at_cleanup "exec 7>&-"
+	# sent_wait N: the sender reported N batches.
+	sent_wait() {
+		for ((n = 0; n < 50; n++)); do
+			[ "$(grep -c sent "$dir/out")" -ge "$1" ] && return 0
+			sleep 0.1
+		done
+		fail "the sender did not send batch $1"
+	}
+	echo 30 >&7
+	sent_wait 1
+	pnm_json "$dir/a.json" -p "$sender" -i "$PNMT_IF0"
+	assert_eq "bytes_out of 30 datagrams" \
+		"$(json_get "$dir/a.json" "d['processes']['$sender']['current']['bytes_out']")" \
+		$((30 * 142))
+	pnm_detach "$PNMT_IF0"
+	pnm_attach "$PNMT_IF0"
+	echo 20 >&7
+	sent_wait 2
+	pnm_json "$dir/b.json" -p "$sender" -i "$PNMT_IF0" -d
+	assert_eq "bytes_out after detach and attach again: the 20 datagrams since" \
+		"$(json_get "$dir/b.json" "d['processes']['$sender']['current']['bytes_out']")" \
+		$((20 * 142))
+	assert_eq "its connection's bytes_out, one row" \
+		"$(json_get "$dir/b.json" "' '.join(str(c['bytes_out']) for c in d['processes']['$sender']['connections'])")" \
+		$((20 * 142))
+	check_soft_failures
+}
+
 test_fault_iface_deleted() {
 	local dir bi
 	topo_up
@@ -1707,6 +1762,7 @@ ALL_TESTS=(
 	test_events
 	test_install_docs
 	test_fault_kill_attach
+	test_detach_slot_reuse
 	test_fault_iface_deleted
 	test_fault_cycles
 	test_lock_concurrent
