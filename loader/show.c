@@ -395,6 +395,8 @@ int cmd_status(int argc, char **argv)
 	unsigned long long mem;
 	char membuf[16];
 	struct pnm_snapshot snap = { 0 };
+	struct pnm_sock_rec *socks;
+	size_t nsocks = 0;
 	struct pnm_maps m;
 	int rc;
 	bool missing = false;
@@ -469,8 +471,11 @@ int cmd_status(int argc, char **argv)
 	mem += map_fill(m.conn, PNM_MAP_CONN);
 	mem += map_fill(m.parent, PNM_MAP_PARENT);
 	mem += map_memory(m.ifstat) + map_memory(m.meta);
-	printf("  %-14s %d B per open TCP/UDP socket (owner, counters), freed with it\n",
-	       PNM_MAP_SOCKOWNER, PNM_SOCK_SIZE);
+	if (!pnm_sockets_read(&m, 0, &socks, &nsocks))
+		free(socks);
+	printf("  %-14s %zu sockets with counters; %d B on each open TCP/UDP socket, "
+	       "freed with it\n",
+	       PNM_MAP_SOCKOWNER, nsocks, PNM_SOCK_SIZE);
 	printf("  memory of all maps: %s (socket storage aside)\n",
 	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
 	pnm_snapshot_free(&snap);
