@@ -7,7 +7,7 @@
  * pnm_procstat entry (proc_add) and the socket's pnm_conn entry (conn_add).
  * When a socket changes hands or closes, the bytes its owner has not yet
  * been given move from its storage to the owner's pnm_procstat entry
- * (fold), between two counts in pnm_meta that let a reader see it happen.
+ * (fold), between two counts in pnm_folds that let a reader see it happen.
  */
 #ifndef PNM_COUNTERS_BPF_H
 #define PNM_COUNTERS_BPF_H
@@ -126,21 +126,21 @@ static __always_inline void conn_add(struct pnm_conn *c, __u32 slot, const struc
 	__sync_fetch_and_add(&c->c[i][dir].packets, packets);
 }
 
-/* Brackets around a fold: pnm_meta counts folds begun and ended. */
-static __always_inline struct pnm_meta *fold_begin(void)
+/* Brackets around a fold: pnm_folds counts folds begun and ended. */
+static __always_inline struct pnm_folds *fold_begin(void)
 {
 	__u32 zero = 0;
-	struct pnm_meta *m = bpf_map_lookup_elem(&pnm_meta, &zero);
+	struct pnm_folds *f = bpf_map_lookup_elem(&pnm_folds, &zero);
 
-	if (m)
-		__sync_fetch_and_add(&m->folds_begun, 1);
-	return m;
+	if (f)
+		__sync_fetch_and_add(&f->begun, 1);
+	return f;
 }
 
-static __always_inline void fold_end(struct pnm_meta *m)
+static __always_inline void fold_end(struct pnm_folds *f)
 {
-	if (m)
-		__sync_fetch_and_add(&m->folds_ended, 1);
+	if (f)
+		__sync_fetch_and_add(&f->ended, 1);
 }
 
 /* Give owner o what the socket counted since the last fold. Each base is

@@ -167,6 +167,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_meta SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pnm_folds);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_folds SEC(".maps");
+
 /*
  * The owner is two words that a claim on one CPU may rewrite while a packet
  * on another reads them. The writer clears tgid first and sets it last; the

@@ -64,18 +64,18 @@ static __always_inline bool claim(void *sk, const struct pnm_owner *me, struct t
 {
 	struct pnm_owner old;
 	struct pnm_sock *ps;
-	struct pnm_meta *m;
+	struct pnm_folds *f;
 
 	ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!ps || (ps->owner.tgid == me->tgid && ps->owner.start_ns == me->start_ns))
 		return false;
 	note_process(t, me);
 	/* What the socket counted so far was the old owner's. */
-	m = fold_begin();
+	f = fold_begin();
 	if (read_owner(&ps->owner, &old))
 		fold(ps, &old);
 	write_owner(&ps->owner, me);
-	fold_end(m);
+	fold_end(f);
 	return true;
 }
 
@@ -236,13 +236,13 @@ static __always_inline void retire(struct pnm_sock *ps, __u64 cookie, const stru
 {
 	struct pnm_conn *c = NULL;
 	struct pnm_owner o;
-	struct pnm_meta *m;
+	struct pnm_folds *f;
 
 	if (__sync_fetch_and_or(&ps->flags, PNM_SOCK_RETIRED) & PNM_SOCK_RETIRED)
 		return;
 	if (!read_owner(&ps->owner, &o))
 		return;
-	m = fold_begin();
+	f = fold_begin();
 	fold(ps, &o);
 	if (ps->slot[0])
 		c = conn_get(cookie, &o, state, t);
@@ -256,7 +256,7 @@ static __always_inline void retire(struct pnm_sock *ps, __u64 cookie, const stru
 	}
 	if (c)
 		c->closed = 1; /* at CLOSE (TCP) or released (UDP): not open */
-	fold_end(m);
+	fold_end(f);
 }
 
 /* A TCP socket retires when it reaches CLOSE: after its last packet

@@ -464,13 +464,13 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 /* Folds begun (*begun); true when as many have ended: none under way. */
 static bool no_fold(const struct pnm_maps *m, uint64_t *begun)
 {
-	struct pnm_meta meta;
+	struct pnm_folds f;
 	uint32_t zero = 0;
 
-	if (bpf_map_lookup_elem(m->meta, &zero, &meta))
+	if (bpf_map_lookup_elem(m->folds, &zero, &f))
 		return false;
-	*begun = meta.folds_begun;
-	return meta.folds_begun == meta.folds_ended;
+	*begun = f.begun;
+	return f.begun == f.ended;
 }
 
 /*

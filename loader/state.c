@@ -234,6 +234,7 @@ static const struct pinned_map pinned_maps[] = {
 	{ PNM_MAP_EVPIDS, offsetof(struct pnm_maps, evpids), 4, 4 },
 	{ PNM_MAP_EVLOST, offsetof(struct pnm_maps, evlost), 4, 8 },
 	{ PNM_MAP_EVDST, offsetof(struct pnm_maps, evdst), 8, 24 },
+	{ PNM_MAP_FOLDS, offsetof(struct pnm_maps, folds), 4, sizeof(struct pnm_folds) },
 };
 
 void pnm_maps_close(struct pnm_maps *m)

@@ -16,6 +16,7 @@
 
 struct pnm_maps {
 	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta, skcookie, parent, conn;
+	int folds;
 	int events, evcfg, evpids, evlost, evdst;
 };
 

@@ -213,15 +213,19 @@ struct pnm_evcfg {
 struct pnm_meta {
 	__u32 version;
 	__u32 flags; /* PNM_META_* */
-	/* Folds begun and ended: a reader that saw them equal and unchanged
-	 * around its reads saw no bytes in flight between a socket and
-	 * pnm_procstat. */
-	__u64 folds_begun, folds_ended;
 	/* Set while the loader drops a detached interface's counters (slot +
 	 * 1): pnm_sockiter clears that column of every socket it reads. */
 	__u32 clear_slot;
 	__u32 pad;
 };
+/* pnm_folds: folds begun and ended (written by the kernel programs only;
+ * the loader writes pnm_meta). A reader that saw them equal and unchanged
+ * around its reads saw no bytes in flight between a socket and
+ * pnm_procstat. */
+struct pnm_folds {
+	__u64 begun, ended;
+};
+
 #define PNM_META_MOUNTED_BPFFS 0x1 /* we mounted bpffs; unmount at the end */
 #define PNM_META_MADE_XDP_DIR 0x2  /* libxdp made its bpffs directory for us */
 
@@ -241,6 +245,7 @@ struct pnm_meta {
 #define PNM_MAP_EVPIDS "pnm_evpids"
 #define PNM_MAP_EVLOST "pnm_evlost"
 #define PNM_MAP_EVDST "pnm_evdst"
+#define PNM_MAP_FOLDS "pnm_folds"
 /* The pinned iterator link that reads every socket's counters. */
 #define PNM_SOCKITER "link_pnm_sockiter"
 
