@@ -50,12 +50,28 @@ static __always_inline void note_process(struct task_struct *t, const struct pnm
 	bpf_map_update_elem(&pnm_procinfo, o, &info, BPF_NOEXIST);
 }
 
-/* The XDP programs' copy of the owner, by socket cookie. */
-static __always_inline void set_cookie_owner(__u64 cookie, const struct pnm_owner *o)
+/* Is the XDP programs' copy of the owners (pnm_skcookie) kept? Only once
+ * an XDP ingress was attached: it costs every socket a map update. */
+static __always_inline bool xdp_owners(void)
+{
+	__u32 zero = 0;
+	struct pnm_meta *m = bpf_map_lookup_elem(&pnm_meta, &zero);
+
+	return m && (m->flags & PNM_META_XDP_OWNERS);
+}
+
+static __always_inline void cookie_owner(__u64 cookie, const struct pnm_owner *o)
 {
 	if (cookie)
 		bpf_map_update_elem(&pnm_skcookie, &cookie, o, BPF_ANY);
 }
+
+/* The copy, by socket cookie; the cookie is only asked for when kept. */
+#define set_cookie_owner(cookie, o)              \
+	do {                                     \
+		if (xdp_owners())                \
+			cookie_owner(cookie, o); \
+	} while (0)
 
 /* The process me (task t) takes the socket over. True when the owner
  * changed: then the caller updates the cookie copy (each program type has
@@ -293,7 +309,8 @@ int pnm_sock_release(struct bpf_sock *ctx)
 	    (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP))
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
-	bpf_map_delete_elem(&pnm_skcookie, &cookie);
+	if (xdp_owners())
+		bpf_map_delete_elem(&pnm_skcookie, &cookie);
 	ps = bpf_sk_storage_get(&pnm_sockowner, ctx, 0, 0);
 	if (ps)
 		__sync_fetch_and_or(&ps->flags, PNM_SOCK_RELEASED);
@@ -334,6 +351,10 @@ int pnm_sockiter(struct bpf_iter__bpf_sk_storage_map *ctx)
 	if (!ps || !sk)
 		return 0;
 	m = bpf_map_lookup_elem(&pnm_meta, &zero);
+	/* XDP attached for the first time: the sockets that exist get their
+	 * owner copy (new ones get it from the hooks from now on). */
+	if (m && m->fill_owners && read_owner(&ps->owner, &r.conn.owner))
+		cookie_owner(bpf_get_socket_cookie(sk), &r.conn.owner);
 	for (int i = 0; m && m->clear_slot && i < PNM_CONN_IFACES; i++) {
 		if (ps->slot[i] != m->clear_slot)
 			continue;

@@ -189,7 +189,7 @@ static int release_iface(const struct pnm_maps *m, uint32_t slot, const struct p
 drop:
 	/* Its column in every socket first: a fold meanwhile would bring
 	 * counters back. */
-	pnm_sockets_read(m, slot + 1, NULL, NULL);
+	pnm_sockets_read(m, &(struct pnm_sockets_req){ .clear_slot = slot + 1 }, NULL, NULL);
 	drop_proc_counters(m, slot);
 	bpf_map_delete_elem(m->ifcfg, &slot);
 	zero_slot(m, slot);
@@ -295,6 +295,16 @@ static int attach_xdp(const struct pnm_maps *m, struct pnm_if_cfg *cfg, uint32_t
 	x->rodata->pnm_l2_len = cfg->l2_len;
 	x->rodata->pnm_layer = cfg->layer;
 	rc = pnm_reuse_maps(x->obj);
+	/* The XDP program finds owners in pnm_skcookie: from now on the
+	 * socket hooks keep it, and the sockets that exist get theirs. */
+	if (!rc) {
+		pnm_meta_set_flags(m, PNM_META_XDP_OWNERS);
+		rc = pnm_sockets_read(m, &(struct pnm_sockets_req){ .fill_owners = true }, NULL,
+				      NULL);
+		if (rc)
+			pr_warn("cannot give the existing sockets' owners to XDP: %s",
+				strerror(-rc));
+	}
 	if (!rc)
 		rc = pnm_xdp_attach(cfg->ifindex, x->obj, &cfg->prog_id[PNM_IN], &skb_mode);
 	xdp_count_bpf__destroy(x);

@@ -471,7 +471,7 @@ int cmd_status(int argc, char **argv)
 	mem += map_fill(m.conn, PNM_MAP_CONN);
 	mem += map_fill(m.parent, PNM_MAP_PARENT);
 	mem += map_memory(m.ifstat) + map_memory(m.meta) + map_memory(m.folds);
-	if (!pnm_sockets_read(&m, 0, &socks, &nsocks))
+	if (!pnm_sockets_read(&m, NULL, &socks, &nsocks))
 		free(socks);
 	printf("  %-14s %zu sockets with counters; %d B on each open TCP/UDP socket, "
 	       "freed with it\n",

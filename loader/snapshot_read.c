@@ -444,7 +444,7 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 	buf = calloc((size_t)pnm_ncpus(), (sizeof(struct pnm_if_stats) + 7) & ~(size_t)7);
 	if (!buf)
 		return -ENOMEM;
-	rc = pnm_sockets_read(m, 0, &k.rec, &k.n);
+	rc = pnm_sockets_read(m, NULL, &k.rec, &k.n);
 	if (!rc)
 		rc = read_ifaces(m, s, buf);
 	if (!rc)

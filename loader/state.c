@@ -290,8 +290,8 @@ fail:
 	return rc;
 }
 
-int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, struct pnm_sock_rec **out,
-		     size_t *n)
+int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req,
+		     struct pnm_sock_rec **out, size_t *n)
 {
 	char path[PATH_MAX], discard[4096], *buf = NULL;
 	size_t len = 0, cap = 0;
@@ -300,10 +300,11 @@ int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, struct pnm_s
 	ssize_t got = 0;
 	int fd, rc = 0;
 
-	if (clear_slot) {
+	if (req) {
 		if (bpf_map_lookup_elem(m->meta, &zero, &meta))
 			return -errno;
-		meta.clear_slot = clear_slot;
+		meta.clear_slot = req->clear_slot;
+		meta.fill_owners = req->fill_owners;
 		if (bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST))
 			return -errno;
 	}
@@ -337,9 +338,9 @@ int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, struct pnm_s
 	}
 	if (fd >= 0)
 		close(fd);
-	/* The other fields may have changed meanwhile (folds): only ours. */
-	if (clear_slot && !bpf_map_lookup_elem(m->meta, &zero, &meta)) {
+	if (req && !bpf_map_lookup_elem(m->meta, &zero, &meta)) {
 		meta.clear_slot = 0;
+		meta.fill_owners = 0;
 		bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST);
 	}
 	if (rc) {

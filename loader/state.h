@@ -78,10 +78,16 @@ void pnm_unlock(int fd);
 
 /* Number of possible CPUs (per-CPU map values). */
 int pnm_ncpus(void);
+/* What the socket iterator also does as it reads each socket: clear the
+ * column of interface slot clear_slot - 1, give pnm_skcookie the owner. */
+struct pnm_sockets_req {
+	uint32_t clear_slot;
+	bool fill_owners;
+};
 /* Read every socket's own counters through the pinned iterator: *n
- * records in *out (free it; out NULL: read and drop them). With clear_slot
- * (slot + 1), that interface's column is first cleared in every socket. */
-int pnm_sockets_read(const struct pnm_maps *m, uint32_t clear_slot, struct pnm_sock_rec **out,
-		     size_t *n);
+ * records in *out (free it; out NULL: read and drop them), doing req (NULL:
+ * nothing else) on the way. */
+int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req,
+		     struct pnm_sock_rec **out, size_t *n);
 
 #endif

@@ -216,7 +216,9 @@ struct pnm_meta {
 	/* Set while the loader drops a detached interface's counters (slot +
 	 * 1): pnm_sockiter clears that column of every socket it reads. */
 	__u32 clear_slot;
-	__u32 pad;
+	/* Set while the loader gives the sockets that exist their owner copy
+	 * in pnm_skcookie (first XDP attach): pnm_sockiter writes it. */
+	__u32 fill_owners;
 };
 /* pnm_folds: folds begun and ended (written by the kernel programs only;
  * the loader writes pnm_meta). A reader that saw them equal and unchanged
@@ -228,6 +230,7 @@ struct pnm_folds {
 
 #define PNM_META_MOUNTED_BPFFS 0x1 /* we mounted bpffs; unmount at the end */
 #define PNM_META_MADE_XDP_DIR 0x2  /* libxdp made its bpffs directory for us */
+#define PNM_META_XDP_OWNERS 0x4	   /* pnm_skcookie is kept (an XDP ingress was attached) */
 
 /* Pinned names (bpffs object names are at most 15 characters). */
 #define PNM_MAP_SOCKOWNER "pnm_sockowner"

@@ -539,6 +539,11 @@ test_xdp_ingress() {
 	local tc_dup=$RUN_DUP
 	pnm_detach "$PNMT_IF0"
 
+	# A socket that exists before XDP is attached and never reads: XDP
+	# finds its owner only in the copy made for it at attach.
+	udp_hold "$PNMT_IP0" $((PNMT_IPERF_PORT + 7)) 30
+	local holder=$HOLD_PID
+	wait_listen $((PNMT_IPERF_PORT + 7)) root udp
 	pnm_attach --xdp "$PNMT_IF0"
 	id=$(xdp_prog_id "$PNMT_IF0")
 	[ -n "$id" ] || fail "attach --xdp: no XDP program on $PNMT_IF0"
@@ -552,6 +557,16 @@ test_xdp_ingress() {
 	info "retransmitted wire bytes in: TC run ${tc_dup}B, XDP run ${RUN_DUP}B"
 	assert_within "$PNMT_TOL" "bytes_in: XDP run vs TC run, net of retransmissions" \
 		"$((xdp[0] - RUN_DUP))" "$((tc[0] - tc_dup))"
+	nsx "$PNMT_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(10):
+    s.sendto(b"x" * 100, (sys.argv[1], int(sys.argv[2])))
+' "$PNMT_IP0" $((PNMT_IPERF_PORT + 7))
+	pnm_json "$dir/hold.json" -p "$holder"
+	assert_eq "XDP ingress to a socket older than the XDP attach: bytes_in of 10 datagrams" \
+		"$(json_get "$dir/hold.json" "d['processes'].get('$holder', {}).get('current', {}).get('bytes_in', 0)")" \
+		$((10 * 142))
 	# Not bytes_out: with XDP on a veth the peer stops sending super-packets,
 	# so this host's ACKs really differ between the runs (each run's own
 	# figure equals its capture above).
