@@ -7,14 +7,15 @@
  * Before including this file, a program file defines:
  *  - PNM_LOAD(ctx, off, to, len): copy packet bytes (in place or by
  *    bpf_skb_load_bytes for TC, bpf_xdp_load_bytes for XDP);
- *  - sock_owner(sk, out, ps): the owner of a looked-up socket, and its
- *    storage (*ps, NULL where the program cannot have it);
+ *  - sock_owner(sk, out, ref): the owner of a looked-up socket, and its
+ *    storage (ref->ps, NULL where the program cannot have it) with the
+ *    storage's epoch as it was before the owner was read;
  *  - sock_cookie(sk): its cookie, 0 if it never got one.
  */
 #ifndef PNM_COUNT_BPF_H
 #define PNM_COUNT_BPF_H
 
-#include "counters.bpf.h"
+#include "flows.bpf.h"
 
 /*
  * Set by the loader for each attached interface: one program instance per
@@ -28,14 +29,7 @@ const volatile __u32 pnm_layer = PNM_L2;
 struct pkt {
 	struct pnm_tuple t; /* local/remote from this host's point of view */
 	__u32 hdr_len;	    /* link + network + transport header bytes */
-};
-
-/* The socket a packet was joined to, for its per-connection counters. */
-struct sock_ref {
-	struct pnm_sock *ps; /* its storage: NULL if none or unusable */
-	__u64 cookie;	     /* 0: none */
-	__u8 state;	     /* BPF_TCP_* for TCP, 0 for UDP */
-};
+} __attribute__((aligned(8)));
 
 /* Parse IPv4/IPv6 + TCP/UDP headers from offset off, the network header of
  * an L3 protocol (network order). Returns 0 when p holds a TCP or UDP
@@ -164,9 +158,10 @@ static __always_inline bool owner_by_tuple(void *ctx, __u32 ifindex, const struc
 		int found = -1; /* -1: the socket has no owner record */
 
 		if (dir == PNM_OUT || !wildcard_bound(sk) || delivered_locally(ctx, ifindex, p)) {
-			found = sock_owner(sk, out, &ref->ps);
+			found = sock_owner(sk, out, ref);
 			ref->cookie = found > 0 ? sock_cookie(sk) : 0;
 			ref->state = p->t.proto == IPPROTO_TCP ? (__u8)sk->state : 0;
+			ref->connected = sk->dst_port != 0;
 		}
 		bpf_sk_release(sk);
 		/* A socket with an owner record decides; without, try the

@@ -28,7 +28,13 @@ struct pnm_sock {
 	/* Received and sent 64 bytes apart: the two directions of a
 	 * connection are often counted on two CPUs at once. */
 	struct pnm_counter in[PNM_CONN_IFACES];
-	__u8 gap[32];
+	/* Its ingress flow-cache entry (bpf/flows.bpf.h): index + 1 (0:
+	 * none) and the cookie it holds; epoch counts the changes (owner,
+	 * close, connect) that end such an entry. */
+	__u32 flow;
+	__u32 epoch;
+	__u64 cookie;
+	__u8 gap[16];
 	struct pnm_counter out[PNM_CONN_IFACES];
 };
 _Static_assert(sizeof(struct pnm_sock) == PNM_SOCK_SIZE, "pnm_sock layout");
@@ -174,6 +180,14 @@ struct {
 	__type(value, struct pnm_folds);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_folds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PNM_FLOWS);
+	__type(key, __u32);
+	__type(value, struct pnm_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_flows SEC(".maps");
 
 /*
  * The owner is two words that a claim on one CPU may rewrite while a packet

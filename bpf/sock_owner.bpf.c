@@ -20,7 +20,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "counters.bpf.h"
+#include "flows.bpf.h"
 #include "net.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -92,6 +92,8 @@ static __always_inline bool claim(void *sk, const struct pnm_owner *me, struct t
 		fold(ps, &old);
 	write_owner(&ps->owner, me);
 	fold_end(f);
+	/* Its cached flow counted for the old owner: no more. */
+	flow_forget(ps);
 	return true;
 }
 
@@ -231,13 +233,17 @@ int pnm_sock_create(struct bpf_sock *ctx)
 {
 	struct task_struct *t;
 	struct pnm_owner me;
+	__u64 cookie;
 
 	if ((ctx->family == AF_INET || ctx->family == AF_INET6) &&
 	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)) {
 		t = (struct task_struct *)bpf_get_current_task();
 		owner_of(t, &me);
+		/* A cookie now: TC ingress can read a looked-up socket's cookie
+		 * but not make one (the flow cache and pnm_conn need it). */
+		cookie = bpf_get_socket_cookie(ctx);
 		if (claim(ctx, &me, t))
-			set_cookie_owner(bpf_get_socket_cookie(ctx), &me);
+			set_cookie_owner(cookie, &me);
 	}
 	return 1; /* never deny */
 }
@@ -256,6 +262,7 @@ static __always_inline void retire(struct pnm_sock *ps, __u64 cookie, const stru
 
 	if (__sync_fetch_and_or(&ps->flags, PNM_SOCK_RETIRED) & PNM_SOCK_RETIRED)
 		return;
+	flow_forget(ps);
 	if (!read_owner(&ps->owner, &o))
 		return;
 	f = fold_begin();
@@ -435,6 +442,32 @@ int pnm_sendmsg6(struct bpf_sock_addr *ctx)
 	return claim_sendmsg(ctx);
 }
 
+/* A UDP socket connects elsewhere: its old tuple is no longer its own. */
+static __always_inline int forget_on_connect(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct pnm_sock *ps;
+
+	if (sk && sk->protocol == IPPROTO_UDP) {
+		ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+		if (ps)
+			flow_forget(ps);
+	}
+	return 1; /* never deny */
+}
+
+SEC("cgroup/connect4")
+int pnm_connect4(struct bpf_sock_addr *ctx)
+{
+	return forget_on_connect(ctx);
+}
+
+SEC("cgroup/connect6")
+int pnm_connect6(struct bpf_sock_addr *ctx)
+{
+	return forget_on_connect(ctx);
+}
+
 /* TCP sends, before the data is queued and pushed out. */
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(pnm_tcp_send, struct sock *sk)
@@ -456,6 +489,7 @@ int pnm_seed(struct bpf_iter__task_file *ctx)
 	struct pnm_sock *cur;
 	struct socket *sock;
 	struct sock *sk;
+	__u64 cookie;
 
 	if (!t || !file)
 		return 0;
@@ -468,10 +502,11 @@ int pnm_seed(struct bpf_iter__task_file *ctx)
 	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!cur || cur->owner.tgid)
 		return 0;
+	cookie = bpf_get_socket_cookie(sk); /* as sock_create would */
 	owner_of(t, &me);
 	note_process(t, &me);
 	write_owner(&cur->owner, &me);
-	set_cookie_owner(bpf_get_socket_cookie(sk), &me);
+	set_cookie_owner(cookie, &me);
 	seeded++;
 	return 0;
 }
@@ -549,18 +584,21 @@ SEC("sockops")
 int pnm_sockops(struct bpf_sock_ops *skops)
 {
 	struct pnm_owner owner;
+	__u64 cookie;
 	struct bpf_sock *sk;
 	struct pnm_sock *o;
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		/* An accepted socket got its listener's owner by cloning; no
-		 * process-context hook has seen it yet. */
+		 * process-context hook has seen it yet. It gets its cookie
+		 * here, as a created one does in sock_create. */
+		cookie = bpf_get_socket_cookie(skops);
 		sk = skops->sk;
 		if (sk) {
 			o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
 			if (o && read_owner(&o->owner, &owner))
-				set_cookie_owner(bpf_get_socket_cookie(skops), &owner);
+				set_cookie_owner(cookie, &owner);
 		}
 		__attribute__((fallthrough));
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:

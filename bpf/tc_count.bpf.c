@@ -19,7 +19,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
-#include "maps.bpf.h"
+#include "flows.bpf.h"
 #include "net.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -41,10 +41,16 @@ static __always_inline int skb_load(struct __sk_buff *skb, __u32 off, void *to, 
 /* 1: owner read; 0: the socket has a record but no owner could be read;
  * -1: no record. */
 static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out,
-				      struct pnm_sock **ps)
+				      struct sock_ref *ref)
 {
-	*ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-	return *ps ? read_owner(&(*ps)->owner, out) : -1;
+	struct pnm_sock *ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+
+	ref->ps = ps;
+	if (!ps)
+		return -1;
+	ref->epoch = PNM_ONCE(ps->epoch);
+	pnm_barrier();
+	return read_owner(&ps->owner, out);
 }
 
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
@@ -105,7 +111,7 @@ static __always_inline __u64 wire_bytes(struct __sk_buff *skb, __u32 hdr_len, __
 static __always_inline bool owner_from_other_netns(struct __sk_buff *skb, struct pnm_owner *out)
 {
 	struct bpf_sock *sk = skb->sk;
-	struct pnm_sock *ps;
+	struct sock_ref ref;
 	struct sock *s;
 
 	if (!sk || !pnm_ksym_exists(bpf_rdonly_cast))
@@ -116,14 +122,101 @@ static __always_inline bool owner_from_other_netns(struct __sk_buff *skb, struct
 	s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
 	if (s->__sk_common.skc_net.net->ns.inum == pnm_netns_ino)
 		return false;
-	return sock_owner(sk, out, &ps) > 0;
+	return sock_owner(sk, out, &ref) > 0;
+}
+
+/* This instance's generation (pnm_if_cfg.gen), and whether the hooks that
+ * end flow-cache entries are all there (the loader's check). */
+const volatile __u32 pnm_gen = 0;
+const volatile bool pnm_flows_on = false;
+
+/* A flow taken for another only when idle this long (ns). */
+#define PNM_FLOW_IDLE 100000000ULL
+
+/* A received packet of a cached flow: counted on its entry. */
+static __always_inline bool flow_hit(struct pnm_flow *e, const struct pkt *p, __u64 bytes,
+				     __u32 packets)
+{
+	if (!e || !PNM_ONCE(e->live) || e->slot != pnm_slot + 1 || e->gen != pnm_gen ||
+	    !tuple_eq(&e->t, &p->t))
+		return false;
+	e->pending.bytes += bytes;
+	e->pending.packets += packets;
+	return true;
+}
+
+/* An entry's pending bytes to the maps: its owner's pnm_procstat entry and
+ * its socket's pnm_conn entry, if its interface is still the one it
+ * counted for. */
+static __always_inline void flow_evict(struct pnm_flow *e)
+{
+	struct pnm_counter c = e->pending;
+	__u32 slot = e->slot - 1;
+	struct pnm_if_cfg *cfg;
+	struct pnm_folds *f;
+	struct pnm_conn *conn;
+
+	f = fold_begin();
+	e->pending.bytes = 0;
+	e->pending.packets = 0;
+	cfg = bpf_map_lookup_elem(&pnm_ifcfg, &slot);
+	if (cfg && cfg->gen == e->gen) {
+		proc_add(slot, &e->owner, PNM_IN, c.bytes, c.packets);
+		conn = conn_get(e->cookie, &e->owner, e->state, &e->t);
+		if (conn)
+			conn_add(conn, slot, &e->owner, e->state, PNM_IN, c.bytes, c.packets);
+	}
+	fold_end(f);
+}
+
+/* The packet's socket (ref, owner o) was just counted through a lookup:
+ * its next packets on this CPU go to entry e, unless e serves another
+ * flow that is not idle. */
+static __always_inline void flow_keep(struct pnm_flow *e, __u32 idx, const struct pkt *p,
+				      const struct pnm_owner *o, const struct sock_ref *ref)
+{
+	struct pnm_sock *ps = ref->ps;
+	__u64 now;
+
+	if (!pnm_flows_on || !e || !ps || !ref->connected || !ref->cookie)
+		return;
+	now = bpf_ktime_get_ns();
+	if (e->live) {
+		/* Busy if it counted since the last look. */
+		if (e->pending.packets != e->seen || now - e->last < PNM_FLOW_IDLE) {
+			if (e->pending.packets != e->seen)
+				e->last = now;
+			e->seen = e->pending.packets;
+			return;
+		}
+	}
+	if (e->slot && (e->pending.bytes | e->pending.packets))
+		flow_evict(e);
+	__sync_lock_test_and_set(&e->live, 0);
+	e->t = p->t;
+	e->owner = *o;
+	e->cookie = ref->cookie;
+	e->state = ref->state;
+	e->slot = pnm_slot + 1;
+	e->gen = pnm_gen;
+	e->last = now;
+	e->seen = 0;
+	PNM_ONCE(ps->cookie) = ref->cookie;
+	PNM_ONCE(ps->flow) = idx + 1;
+	__sync_lock_test_and_set(&e->live, 1);
+	/* The socket changed meanwhile (owner, close, connect): its side may
+	 * have missed this entry. */
+	if (PNM_ONCE(ps->epoch) != ref->epoch)
+		__sync_lock_test_and_set(&e->live, 0);
 }
 
 static __always_inline int account(struct __sk_buff *skb, int dir)
 {
+	struct pnm_flow *e = NULL;
 	struct pnm_owner o = {};
 	struct sock_ref ref = {};
 	struct pkt p = {};
+	__u32 idx = 0;
 	bool parsed = false, owned = false, own_sk;
 	__u64 bytes, egress_len;
 	__u32 packets;
@@ -134,7 +227,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		if (sk)
 			sk = bpf_sk_fullsock(sk);
 		if (sk) {
-			owned = sock_owner(sk, &o, &ref.ps) > 0;
+			owned = sock_owner(sk, &o, &ref) > 0;
 			ref.state = sk->protocol == IPPROTO_TCP ? (__u8)sk->state : 0;
 		}
 	}
@@ -151,6 +244,12 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		bytes = wire_bytes(skb, parsed ? p.hdr_len : 0, &packets);
 	}
 	own_sk = owned;
+	if (dir == PNM_IN && parsed) {
+		idx = flow_index(&p.t);
+		e = bpf_map_lookup_elem(&pnm_flows, &idx);
+		if (flow_hit(e, &p, at_layer(bytes, packets), packets))
+			return TC_ACT_UNSPEC;
+	}
 	if (!owned && parsed)
 		owned = owner_by_tuple(skb, skb->ifindex, &p, dir, &o, &ref);
 	if (!owned && dir == PNM_IN) {
@@ -159,8 +258,11 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	}
 	bytes = at_layer(bytes, packets);
 	/* The common case: a live socket's own counters. */
-	if (owned && sock_add(ref.ps, pnm_slot, ref.state, dir, bytes, packets))
+	if (owned && sock_add(ref.ps, pnm_slot, ref.state, dir, bytes, packets)) {
+		if (dir == PNM_IN)
+			flow_keep(e, idx, &p, &o, &ref);
 		return TC_ACT_UNSPEC;
+	}
 	count(owned ? &o : NULL, dir, bytes, packets);
 	if (own_sk)
 		ref.cookie = bpf_get_socket_cookie(skb);

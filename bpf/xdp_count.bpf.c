@@ -12,7 +12,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
-#include "maps.bpf.h"
+#include "flows.bpf.h"
 #include "net.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -24,13 +24,13 @@ extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
 /* 1: owner found; -1: no record for this socket. No storage here: the
  * bytes go to the maps. */
 static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out,
-				      struct pnm_sock **ps)
+				      struct sock_ref *ref)
 {
 	struct sock *s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
 	__u64 cookie = s->__sk_common.skc_cookie.counter;
 	struct pnm_owner *o;
 
-	*ps = NULL;
+	ref->ps = NULL;
 	if (!cookie)
 		return -1;
 	o = bpf_map_lookup_elem(&pnm_skcookie, &cookie);

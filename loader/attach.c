@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -240,6 +241,18 @@ static uint32_t prog_id_of(const struct bpf_program *p)
 	return bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) ? 0 : info.id;
 }
 
+/* A generation for a new attach, never 0: flow-cache entries made for an
+ * earlier interface in the same slot do not count for this one. */
+static uint32_t attach_gen(void)
+{
+	struct timespec ts;
+	uint32_t g;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	g = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec * 2654435761u;
+	return g ? g : 1;
+}
+
 /* This interface's instance of the TC programs (egress only with XDP). */
 static int load_tc(const struct pnm_if_cfg *cfg, uint32_t slot, struct tc_count_bpf **out)
 {
@@ -254,6 +267,8 @@ static int load_tc(const struct pnm_if_cfg *cfg, uint32_t slot, struct tc_count_
 	tc->rodata->pnm_l2_len = cfg->l2_len;
 	tc->rodata->pnm_layer = cfg->layer;
 	tc->rodata->pnm_netns_ino = cfg->netns_ino;
+	tc->rodata->pnm_gen = cfg->gen;
+	tc->rodata->pnm_flows_on = pnm_flows_possible();
 	if (cfg->flags & PNM_IF_XDP)
 		bpf_program__set_autoload(tc->progs.pnm_tc_ingress, false);
 	rc = pnm_reuse_maps(tc->obj);
@@ -356,6 +371,7 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_netns *ns,
 	cfg.l2_len = l->l2_len;
 	cfg.layer = layer;
 	cfg.flags = xdp ? PNM_IF_XDP : 0;
+	cfg.gen = attach_gen();
 	snprintf(cfg.name, sizeof(cfg.name), "%s", l->name);
 	snprintf(cfg.netns, sizeof(cfg.netns), "%s", ns->name);
 	rc = zero_slot(m, slot);

@@ -24,6 +24,7 @@ struct pnm_iface {
 	uint32_t flags;	  /* PNM_IF_* */
 	uint32_t layer;	  /* enum pnm_layer */
 	uint64_t netns_ino;
+	uint32_t gen; /* its attach's generation (pnm_if_cfg.gen) */
 	char name[PNM_IFNAME_LEN];
 	char netns[PNM_NETNS_LEN];		    /* "" for the initial namespace */
 	char label[PNM_NETNS_LEN + PNM_IFNAME_LEN]; /* "eth0" or "NETNS/eth0" */

@@ -45,6 +45,7 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 		ifc->flags = cfg.flags;
 		ifc->layer = cfg.layer;
 		ifc->netns_ino = cfg.netns_ino;
+		ifc->gen = cfg.gen;
 		snprintf(ifc->name, sizeof(ifc->name), "%s", cfg.name);
 		snprintf(ifc->netns, sizeof(ifc->netns), "%s", cfg.netns);
 		pnm_if_label(cfg.netns, cfg.name, ifc->label, sizeof(ifc->label));
@@ -64,10 +65,13 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 	return 0;
 }
 
-/* Every socket's own counters: one pnm_sock_rec per socket. */
+/* Every socket's own counters: one pnm_sock_rec per socket; and the flow
+ * cache's entries that hold bytes for an attached interface. */
 struct socks {
 	struct pnm_sock_rec *rec;
 	size_t n;
+	struct pnm_flow *flow;
+	size_t nflow;
 };
 
 /*
@@ -126,6 +130,37 @@ fail:
 	*keys = *vals = NULL;
 	*n = 0;
 	return -err;
+}
+
+/* The flow cache's pending bytes, every CPU's entries (bpf/flows.bpf.h):
+ * those of an interface's current attach only. */
+static int read_flows(const struct pnm_maps *m, struct pnm_snapshot *s, struct socks *k)
+{
+	size_t vsz = (sizeof(struct pnm_flow) + 7) & ~(size_t)7, n, ncpu = (size_t)pnm_ncpus();
+	char *keys, *vals;
+	int rc;
+
+	rc = read_all(m->flows, sizeof(uint32_t), vsz * ncpu, &keys, &vals, &n);
+	if (rc)
+		return rc;
+	free(keys);
+	k->flow = calloc(n * ncpu + 1, sizeof(*k->flow));
+	if (!k->flow) {
+		free(vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n * ncpu; i++) {
+		const struct pnm_flow *f = (const void *)(vals + i * vsz);
+		const struct pnm_iface *ifc;
+
+		if (!f->slot || !(f->pending.bytes | f->pending.packets))
+			continue;
+		ifc = pnm_snapshot_iface_by_slot(s, f->slot - 1);
+		if (ifc && ifc->gen == f->gen)
+			k->flow[k->nflow++] = *f;
+	}
+	free(vals);
+	return 0;
 }
 
 static int by_owner(const void *a, const void *b)
@@ -273,6 +308,21 @@ static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pn
 			r->c = d;
 		}
 	}
+	/* What the flow cache holds is its entry's owner's. */
+	for (size_t i = 0; i < k->nflow; i++) {
+		const struct pnm_flow *f = &k->flow[i];
+
+		r = next_row(&rows, &n, &cap);
+		if (!r) {
+			free(rows);
+			return -ENOMEM;
+		}
+		r->key = (struct pnm_proc_key){ .start_ns = f->owner.start_ns,
+						.tgid = f->owner.tgid,
+						.slot = f->slot - 1 };
+		r->c = (struct pnm_counts){ .bytes_in = f->pending.bytes,
+					    .packets_in = f->pending.packets };
+	}
 	if (n > 1)
 		qsort(rows, n, sizeof(*rows), by_process);
 	for (size_t i = 0; i < n; i++) {
@@ -364,7 +414,7 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 	rc = read_all(m->conn, sizeof(uint64_t), sizeof(struct pnm_conn), &keys, &vals, &nmap);
 	if (rc)
 		return rc;
-	recs = calloc(k->n + nmap + 1, sizeof(*recs));
+	recs = calloc(k->n + nmap + k->nflow + 1, sizeof(*recs));
 	if (!recs) {
 		free(keys);
 		free(vals);
@@ -383,6 +433,16 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 	}
 	free(keys);
 	free(vals);
+	for (size_t i = 0; i < k->nflow; i++, n++) {
+		const struct pnm_flow *f = &k->flow[i];
+
+		recs[n].cookie = f->cookie;
+		recs[n].c.t = f->t;
+		recs[n].c.owner = f->owner;
+		recs[n].c.state = f->state;
+		recs[n].c.slot[0] = f->slot;
+		recs[n].c.c[0][PNM_IN] = f->pending;
+	}
 	qsort(recs, n, sizeof(*recs), by_cookie);
 	/* One per cookie: the live one (first) takes the other's counts. */
 	if (n) {
@@ -448,6 +508,8 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 	if (!rc)
 		rc = read_ifaces(m, s, buf);
 	if (!rc)
+		rc = read_flows(m, s, &k);
+	if (!rc)
 		rc = read_procs(m, &k, s);
 	free(buf);
 	if (!rc) {
@@ -456,6 +518,7 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 		rc = read_conns(m, &k, s);
 	}
 	free(k.rec);
+	free(k.flow);
 	if (rc)
 		pnm_snapshot_free(s);
 	return rc;

@@ -41,6 +41,10 @@ const struct pnm_hook pnm_hooks[] = {
 	{ "pnm_sockops", "", "TCP establishment and close (sockops)", true },
 	{ "pnm_sendmsg4", "", "unconnected UDP sends before transmit (cgroup/sendmsg4)", true },
 	{ "pnm_sendmsg6", "", "unconnected UDP sends before transmit (cgroup/sendmsg6)", true },
+	{ "pnm_connect4", "",
+	  "UDP reconnects: the flow cache forgets the old peer (cgroup/connect4)", true },
+	{ "pnm_connect6", "",
+	  "UDP reconnects: the flow cache forgets the old peer (cgroup/connect6)", true },
 	{ "pnm_tcp_send", "tcp_sendmsg_locked",
 	  "TCP sends before transmit (tp_btf/tcp_sendmsg_locked)", false },
 	{ "pnm_send", "sock_send_length", "sends in process context (tp_btf/sock_send_length)",
@@ -235,6 +239,7 @@ static const struct pinned_map pinned_maps[] = {
 	{ PNM_MAP_EVLOST, offsetof(struct pnm_maps, evlost), 4, 8 },
 	{ PNM_MAP_EVDST, offsetof(struct pnm_maps, evdst), 8, 24 },
 	{ PNM_MAP_FOLDS, offsetof(struct pnm_maps, folds), 4, sizeof(struct pnm_folds) },
+	{ PNM_MAP_FLOWS, offsetof(struct pnm_maps, flows), 4, sizeof(struct pnm_flow) },
 };
 
 void pnm_maps_close(struct pnm_maps *m)
@@ -360,6 +365,21 @@ bool pnm_hook_active(const struct pnm_hook *h)
 
 	snprintf(path, sizeof(path), "%s/link_%s", PNM_PIN_DIR, h->prog);
 	return !access(path, F_OK);
+}
+
+bool pnm_flows_possible(void)
+{
+	/* The hooks that end entries (closes) and the helper they do it
+	 * with (Linux 5.19). */
+	static const char *const need[] = { "pnm_sock_release", "pnm_tcp_state" };
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		for (size_t j = 0; j < pnm_nhooks; j++)
+			if (!strcmp(pnm_hooks[j].prog, need[i]) && !pnm_hook_active(&pnm_hooks[j]))
+				return false;
+	}
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_map_lookup_percpu_elem,
+				       NULL) == 1;
 }
 
 void pnm_meta_set_flags(const struct pnm_maps *m, uint32_t flags)
@@ -653,6 +673,7 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 		goto fail;
 	}
 	set_sizes(so->obj, sizes);
+	so->rodata->pnm_ncpus = (uint32_t)pnm_ncpus();
 	/* Optional hooks this kernel lacks are skipped; status lists them. */
 	for (size_t i = 0; i < pnm_nhooks; i++) {
 		const struct pnm_hook *h = &pnm_hooks[i];

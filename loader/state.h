@@ -16,7 +16,7 @@
 
 struct pnm_maps {
 	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta, skcookie, parent, conn;
-	int folds;
+	int folds, flows;
 	int events, evcfg, evpids, evlost, evdst;
 };
 
@@ -66,6 +66,9 @@ struct bpf_object;
 int pnm_reuse_maps(struct bpf_object *obj);
 /* Is the link of hook h pinned (i.e. active)? */
 bool pnm_hook_active(const struct pnm_hook *h);
+/* Can the TC ingress programs use the flow cache (pnm_flows): are the
+ * hooks that end its entries active, and has the kernel their helper? */
+bool pnm_flows_possible(void);
 
 /* Let group gid read the pins (directory 0750, files 0640). */
 int pnm_pins_share(gid_t gid);

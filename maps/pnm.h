@@ -18,7 +18,7 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 4
+#define PNM_LAYOUT_VERSION 5
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64     /* attached interfaces */
@@ -114,7 +114,7 @@ struct pnm_if_cfg {
 	__u32 prio[PNM_NDIR];	 /* our TC filter's priority, ingress/egress */
 	__u32 handle[PNM_NDIR];	 /* our TC filter's handle */
 	__u32 prog_id[PNM_NDIR]; /* our programs (ingress: TC or XDP) */
-	__u32 pad;
+	__u32 gen;		 /* this attach's generation (pnm_flow.gen), not 0 */
 	char name[PNM_IFNAME_LEN];
 	char netns[PNM_NETNS_LEN]; /* its name; "" for the initial namespace */
 };
@@ -172,6 +172,31 @@ struct pnm_sock_rec {
 	struct pnm_counter base[PNM_CONN_IFACES][PNM_NDIR];
 	__u32 flags; /* PNM_SOCK_* */
 	__u32 pad;
+};
+
+/*
+ * pnm_flows: the ingress flow cache, per CPU, direct-mapped by tuple
+ * (bpf/flows.bpf.h). A connected socket's received packets after the first
+ * add to their flow's entry (pending) instead of looking the socket up
+ * again. Pending bytes are the entry's owner's, on the entry's socket
+ * (cookie) and interface for good: show adds them in, and they move to
+ * pnm_procstat and pnm_conn when the entry is taken for another flow. An
+ * entry whose interface generation is not its interface's current one
+ * (detached) counts for nothing.
+ */
+#define PNM_FLOWS 1024 /* entries per CPU, a power of two */
+struct pnm_flow {
+	struct pnm_tuple t;
+	struct pnm_owner owner;
+	__u64 cookie;
+	struct pnm_counter pending; /* received, at the interface's layer */
+	__u64 last;		    /* when it was last seen busy (ns, monotonic) */
+	__u64 seen;		    /* pending.packets then */
+	__u32 slot;		    /* interface slot + 1; 0: never used */
+	__u32 gen;		    /* pnm_if_cfg.gen of that interface */
+	__u32 live;		    /* packets of t still count here */
+	__u8 state;		    /* BPF_TCP_* (TCP), 0 for UDP */
+	__u8 pad[3];
 };
 
 /*
@@ -249,6 +274,7 @@ struct pnm_folds {
 #define PNM_MAP_EVLOST "pnm_evlost"
 #define PNM_MAP_EVDST "pnm_evdst"
 #define PNM_MAP_FOLDS "pnm_folds"
+#define PNM_MAP_FLOWS "pnm_flows"
 /* The pinned iterator link that reads every socket's counters. */
 #define PNM_SOCKITER "link_pnm_sockiter"
 

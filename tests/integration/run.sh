@@ -149,6 +149,105 @@ test_udp_iperf3() {
 	check_soft_failures
 }
 
+# The ingress flow cache (bpf/flows.bpf.h) against the receivers' own
+# counts, UDP datagrams of 100 bytes (142 on the wire), each received once:
+#  - a local port used by one process, closed, then bound again by another
+#    for the same peer: each gets its own datagrams, none of the other's;
+#  - a socket that connects to a second peer port: datagrams from the first
+#    one after that are not its (the kernel drops them);
+#  - 2000 connected sockets of one process, more flows than a CPU's 1024
+#    entries, twice with a pause between (idle entries are taken for other
+#    flows, their bytes moved to the maps): every byte on the process, and
+#    its connections add up to its total.
+test_flow_cache() {
+	local dir srv pa=$((PNMT_IPERF_PORT + 2)) pb=$((PNMT_IPERF_PORT + 3))
+	local lp=$((PNMT_IPERF_PORT + 4)) lp2=$((PNMT_IPERF_PORT + 5)) pid n got want
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	# The peer: "N" on a port answers N datagrams from that port; "N K"
+	# on the second also sends K from the first.
+	nsx "$PNMT_PY" -c '
+import select, socket, sys
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.bind((sys.argv[1], int(sys.argv[2])))
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+b.bind((sys.argv[1], int(sys.argv[3])))
+print("ready", flush=True)
+while True:
+    for s in select.select([a, b], [], [])[0]:
+        d, peer = s.recvfrom(64)
+        f = d.split()
+        for _ in range(int(f[0])):
+            s.sendto(b"y" * 100, peer)
+        for _ in range(int(f[1]) if len(f) > 1 else 0):
+            a.sendto(b"z" * 100, peer)
+' "$PNMT_IP1" "$pa" "$pb" >"$dir/srv.out" 9>&- &
+	srv=$!
+	at_cleanup "kill_wait $srv"
+	for ((n = 0; n < 40; n++)); do
+		grep -q ready "$dir/srv.out" && break
+		sleep 0.1
+	done
+	pnm_attach "$PNMT_IF0"
+	cat >"$dir/client.py" <<'EOF2'
+import os, socket, sys, time
+ip0, ip1, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+def sock(lport=0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if lport:  # (on ephemeral ports it would let two sockets share one)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((ip0, lport))
+    s.settimeout(5)
+    return s
+def ask(s, port, req, n):
+    s.connect((ip1, port))
+    s.send(req)
+    for _ in range(n):
+        s.recv(256)
+    return n
+got = 0
+if mode == "reuse":
+    s = sock(int(sys.argv[4]))
+    got = ask(s, int(sys.argv[5]), b"50", 50)
+    s.close()
+elif mode == "reconnect":
+    s = sock(int(sys.argv[4]))
+    got = ask(s, int(sys.argv[5]), b"50", 50)
+    got += ask(s, int(sys.argv[6]), b"50 30", 50)
+    time.sleep(0.5)  # the 30 from the first port arrive, and are dropped
+elif mode == "many":
+    socks = [sock() for _ in range(int(sys.argv[4]))]
+    for s in socks:
+        s.connect((ip1, int(sys.argv[5])))
+    for rnd in range(2):
+        for s in socks:
+            s.send(b"3")
+            for _ in range(3):
+                s.recv(256)
+            got += 3
+        time.sleep(0.3)
+print(os.getpid(), got, flush=True)
+EOF2
+	"$PNMT_PY" "$dir/client.py" "$PNMT_IP0" "$PNMT_IP1" reuse "$lp" "$pa" >"$dir/a.out" || fail "client a failed"
+	"$PNMT_PY" "$dir/client.py" "$PNMT_IP0" "$PNMT_IP1" reuse "$lp" "$pa" >"$dir/b.out" || fail "client b failed"
+	"$PNMT_PY" "$dir/client.py" "$PNMT_IP0" "$PNMT_IP1" reconnect "$lp2" "$pa" "$pb" >"$dir/c.out" ||
+		fail "client c failed"
+	"$PNMT_PY" "$dir/client.py" "$PNMT_IP0" "$PNMT_IP1" many 2000 "$pa" >"$dir/d.out" ||
+		fail "client d failed"
+	for c in a b c d; do
+		read -r pid n <"$dir/$c.out"
+		pnm_json "$dir/$c.json" -p "$pid" --details
+		read -r got _ _ _ _ _ < <(json_procs "$dir/$c.json" "$PNMT_IF0" "$pid")
+		want=$((n * 142))
+		assert_eq "client $c (pid $pid, $n datagrams received): bytes_in" "$got" "$want"
+		assert_eq "client $c: its connections' bytes_in add up to it" \
+			"$(json_get "$dir/$c.json" "sum(c['bytes_in'] for c in d['processes']['$pid'].get('connections', []))")" \
+			"$want"
+	done
+	check_soft_failures
+}
+
 # Loopback: every packet counts once on the sending side (the sender's
 # bytes_out) and once on the receiving side (the receiver's bytes_in), and
 # the two ends are never swapped.
@@ -1767,6 +1866,7 @@ test_no_attach_show() {
 
 ALL_TESTS=(
 	test_tcp_client_download
+	test_flow_cache
 	test_container_netns
 	test_xdp_ingress
 	test_watch_rates

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The ingress flow cache (pnm_flows, per CPU, direct-mapped by tuple).
+ *
+ * Most of what TC ingress costs is finding the receiving socket
+ * (bpf_sk_lookup_* takes and drops a reference on it) and touching its
+ * storage, a cache line the receiving process's CPU also writes. A
+ * connected socket's tuple always leads to the same socket, so after one
+ * lookup its packets on this CPU add to the flow's entry instead: a tuple
+ * compare and two adds on a line no other CPU writes.
+ *
+ * What an entry holds (pending) is its owner's, on its socket and interface,
+ * for good: show adds it in, and when the entry is taken for another flow it
+ * moves to pnm_procstat and pnm_conn, inside a fold's brackets. An entry
+ * stops taking packets (live = 0) when its socket changes hands, closes or
+ * connects elsewhere (flow_forget). The socket's storage says where its
+ * entry is; both sides use locked instructions in opposite order (the owner
+ * side bumps epoch, then reads flow; the packet side writes flow, sets live,
+ * then reads epoch), so an entry made during such a change is ended by one
+ * side or the other.
+ */
+#ifndef PNM_FLOWS_BPF_H
+#define PNM_FLOWS_BPF_H
+
+#include "counters.bpf.h"
+
+/* The socket a packet was joined to, for its per-connection counters. */
+struct sock_ref {
+	struct pnm_sock *ps; /* its storage: NULL if none or unusable */
+	__u64 cookie;	     /* 0: none */
+	__u32 epoch;	     /* ps->epoch, read before its owner */
+	__u8 state;	     /* BPF_TCP_* for TCP, 0 for UDP */
+	bool connected;	     /* one remote: its tuple is its own (cacheable) */
+};
+
+/* CPUs whose entries flow_forget visits (set by the loader). */
+const volatile __u32 pnm_ncpus = 1;
+#define PNM_MAX_CPUS 8192
+
+static __always_inline __u32 flow_index(const struct pnm_tuple *t)
+{
+	const __u32 *w = (const __u32 *)t;
+	__u32 h = 0;
+
+	for (int i = 0; i < (int)(sizeof(*t) / 4); i++)
+		h = (h ^ w[i]) * 0x9E3779B1u;
+	return (h ^ (h >> 16)) & (PNM_FLOWS - 1);
+}
+
+static __always_inline bool tuple_eq(const struct pnm_tuple *a, const struct pnm_tuple *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+/*
+ * The socket of storage ps changes hands, closes or reconnects: its entry
+ * on every CPU stops taking packets. Bytes that entry already took stay its
+ * owner's. Kernels without bpf_map_lookup_percpu_elem (Linux < 5.19) have
+ * no flow cache (the loader leaves it off).
+ */
+static __always_inline void flow_forget(struct pnm_sock *ps)
+{
+	__u32 idx, cpu;
+	__u64 cookie;
+
+	__sync_fetch_and_add(&ps->epoch, 1);
+	idx = PNM_ONCE(ps->flow);
+	if (!idx || !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem))
+		return;
+	idx--;
+	cookie = PNM_ONCE(ps->cookie);
+	for (cpu = 0; cpu < PNM_MAX_CPUS && cpu < pnm_ncpus; cpu++) {
+		struct pnm_flow *e = bpf_map_lookup_percpu_elem(&pnm_flows, &idx, cpu);
+
+		if (e && e->cookie == cookie)
+			__sync_lock_test_and_set(&e->live, 0);
+	}
+}
+
+#endif /* PNM_FLOWS_BPF_H */
