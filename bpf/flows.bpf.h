@@ -1,20 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The ingress flow cache (pnm_flows, per CPU, direct-mapped by tuple).
+ * The flow cache (pnm_flows, per CPU, direct-mapped: ingress by tuple,
+ * egress by socket cookie).
  *
  * Most of what TC ingress costs is finding the receiving socket
  * (bpf_sk_lookup_* takes and drops a reference on it) and touching its
  * storage, a cache line the receiving process's CPU also writes. A
  * connected socket's tuple always leads to the same socket, so after one
  * lookup its packets on this CPU add to the flow's entry instead: a tuple
- * compare and two adds on a line no other CPU writes.
+ * compare and two adds on a line no other CPU writes. Egress has the
+ * socket, but its storage is as far: its entry is found by the socket's
+ * cookie (any socket, connected or not).
  *
  * What an entry holds (pending) is its owner's, on its socket and interface,
  * for good: show adds it in, and when the entry is taken for another flow it
  * moves to pnm_procstat and pnm_conn, inside a fold's brackets. An entry
  * stops taking packets (live = 0) when its socket changes hands, closes or
  * connects elsewhere (flow_forget). The socket's storage says where its
- * entry is; both sides use locked instructions in opposite order (the owner
+ * entries are (flow, cookie); both sides use locked instructions in opposite order (the owner
  * side bumps epoch, then reads flow; the packet side writes flow, sets live,
  * then reads epoch), so an entry made during such a change is ended by one
  * side or the other.
@@ -47,6 +50,12 @@ static __always_inline __u32 flow_index(const struct pnm_tuple *t)
 	return (h ^ (h >> 16)) & (PNM_FLOWS - 1);
 }
 
+/* Egress entries follow the ingress ones, by socket cookie. */
+static __always_inline __u32 flow_index_cookie(__u64 cookie)
+{
+	return (__u32)((cookie * 0x9E3779B97F4A7C15ull) >> 54) & (PNM_FLOWS - 1);
+}
+
 static __always_inline bool tuple_eq(const struct pnm_tuple *a, const struct pnm_tuple *b)
 {
 	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
@@ -60,22 +69,31 @@ static __always_inline bool tuple_eq(const struct pnm_tuple *a, const struct pnm
  * owner's. Kernels without bpf_map_lookup_percpu_elem (Linux < 5.19) have
  * no flow cache (the loader leaves it off).
  */
+static __always_inline void flow_kill(__u32 idx, __u64 cookie, __u32 cpu)
+{
+	struct pnm_flow *e = bpf_map_lookup_percpu_elem(&pnm_flows, &idx, cpu);
+
+	if (e && e->cookie == cookie)
+		__sync_lock_test_and_set(&e->live, 0);
+}
+
 static __always_inline void flow_forget(struct pnm_sock *ps)
 {
-	__u32 idx, cpu;
+	__u32 in, out, cpu;
 	__u64 cookie;
 
 	__sync_fetch_and_add(&ps->epoch, 1);
-	idx = PNM_ONCE(ps->flow);
-	if (!idx || !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem))
-		return;
-	idx--;
+	/* Set before any entry of the socket's goes live. */
 	cookie = PNM_ONCE(ps->cookie);
+	in = PNM_ONCE(ps->flow);
+	if (!cookie ||
+	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem))
+		return;
+	out = PNM_FLOWS + flow_index_cookie(cookie);
 	for (cpu = 0; cpu < PNM_MAX_CPUS && cpu < pnm_ncpus; cpu++) {
-		struct pnm_flow *e = bpf_map_lookup_percpu_elem(&pnm_flows, &idx, cpu);
-
-		if (e && e->cookie == cookie)
-			__sync_lock_test_and_set(&e->live, 0);
+		if (in)
+			flow_kill(in - 1, cookie, cpu);
+		flow_kill(out, cookie, cpu);
 	}
 }
 

@@ -183,7 +183,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PNM_FLOWS);
+	__uint(max_entries, 2 * PNM_FLOWS); /* ingress, then egress */
 	__type(key, __u32);
 	__type(value, struct pnm_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

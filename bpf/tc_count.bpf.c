@@ -133,12 +133,14 @@ const volatile bool pnm_flows_on = false;
 /* A flow taken for another only when idle this long (ns). */
 #define PNM_FLOW_IDLE 100000000ULL
 
-/* A received packet of a cached flow: counted on its entry. */
-static __always_inline bool flow_hit(struct pnm_flow *e, const struct pkt *p, __u64 bytes,
-				     __u32 packets)
+/* A packet of a cached flow: counted on its entry (ingress: e is its
+ * tuple's; egress: its socket's, by cookie). */
+static __always_inline bool flow_hit(struct pnm_flow *e, const struct pkt *p, __u64 cookie,
+				     __u64 bytes, __u32 packets)
 {
-	if (!e || !PNM_ONCE(e->live) || e->slot != pnm_slot + 1 || e->gen != pnm_gen ||
-	    !tuple_eq(&e->t, &p->t))
+	if (!e || !PNM_ONCE(e->live) || e->slot != pnm_slot + 1 || e->gen != pnm_gen)
+		return false;
+	if (p ? !tuple_eq(&e->t, &p->t) : e->cookie != cookie)
 		return false;
 	e->pending.bytes += bytes;
 	e->pending.packets += packets;
@@ -152,6 +154,7 @@ static __always_inline void flow_evict(struct pnm_flow *e)
 {
 	struct pnm_counter c = e->pending;
 	__u32 slot = e->slot - 1;
+	int dir = e->dir == PNM_OUT ? PNM_OUT : PNM_IN;
 	struct pnm_if_cfg *cfg;
 	struct pnm_folds *f;
 	struct pnm_conn *conn;
@@ -161,48 +164,62 @@ static __always_inline void flow_evict(struct pnm_flow *e)
 	e->pending.packets = 0;
 	cfg = bpf_map_lookup_elem(&pnm_ifcfg, &slot);
 	if (cfg && cfg->gen == e->gen) {
-		proc_add(slot, &e->owner, PNM_IN, c.bytes, c.packets);
+		proc_add(slot, &e->owner, dir, c.bytes, c.packets);
 		conn = conn_get(e->cookie, &e->owner, e->state, &e->t);
 		if (conn)
-			conn_add(conn, slot, &e->owner, e->state, PNM_IN, c.bytes, c.packets);
+			conn_add(conn, slot, &e->owner, e->state, dir, c.bytes, c.packets);
 	}
 	fold_end(f);
 }
 
-/* The packet's socket (ref, owner o) was just counted through a lookup:
- * its next packets on this CPU go to entry e, unless e serves another
- * flow that is not idle. */
-static __always_inline void flow_keep(struct pnm_flow *e, __u32 idx, const struct pkt *p,
-				      const struct pnm_owner *o, const struct sock_ref *ref)
+/* May entry e serve the socket of ref, just counted through its storage?
+ * Not while it serves another flow that is busy. */
+static __always_inline bool flow_can_take(struct pnm_flow *e, const struct sock_ref *ref, int dir)
 {
-	struct pnm_sock *ps = ref->ps;
 	__u64 now;
 
-	if (!pnm_flows_on || !e || !ps || !ref->connected || !ref->cookie)
-		return;
+	if (!pnm_flows_on || !e || !ref->ps || !ref->cookie || (dir == PNM_IN && !ref->connected))
+		return false;
+	if (!e->live)
+		return true;
+	/* Busy if it counted since the last look, or lately. */
 	now = bpf_ktime_get_ns();
-	if (e->live) {
-		/* Busy if it counted since the last look. */
-		if (e->pending.packets != e->seen || now - e->last < PNM_FLOW_IDLE) {
-			if (e->pending.packets != e->seen)
-				e->last = now;
-			e->seen = e->pending.packets;
-			return;
-		}
+	if (e->pending.packets != e->seen) {
+		e->seen = e->pending.packets;
+		e->last = now;
+		return false;
 	}
+	return now - e->last >= PNM_FLOW_IDLE;
+}
+
+/* Entry e (index idx) serves the socket of ref (owner o, tuple p->t) from
+ * its next packet on this CPU. */
+static __always_inline void flow_take(struct pnm_flow *e, __u32 idx, const struct pkt *p,
+				      const struct pnm_owner *o, const struct sock_ref *ref,
+				      int dir)
+{
+	struct pnm_sock *ps = ref->ps;
+
 	if (e->slot && (e->pending.bytes | e->pending.packets))
 		flow_evict(e);
 	__sync_lock_test_and_set(&e->live, 0);
 	e->t = p->t;
+	if (!ref->connected) {
+		/* An unconnected socket's connection has no remote end. */
+		__builtin_memset(e->t.remote, 0, sizeof(e->t.remote));
+		e->t.rport = 0;
+	}
 	e->owner = *o;
 	e->cookie = ref->cookie;
 	e->state = ref->state;
+	e->dir = (__u8)dir;
 	e->slot = pnm_slot + 1;
 	e->gen = pnm_gen;
-	e->last = now;
+	e->last = bpf_ktime_get_ns();
 	e->seen = 0;
 	PNM_ONCE(ps->cookie) = ref->cookie;
-	PNM_ONCE(ps->flow) = idx + 1;
+	if (dir == PNM_IN)
+		PNM_ONCE(ps->flow) = idx + 1;
 	__sync_lock_test_and_set(&e->live, 1);
 	/* The socket changed meanwhile (owner, close, connect): its side may
 	 * have missed this entry. */
@@ -218,36 +235,44 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	struct pkt p = {};
 	__u32 idx = 0;
 	bool parsed = false, owned = false, own_sk;
-	__u64 bytes, egress_len;
-	__u32 packets;
+	__u64 bytes, egress_len = 0;
+	__u32 packets = 1;
 
 	if (dir == PNM_OUT) {
 		struct bpf_sock *sk = skb->sk;
 
+		/* The qdisc layer already expanded GSO into wire_len and
+		 * gso_segs. */
+		egress_len = skb->wire_len;
+		if (skb->gso_size && skb->gso_segs)
+			packets = skb->gso_segs;
+		if (sk && egress_len && pnm_flows_on) {
+			ref.cookie = bpf_get_socket_cookie(skb);
+			idx = PNM_FLOWS + flow_index_cookie(ref.cookie);
+			e = bpf_map_lookup_elem(&pnm_flows, &idx);
+			if (flow_hit(e, NULL, ref.cookie, at_layer(egress_len, packets), packets))
+				return TC_ACT_UNSPEC;
+		}
 		if (sk)
 			sk = bpf_sk_fullsock(sk);
 		if (sk) {
 			owned = sock_owner(sk, &o, &ref) > 0;
 			ref.state = sk->protocol == IPPROTO_TCP ? (__u8)sk->state : 0;
+			ref.connected = sk->dst_port != 0;
 		}
 	}
 
-	/* Egress: the qdisc layer already expanded GSO into wire_len and
-	 * gso_segs. */
-	egress_len = dir == PNM_OUT ? skb->wire_len : 0;
 	if (!owned || !egress_len)
 		parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
-	if (egress_len) {
+	if (egress_len)
 		bytes = egress_len;
-		packets = skb->gso_size && skb->gso_segs ? skb->gso_segs : 1;
-	} else {
+	else
 		bytes = wire_bytes(skb, parsed ? p.hdr_len : 0, &packets);
-	}
 	own_sk = owned;
 	if (dir == PNM_IN && parsed) {
 		idx = flow_index(&p.t);
 		e = bpf_map_lookup_elem(&pnm_flows, &idx);
-		if (flow_hit(e, &p, at_layer(bytes, packets), packets))
+		if (flow_hit(e, &p, 0, at_layer(bytes, packets), packets))
 			return TC_ACT_UNSPEC;
 	}
 	if (!owned && parsed)
@@ -257,14 +282,20 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		owned = owner_from_other_netns(skb, &o);
 	}
 	bytes = at_layer(bytes, packets);
-	/* The common case: a live socket's own counters. */
+	/* The common case: a live socket's own counters; its next packets
+	 * here go to a flow-cache entry (egress: only the packet's own
+	 * socket's, whose cookie keys it). */
 	if (owned && sock_add(ref.ps, pnm_slot, ref.state, dir, bytes, packets)) {
-		if (dir == PNM_IN)
-			flow_keep(e, idx, &p, &o, &ref);
+		if ((dir == PNM_IN || own_sk) && flow_can_take(e, &ref, dir)) {
+			if (!parsed)
+				parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
+			if (parsed)
+				flow_take(e, idx, &p, &o, &ref, dir);
+		}
 		return TC_ACT_UNSPEC;
 	}
 	count(owned ? &o : NULL, dir, bytes, packets);
-	if (own_sk)
+	if (own_sk && !ref.cookie)
 		ref.cookie = bpf_get_socket_cookie(skb);
 	if (owned && ref.cookie) {
 		struct pnm_conn *c = conn_get(ref.cookie, &o, ref.state, NULL);

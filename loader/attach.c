@@ -254,7 +254,8 @@ static uint32_t attach_gen(void)
 }
 
 /* This interface's instance of the TC programs (egress only with XDP). */
-static int load_tc(const struct pnm_if_cfg *cfg, uint32_t slot, struct tc_count_bpf **out)
+static int load_tc(const struct pnm_maps *m, const struct pnm_if_cfg *cfg, uint32_t slot,
+		   struct tc_count_bpf **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = PNM_PIN_DIR);
 	struct tc_count_bpf *tc = tc_count_bpf__open_opts(&opts);
@@ -268,7 +269,7 @@ static int load_tc(const struct pnm_if_cfg *cfg, uint32_t slot, struct tc_count_
 	tc->rodata->pnm_layer = cfg->layer;
 	tc->rodata->pnm_netns_ino = cfg->netns_ino;
 	tc->rodata->pnm_gen = cfg->gen;
-	tc->rodata->pnm_flows_on = pnm_flows_possible();
+	tc->rodata->pnm_flows_on = pnm_meta_has(m, PNM_META_FLOWS);
 	if (cfg->flags & PNM_IF_XDP)
 		bpf_program__set_autoload(tc->progs.pnm_tc_ingress, false);
 	rc = pnm_reuse_maps(tc->obj);
@@ -383,7 +384,7 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_netns *ns,
 	}
 	*is_new = true;
 
-	rc = load_tc(&cfg, slot, &tc);
+	rc = load_tc(m, &cfg, slot, &tc);
 	if (rc) {
 		pr_warn("kernel refused the counting programs for %s (%s): run with -vv for "
 			"details",

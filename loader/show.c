@@ -471,11 +471,17 @@ int cmd_status(int argc, char **argv)
 	mem += map_fill(m.conn, PNM_MAP_CONN);
 	mem += map_fill(m.parent, PNM_MAP_PARENT);
 	mem += map_memory(m.ifstat) + map_memory(m.meta) + map_memory(m.folds);
+	mem += map_memory(m.flows);
 	if (!pnm_sockets_read(&m, NULL, &socks, &nsocks))
 		free(socks);
 	printf("  %-14s %zu sockets with counters; %d B on each open TCP/UDP socket, "
 	       "freed with it\n",
 	       PNM_MAP_SOCKOWNER, nsocks, PNM_SOCK_SIZE);
+	printf("  %-14s flow cache, %d ingress + %d egress entries per CPU: %s\n", PNM_MAP_FLOWS,
+	       PNM_FLOWS, PNM_FLOWS,
+	       pnm_meta_has(&m, PNM_META_FLOWS)
+		       ? "on"
+		       : "off (needs bpf_map_lookup_percpu_elem, Linux 5.19, and the close hooks)");
 	printf("  memory of all maps: %s (socket storage aside)\n",
 	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
 	pnm_snapshot_free(&snap);

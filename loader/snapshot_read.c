@@ -320,8 +320,14 @@ static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pn
 		r->key = (struct pnm_proc_key){ .start_ns = f->owner.start_ns,
 						.tgid = f->owner.tgid,
 						.slot = f->slot - 1 };
-		r->c = (struct pnm_counts){ .bytes_in = f->pending.bytes,
-					    .packets_in = f->pending.packets };
+		memset(&r->c, 0, sizeof(r->c));
+		if (f->dir == PNM_OUT) {
+			r->c.bytes_out = f->pending.bytes;
+			r->c.packets_out = f->pending.packets;
+		} else {
+			r->c.bytes_in = f->pending.bytes;
+			r->c.packets_in = f->pending.packets;
+		}
 	}
 	if (n > 1)
 		qsort(rows, n, sizeof(*rows), by_process);
@@ -441,7 +447,7 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 		recs[n].c.owner = f->owner;
 		recs[n].c.state = f->state;
 		recs[n].c.slot[0] = f->slot;
-		recs[n].c.c[0][PNM_IN] = f->pending;
+		recs[n].c.c[0][f->dir == PNM_OUT ? PNM_OUT : PNM_IN] = f->pending;
 	}
 	qsort(recs, n, sizeof(*recs), by_cookie);
 	/* One per cookie: the live one (first) takes the other's counts. */

@@ -382,6 +382,14 @@ bool pnm_flows_possible(void)
 				       NULL) == 1;
 }
 
+bool pnm_meta_has(const struct pnm_maps *m, uint32_t flag)
+{
+	struct pnm_meta meta;
+	uint32_t zero = 0;
+
+	return !bpf_map_lookup_elem(m->meta, &zero, &meta) && (meta.flags & flag);
+}
+
 void pnm_meta_set_flags(const struct pnm_maps *m, uint32_t flags)
 {
 	struct pnm_meta meta;
@@ -704,6 +712,8 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 		goto fail;
 	/* After the hooks: a socket made meanwhile is already owned. */
 	seed_existing_sockets(so);
+	if (pnm_flows_possible())
+		meta.flags |= PNM_META_FLOWS;
 	meta.version = PNM_LAYOUT_VERSION;
 	if (bpf_map_update_elem(bpf_map__fd(so->maps.pnm_meta), &zero, &meta, BPF_ANY)) {
 		rc = -errno;

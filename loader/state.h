@@ -59,15 +59,17 @@ int pnm_maps_open(struct pnm_maps *m);
 void pnm_maps_close(struct pnm_maps *m);
 /* libxdp's directory in bpffs. */
 #define PNM_XDP_DIR PNM_BPFFS "/xdp"
-/* Add PNM_META_* flags to the pinned state. */
+/* Add PNM_META_* flags to the pinned state; is one set? */
 void pnm_meta_set_flags(const struct pnm_maps *m, uint32_t flags);
+bool pnm_meta_has(const struct pnm_maps *m, uint32_t flag);
 /* Make an opened object use the pinned maps (whatever their sizes). */
 struct bpf_object;
 int pnm_reuse_maps(struct bpf_object *obj);
 /* Is the link of hook h pinned (i.e. active)? */
 bool pnm_hook_active(const struct pnm_hook *h);
-/* Can the TC ingress programs use the flow cache (pnm_flows): are the
- * hooks that end its entries active, and has the kernel their helper? */
+/* Can the TC programs use the flow cache (pnm_flows): are the hooks that
+ * end its entries active, and has the kernel their helper? Asked once, at
+ * the first attach (PNM_META_FLOWS). */
 bool pnm_flows_possible(void);
 
 /* Let group gid read the pins (directory 0750, files 0640). */

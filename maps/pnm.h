@@ -175,28 +175,30 @@ struct pnm_sock_rec {
 };
 
 /*
- * pnm_flows: the ingress flow cache, per CPU, direct-mapped by tuple
- * (bpf/flows.bpf.h). A connected socket's received packets after the first
- * add to their flow's entry (pending) instead of looking the socket up
- * again. Pending bytes are the entry's owner's, on the entry's socket
- * (cookie) and interface for good: show adds them in, and they move to
- * pnm_procstat and pnm_conn when the entry is taken for another flow. An
- * entry whose interface generation is not its interface's current one
- * (detached) counts for nothing.
+ * pnm_flows: the flow cache, per CPU, direct-mapped (bpf/flows.bpf.h):
+ * PNM_FLOWS entries for ingress, by tuple, then PNM_FLOWS for egress, by
+ * socket cookie. A socket's packets after the first add to their entry
+ * (pending) instead of finding the socket (ingress) and its storage again.
+ * Pending bytes are the entry's owner's, on the entry's socket (cookie) and
+ * interface for good: show adds them in, and they move to pnm_procstat and
+ * pnm_conn when the entry is taken for another flow. An entry whose
+ * interface generation is not its interface's current one (detached)
+ * counts for nothing.
  */
 #define PNM_FLOWS 1024 /* entries per CPU, a power of two */
 struct pnm_flow {
 	struct pnm_tuple t;
 	struct pnm_owner owner;
 	__u64 cookie;
-	struct pnm_counter pending; /* received, at the interface's layer */
+	struct pnm_counter pending; /* at the interface's layer */
 	__u64 last;		    /* when it was last seen busy (ns, monotonic) */
 	__u64 seen;		    /* pending.packets then */
 	__u32 slot;		    /* interface slot + 1; 0: never used */
 	__u32 gen;		    /* pnm_if_cfg.gen of that interface */
 	__u32 live;		    /* packets of t still count here */
 	__u8 state;		    /* BPF_TCP_* (TCP), 0 for UDP */
-	__u8 pad[3];
+	__u8 dir;		    /* PNM_IN: by tuple; PNM_OUT: by socket cookie */
+	__u8 pad[2];
 };
 
 /*
@@ -256,6 +258,7 @@ struct pnm_folds {
 #define PNM_META_MOUNTED_BPFFS 0x1 /* we mounted bpffs; unmount at the end */
 #define PNM_META_MADE_XDP_DIR 0x2  /* libxdp made its bpffs directory for us */
 #define PNM_META_XDP_OWNERS 0x4	   /* pnm_skcookie is kept (an XDP ingress was attached) */
+#define PNM_META_FLOWS 0x8	   /* the TC programs use the flow cache (pnm_flows) */
 
 /* Pinned names (bpffs object names are at most 15 characters). */
 #define PNM_MAP_SOCKOWNER "pnm_sockowner"
