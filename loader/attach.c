@@ -142,6 +142,19 @@ static int remove_hook(const struct pnm_if_cfg *cfg, int d, const char *label)
 	return err == -ENODEV ? -ENOENT : err;
 }
 
+/* The last XDP ingress is gone: the socket hooks stop keeping the owner
+ * copy for it (the next attach --xdp fills it again for every socket). */
+static void xdp_owners_unused(const struct pnm_maps *m)
+{
+	uint32_t slot, *prev = NULL;
+	struct pnm_if_cfg cfg;
+
+	while (next_cfg(m, &prev, &slot, &cfg))
+		if (cfg.flags & PNM_IF_XDP)
+			return;
+	pnm_meta_clear_flags(m, PNM_META_XDP_OWNERS);
+}
+
 /*
  * Take one interface back to how it was before attach: our filters and XDP
  * program, the clsact if we created it and nothing else uses it, our
@@ -194,6 +207,8 @@ drop:
 	drop_proc_counters(m, slot);
 	bpf_map_delete_elem(m->ifcfg, &slot);
 	zero_slot(m, slot);
+	if (cfg->flags & PNM_IF_XDP)
+		xdp_owners_unused(m);
 	pr_info("detached from %s", label);
 	return 0;
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -353,14 +354,14 @@ void pnm_report_by(FILE *out, const struct pnm_snapshot *s, const struct pnm_vie
 	free(rows);
 }
 
-struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v)
+/* Everything but "processes"; the shown processes' rows in *rows (-1:
+ * none could be made). */
+static struct json_object *report_head(const struct pnm_snapshot *s, const struct pnm_view *v,
+				       struct pnm_row **rows, long *n)
 {
 	struct json_object *root = json_object_new_object();
 	struct json_object *ifaces = json_object_new_object();
-	struct json_object *procs = json_object_new_object();
 	struct pnm_counts unattr = { 0 }, overflow = { 0 };
-	struct pnm_row *rows;
-	long n;
 	char ts[32];
 
 	jadd(root, "timestamp", json_object_new_string(pnm_fmt_rfc3339(s->taken, ts, sizeof(ts))));
@@ -382,18 +383,60 @@ struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct p
 	jadd(root, "interfaces", ifaces);
 	jadd(root, "unattributed", counts_json(&unattr));
 	jadd(root, "overflow", counts_json(&overflow));
+	*n = pnm_report_rows(s, v, rows);
+	if (v->aggregate && *n >= 0)
+		jadd(root, "aggregated", aggregated_json(*rows, *n));
+	if (v->by && *n >= 0)
+		json_object_object_add(root, v->by == PNM_BY_REMOTE ? "by_remote" : "by_proto",
+				       by_json(s, v, *rows, *n));
+	return root;
+}
 
-	n = pnm_report_rows(s, v, &rows);
+struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v)
+{
+	struct json_object *procs = json_object_new_object(), *root;
+	struct pnm_row *rows;
+	long n;
+
+	root = report_head(s, v, &rows, &n);
 	for (long i = 0; i < n; i++)
 		json_object_object_add(procs, rows[i].p->key, proc_json(s, v, &rows[i]));
 	jadd(root, "processes", procs);
-	if (v->aggregate && n >= 0)
-		jadd(root, "aggregated", aggregated_json(rows, n));
-	if (v->by && n >= 0)
-		json_object_object_add(root, v->by == PNM_BY_REMOTE ? "by_remote" : "by_proto",
-				       by_json(s, v, rows, n));
 	free(rows);
 	return root;
+}
+
+int pnm_report_json_write(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v,
+			  int flags)
+{
+	struct json_object *root, *key;
+	struct pnm_row *rows;
+	long n;
+
+	root = report_head(s, v, &rows, &n);
+	fputc('{', out);
+	json_object_object_foreach(root, k, val)
+	{
+		/* Keys through json-c as well: it escapes them. */
+		key = json_object_new_string(k);
+		fprintf(out, "%s: %s, ", json_object_to_json_string_ext(key, flags),
+			json_object_to_json_string_ext(val, flags));
+		json_object_put(key);
+	}
+	json_object_put(root);
+	fputs("\"processes\": {", out);
+	for (long i = 0; i < n; i++) {
+		struct json_object *o = proc_json(s, v, &rows[i]);
+
+		key = json_object_new_string(rows[i].p->key);
+		fprintf(out, "%s%s: %s", i ? ", " : "", json_object_to_json_string_ext(key, flags),
+			json_object_to_json_string_ext(o, flags));
+		json_object_put(key);
+		json_object_put(o);
+	}
+	fputs("}}\n", out);
+	free(rows);
+	return ferror(out) ? -EIO : 0;
 }
 
 static void row(FILE *out, const char *pid, const char *name, const char *state, const char *ifname,

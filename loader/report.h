@@ -55,6 +55,10 @@ struct pnm_row {
 long pnm_report_rows(const struct pnm_snapshot *s, const struct pnm_view *v, struct pnm_row **rows);
 /* The `show --json` document (caller frees with json_object_put). */
 struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v);
+/* The same document written to out with json-c's flags, one process at a
+ * time ("processes" last): no tree of every process at once. 0 or -EIO. */
+int pnm_report_json_write(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v,
+			  int flags);
 /* The `show` table: a row per process and interface. */
 void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v);
 /* The --by table. */

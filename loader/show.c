@@ -295,11 +295,8 @@ int cmd_show(int argc, char **argv)
 	if (pnm_show_read(&a, &m, &snap, true))
 		goto out;
 	if (a.json) {
-		struct json_object *doc = pnm_report_json(&snap, &a.view);
-
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_SPACED |
-								 JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
+		pnm_report_json_write(stdout, &snap, &a.view,
+				      JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	} else if (a.view.by) {
 		pnm_report_by(stdout, &snap, &a.view);
 	} else {

@@ -382,6 +382,17 @@ bool pnm_flows_possible(void)
 				       NULL) == 1;
 }
 
+void pnm_meta_clear_flags(const struct pnm_maps *m, uint32_t flags)
+{
+	struct pnm_meta meta;
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(m->meta, &zero, &meta))
+		return;
+	meta.flags &= ~flags;
+	bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST);
+}
+
 bool pnm_meta_has(const struct pnm_maps *m, uint32_t flag)
 {
 	struct pnm_meta meta;

@@ -59,8 +59,9 @@ int pnm_maps_open(struct pnm_maps *m);
 void pnm_maps_close(struct pnm_maps *m);
 /* libxdp's directory in bpffs. */
 #define PNM_XDP_DIR PNM_BPFFS "/xdp"
-/* Add PNM_META_* flags to the pinned state; is one set? */
+/* Add or clear PNM_META_* flags of the pinned state; is one set? */
 void pnm_meta_set_flags(const struct pnm_maps *m, uint32_t flags);
+void pnm_meta_clear_flags(const struct pnm_maps *m, uint32_t flags);
 bool pnm_meta_has(const struct pnm_maps *m, uint32_t flag);
 /* Make an opened object use the pinned maps (whatever their sizes). */
 struct bpf_object;

@@ -150,6 +150,38 @@ static void json_shape_and_totals(void **state)
 	pnm_snapshot_free(&s);
 }
 
+/* show --json's streamed document equals the tree, hostile name, older
+ * instance, aggregate and details included, in both of json-c's layouts. */
+static void json_stream_equals_tree(void **state)
+{
+	static const int flags[] = { JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
+				     JSON_C_TO_STRING_PLAIN };
+	struct pnm_snapshot s;
+	struct pnm_view v = { .aggregate = true, .details = true };
+	struct json_object *doc, *back;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	build(&s);
+	doc = pnm_report_json(&s, &v);
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		f = open_memstream(&text, &len);
+		assert_non_null(f);
+		assert_int_equal(pnm_report_json_write(f, &s, &v, flags[i]), 0);
+		fclose(f);
+		back = json_tokener_parse(text);
+		assert_non_null(back);
+		assert_true(json_object_equal(doc, back));
+		json_object_put(back);
+		free(text);
+		text = NULL;
+	}
+	json_object_put(doc);
+	pnm_snapshot_free(&s);
+}
+
 static void json_pid_filter(void **state)
 {
 	static struct pnm_pid_list pids = { .pid = { 200 }, .n = 1 };
@@ -309,10 +341,15 @@ static void rates_and_summary(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(percpu_decoding),	  cmocka_unit_test(snapshot_keys_and_order),
-		cmocka_unit_test(json_shape_and_totals),  cmocka_unit_test(json_pid_filter),
-		cmocka_unit_test(table_escapes),	  cmocka_unit_test(rows_sort_top_name),
-		cmocka_unit_test(json_aggregate_runtime), cmocka_unit_test(rates_and_summary),
+		cmocka_unit_test(percpu_decoding),
+		cmocka_unit_test(snapshot_keys_and_order),
+		cmocka_unit_test(json_shape_and_totals),
+		cmocka_unit_test(json_pid_filter),
+		cmocka_unit_test(json_stream_equals_tree),
+		cmocka_unit_test(table_escapes),
+		cmocka_unit_test(rows_sort_top_name),
+		cmocka_unit_test(json_aggregate_runtime),
+		cmocka_unit_test(rates_and_summary),
 	};
 
 	return cmocka_run_group_tests_name("report", tests, NULL, NULL);
