@@ -86,13 +86,18 @@ static __always_inline bool claim(void *sk, const struct pnm_owner *me, struct t
 	if (!ps || (ps->owner.tgid == me->tgid && ps->owner.start_ns == me->start_ns))
 		return false;
 	note_process(t, me);
+	/* A new socket (no owner yet) has counted nothing and has no
+	 * flow-cache entries: the common case, without the brackets. */
+	if (!read_owner(&ps->owner, &old)) {
+		write_owner(&ps->owner, me);
+		return true;
+	}
 	/* What the socket counted so far was the old owner's. */
 	f = fold_begin();
-	if (read_owner(&ps->owner, &old))
-		fold(ps, &old);
+	fold(ps, &old);
 	write_owner(&ps->owner, me);
 	fold_end(f);
-	/* Its cached flow counted for the old owner: no more. */
+	/* Its cached flows counted for the old owner: no more. */
 	flow_forget(ps);
 	return true;
 }
@@ -386,6 +391,29 @@ int pnm_sockiter(struct bpf_iter__bpf_sk_storage_map *ctx)
 		r.base[i][PNM_OUT] = ps->base[i][PNM_OUT];
 	}
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}
+
+/* Detaching one interface: its column of every pnm_conn entry (closed
+ * connections, listeners, XDP) is cleared too, through this iterator over
+ * the map, run while pnm_meta.clear_slot is set. Nothing adds to that
+ * column meanwhile: the interface's programs are gone. */
+SEC("iter/bpf_map_elem")
+int pnm_conniter(struct bpf_iter__bpf_map_elem *ctx)
+{
+	struct pnm_conn *c = ctx->value;
+	struct pnm_meta *m;
+	__u32 zero = 0;
+
+	m = bpf_map_lookup_elem(&pnm_meta, &zero);
+	if (!c || !m || !m->clear_slot)
+		return 0;
+	for (int i = 0; i < PNM_CONN_IFACES; i++) {
+		if (c->slot[i] != m->clear_slot)
+			continue;
+		__builtin_memset(&c->c[i], 0, sizeof(c->c[i]));
+		c->slot[i] = 0;
+	}
 	return 0;
 }
 

@@ -35,6 +35,9 @@
 #define PNM_LOCK_FILE PNM_LOCK_DIR "/lock"
 /* A directory in ours: pnm-tc mounted the bpffs it lives in. */
 #define PNM_MOUNT_MARK PNM_PIN_DIR "/mounted-bpffs"
+/* Made before pnm-tc mounts bpffs, removed once PNM_MOUNT_MARK says it: a
+ * kill between the mount and the mark leaves this one. */
+#define PNM_MOUNT_INTENT PNM_LOCK_DIR "/mounting-bpffs"
 
 const struct pnm_hook pnm_hooks[] = {
 	{ "pnm_sock_create", "", "socket creation (cgroup/sock_create)", true },
@@ -295,6 +298,27 @@ fail:
 	return rc;
 }
 
+/* Run the pinned iterator name for what it does, its output dropped. */
+static int drain_iter(const char *name)
+{
+	char path[PATH_MAX], discard[4096];
+	ssize_t got;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while ((got = read(fd, discard, sizeof(discard))) != 0) {
+		if (got < 0 && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
 int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req,
 		     struct pnm_sock_rec **out, size_t *n)
 {
@@ -343,6 +367,8 @@ int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req
 	}
 	if (fd >= 0)
 		close(fd);
+	if (!rc && req && req->clear_slot)
+		rc = drain_iter(PNM_CONNITER);
 	if (req && !bpf_map_lookup_elem(m->meta, &zero, &meta)) {
 		meta.clear_slot = 0;
 		meta.fill_owners = 0;
@@ -447,12 +473,23 @@ static bool have_tracepoint(const struct btf *vmlinux, const char *tp)
 
 static int mount_bpffs(bool *mounted)
 {
+	int fd;
+
 	*mounted = false;
 	if (is_bpffs(PNM_BPFFS))
 		return 0;
+	fd = open(PNM_MOUNT_INTENT, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int err = errno;
+
+		pr_warn("cannot create %s: %s", PNM_MOUNT_INTENT, strerror(err));
+		return -err;
+	}
+	close(fd);
 	if (mount("bpf", PNM_BPFFS, "bpf", 0, "mode=0700")) {
 		int err = errno;
 
+		unlink(PNM_MOUNT_INTENT);
 		pr_warn("cannot mount bpffs on %s: %s", PNM_BPFFS, strerror(err));
 		return -err;
 	}
@@ -474,7 +511,8 @@ static int pin_link(struct bpf_link *link, const char *prog)
 	return rc;
 }
 
-/* The reader of every socket's own counters, pinned: show reads it. */
+/* The reader of every socket's own counters, pinned: show reads it; and
+ * the iterator over pnm_conn that detach runs. */
 static int attach_sockiter(struct sock_owner_bpf *so)
 {
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
@@ -495,8 +533,21 @@ static int attach_sockiter(struct sock_owner_bpf *so)
 		return rc;
 	}
 	rc = pin_link(link, "pnm_sockiter");
-	if (rc)
+	if (rc) {
 		pr_warn("cannot pin %s: %s", PNM_SOCKITER, strerror(-rc));
+		return rc;
+	}
+	info.map.map_fd = (__u32)bpf_map__fd(so->maps.pnm_conn);
+	link = bpf_program__attach_iter(so->progs.pnm_conniter, &opts);
+	if (!link) {
+		rc = -errno;
+		pr_warn("cannot attach the connection map iterator (iter/bpf_map_elem): %s",
+			strerror(-rc));
+		return rc;
+	}
+	rc = pin_link(link, "pnm_conniter");
+	if (rc)
+		pr_warn("cannot pin %s: %s", PNM_CONNITER, strerror(-rc));
 	return rc;
 }
 
@@ -675,6 +726,7 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 		pr_warn("cannot create %s: %s", PNM_MOUNT_MARK, strerror(errno));
 		goto fail;
 	}
+	unlink(PNM_MOUNT_INTENT);
 	rc = pin_dir_check();
 	if (rc)
 		goto fail;
@@ -770,16 +822,18 @@ int pnm_state_destroy(void)
 	uint32_t zero = 0;
 	char path[PATH_MAX];
 	struct dirent *e;
-	bool we_mounted;
+	bool we_mounted, intent = !access(PNM_MOUNT_INTENT, F_OK);
 	DIR *d;
 	int fd, rc = 0;
 
-	if (!is_bpffs(PNM_BPFFS))
+	if (!is_bpffs(PNM_BPFFS)) {
+		unlink(PNM_MOUNT_INTENT);
 		return 0;
+	}
 	rc = pin_dir_check();
 	if (rc)
 		return rc;
-	we_mounted = !access(PNM_MOUNT_MARK, F_OK);
+	we_mounted = intent || !access(PNM_MOUNT_MARK, F_OK);
 	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, PNM_MAP_META);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
@@ -787,11 +841,11 @@ int pnm_state_destroy(void)
 		close(fd);
 	}
 	d = opendir(PNM_PIN_DIR);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
+	if (!d && errno != ENOENT)
+		return -errno;
 	/* Everything in our directory is ours: links (detaching the socket
 	 * hooks as their last reference goes), programs and maps. */
-	while ((e = readdir(d))) {
+	while (d && (e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, e->d_name);
@@ -800,10 +854,12 @@ int pnm_state_destroy(void)
 			pr_warn("cannot remove %s: %s", path, strerror(errno));
 		}
 	}
-	closedir(d);
-	if (rmdir(PNM_PIN_DIR) && !rc) {
-		rc = -errno;
-		pr_warn("cannot remove %s: %s", PNM_PIN_DIR, strerror(errno));
+	if (d) {
+		closedir(d);
+		if (rmdir(PNM_PIN_DIR) && !rc) {
+			rc = -errno;
+			pr_warn("cannot remove %s: %s", PNM_PIN_DIR, strerror(errno));
+		}
 	}
 	/* libxdp's directory, made for our first XDP program: removed when
 	 * empty (another tool's programs may live there by now). */
@@ -815,6 +871,8 @@ int pnm_state_destroy(void)
 		else
 			pr_info("unmounted bpffs from %s (pnm-tc had mounted it)", PNM_BPFFS);
 	}
+	if (!rc)
+		unlink(PNM_MOUNT_INTENT);
 	return rc;
 }
 

@@ -85,7 +85,8 @@ void pnm_unlock(int fd);
 /* Number of possible CPUs (per-CPU map values). */
 int pnm_ncpus(void);
 /* What the socket iterator also does as it reads each socket: clear the
- * column of interface slot clear_slot - 1, give pnm_skcookie the owner. */
+ * column of interface slot clear_slot - 1 (pnm_conn's too, through its own
+ * iterator), give pnm_skcookie the owner. */
 struct pnm_sockets_req {
 	uint32_t clear_slot;
 	bool fill_owners;

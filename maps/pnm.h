@@ -280,5 +280,7 @@ struct pnm_folds {
 #define PNM_MAP_FLOWS "pnm_flows"
 /* The pinned iterator link that reads every socket's counters. */
 #define PNM_SOCKITER "link_pnm_sockiter"
+/* The pinned iterator that clears a detached interface's pnm_conn column. */
+#define PNM_CONNITER "link_pnm_conniter"
 
 #endif /* PNM_MAPS_H */

@@ -1172,13 +1172,18 @@ test_detach_slot_reuse() {
 	fifo=$dir/fifo
 	mkfifo "$fifo"
 	# One UDP socket sending N 100-byte datagrams per line read (unconnected:
-	# the peer's port unreachable replies do not fail the sends).
+	# the peer's port unreachable replies do not fail the sends); "c N"
+	# sends them on a socket of its own and closes it.
 	"$PNMT_PY" -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for line in sys.stdin:
-    for _ in range(int(line)):
-        s.sendto(b"x" * 100, (sys.argv[1], 9))
+    f = line.split()
+    t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if f[0] == "c" else s
+    for _ in range(int(f[-1])):
+        t.sendto(b"x" * 100, (sys.argv[1], 9))
+    if t is not s:
+        t.close()
     print("sent", flush=True)
 ' "$PNMT_IP1" <"$fifo" >"$dir/out" 9>&- &
 	sender=$!
@@ -1195,14 +1200,17 @@ for line in sys.stdin:
 	}
 	echo 30 >&7
 	sent_wait 1
+	# A closed connection too: its counters are in pnm_conn.
+	echo c 10 >&7
+	sent_wait 2
 	pnm_json "$dir/a.json" -p "$sender" -i "$PNMT_IF0"
-	assert_eq "bytes_out of 30 datagrams" \
+	assert_eq "bytes_out of 30 + 10 datagrams" \
 		"$(json_get "$dir/a.json" "d['processes']['$sender']['current']['bytes_out']")" \
-		$((30 * 142))
+		$((40 * 142))
 	pnm_detach "$PNMT_IF0"
 	pnm_attach "$PNMT_IF0"
 	echo 20 >&7
-	sent_wait 2
+	sent_wait 3
 	pnm_json "$dir/b.json" -p "$sender" -i "$PNMT_IF0" -d
 	assert_eq "bytes_out after detach and attach again: the 20 datagrams since" \
 		"$(json_get "$dir/b.json" "d['processes']['$sender']['current']['bytes_out']")" \
