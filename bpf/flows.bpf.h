@@ -17,10 +17,10 @@
  * moves to pnm_procstat and pnm_conn, inside a fold's brackets. An entry
  * stops taking packets (live = 0) when its socket changes hands, closes or
  * connects elsewhere (flow_forget). The socket's storage says where its
- * entries are (flow, cookie); both sides use locked instructions in opposite order (the owner
- * side bumps epoch, then reads flow; the packet side writes flow, sets live,
- * then reads epoch), so an entry made during such a change is ended by one
- * side or the other.
+ * entries are (flow, cookie, the CPUs that made them); both sides use
+ * locked instructions in opposite order (the owner side bumps epoch, then
+ * reads those; the packet side writes them, sets live, then reads epoch),
+ * so an entry made during such a change is ended by one side or the other.
  */
 #ifndef PNM_FLOWS_BPF_H
 #define PNM_FLOWS_BPF_H
@@ -80,17 +80,20 @@ static __always_inline void flow_kill(__u32 idx, __u64 cookie, __u32 cpu)
 static __always_inline void flow_forget(struct pnm_sock *ps)
 {
 	__u32 in, out, cpu;
-	__u64 cookie;
+	__u64 cookie, cpus;
 
 	__sync_fetch_and_add(&ps->epoch, 1);
-	/* Set before any entry of the socket's goes live. */
+	/* All set before any entry of the socket's goes live. */
 	cookie = PNM_ONCE(ps->cookie);
 	in = PNM_ONCE(ps->flow);
+	cpus = PNM_ONCE(ps->cpus);
 	if (!cookie ||
 	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem))
 		return;
 	out = PNM_FLOWS + flow_index_cookie(cookie);
 	for (cpu = 0; cpu < PNM_MAX_CPUS && cpu < pnm_ncpus; cpu++) {
+		if (!(cpus & (1ULL << (cpu & 63))))
+			continue;
 		if (in)
 			flow_kill(in - 1, cookie, cpu);
 		flow_kill(out, cookie, cpu);

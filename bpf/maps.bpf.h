@@ -28,13 +28,15 @@ struct pnm_sock {
 	/* Received and sent 64 bytes apart: the two directions of a
 	 * connection are often counted on two CPUs at once. */
 	struct pnm_counter in[PNM_CONN_IFACES];
-	/* Its ingress flow-cache entry (bpf/flows.bpf.h): index + 1 (0:
-	 * none) and the cookie it holds; epoch counts the changes (owner,
-	 * close, connect) that end such an entry. */
+	/* Its flow-cache entries (bpf/flows.bpf.h): the ingress one's index
+	 * + 1 (0: none), the cookie they hold (0: none yet), the CPUs that
+	 * made them (bit cpu % 64); epoch counts the changes (owner, close,
+	 * connect) that end them. */
 	__u32 flow;
 	__u32 epoch;
 	__u64 cookie;
-	__u8 gap[16];
+	__u64 cpus;
+	__u8 gap[8];
 	struct pnm_counter out[PNM_CONN_IFACES];
 };
 _Static_assert(sizeof(struct pnm_sock) == PNM_SOCK_SIZE, "pnm_sock layout");

@@ -199,6 +199,7 @@ static __always_inline void flow_take(struct pnm_flow *e, __u32 idx, const struc
 				      int dir)
 {
 	struct pnm_sock *ps = ref->ps;
+	__u64 cpu_bit = 1ULL << (bpf_get_smp_processor_id() & 63);
 
 	if (e->slot && (e->pending.bytes | e->pending.packets))
 		flow_evict(e);
@@ -220,6 +221,8 @@ static __always_inline void flow_take(struct pnm_flow *e, __u32 idx, const struc
 	PNM_ONCE(ps->cookie) = ref->cookie;
 	if (dir == PNM_IN)
 		PNM_ONCE(ps->flow) = idx + 1;
+	if (!(PNM_ONCE(ps->cpus) & cpu_bit))
+		__sync_fetch_and_or(&ps->cpus, cpu_bit);
 	__sync_lock_test_and_set(&e->live, 1);
 	/* The socket changed meanwhile (owner, close, connect): its side may
 	 * have missed this entry. */

@@ -298,36 +298,58 @@ fail:
 	return rc;
 }
 
-/* Run the pinned iterator name for what it does, its output dropped. */
-static int drain_iter(const char *name)
+/* Read the pinned iterator name to its end: its output in *out (len
+ * bytes; the caller frees it), or dropped (out NULL). */
+static int read_iter(const char *name, char **out, size_t *len)
 {
-	char path[PATH_MAX], discard[4096];
+	char path[PATH_MAX], discard[4096], *buf = NULL;
+	size_t cap = 0;
 	ssize_t got;
 	int fd, rc = 0;
 
+	*len = 0;
 	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while ((got = read(fd, discard, sizeof(discard))) != 0) {
-		if (got < 0 && errno != EINTR) {
+	for (;;) {
+		if (out && *len == cap) {
+			char *grown;
+
+			cap = cap ? 2 * cap : 64 * sizeof(struct pnm_sock_rec);
+			grown = realloc(buf, cap);
+			if (!grown) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = grown;
+		}
+		got = out ? read(fd, buf + *len, cap - *len) : read(fd, discard, sizeof(discard));
+		if (!got)
+			break;
+		if (got > 0) {
+			*len += (size_t)got;
+		} else if (errno != EINTR) {
 			rc = -errno;
 			break;
 		}
 	}
 	close(fd);
+	if (rc || !out)
+		free(buf);
+	else
+		*out = buf;
 	return rc;
 }
 
 int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req,
 		     struct pnm_sock_rec **out, size_t *n)
 {
-	char path[PATH_MAX], discard[4096], *buf = NULL;
-	size_t len = 0, cap = 0;
 	struct pnm_meta meta;
 	uint32_t zero = 0;
-	ssize_t got = 0;
-	int fd, rc = 0;
+	char *buf = NULL;
+	size_t len, clen;
+	int rc;
 
 	if (req) {
 		if (bpf_map_lookup_elem(m->meta, &zero, &meta))
@@ -337,38 +359,9 @@ int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req
 		if (bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST))
 			return -errno;
 	}
-	snprintf(path, sizeof(path), "%s/%s", PNM_PIN_DIR, PNM_SOCKITER);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		rc = -errno;
-	while (fd >= 0 && !rc) {
-		if (!out) {
-			got = read(fd, discard, sizeof(discard));
-		} else {
-			if (len == cap) {
-				char *grown;
-
-				cap = cap ? 2 * cap : 64 * sizeof(**out);
-				grown = realloc(buf, cap);
-				if (!grown) {
-					rc = -ENOMEM;
-					break;
-				}
-				buf = grown;
-			}
-			got = read(fd, buf + len, cap - len);
-		}
-		if (got > 0)
-			len += (size_t)got;
-		else if (!got)
-			break;
-		else if (errno != EINTR)
-			rc = -errno;
-	}
-	if (fd >= 0)
-		close(fd);
+	rc = read_iter(PNM_SOCKITER, out ? &buf : NULL, &len);
 	if (!rc && req && req->clear_slot)
-		rc = drain_iter(PNM_CONNITER);
+		rc = read_iter(PNM_CONNITER, NULL, &clen);
 	if (req && !bpf_map_lookup_elem(m->meta, &zero, &meta)) {
 		meta.clear_slot = 0;
 		meta.fill_owners = 0;
