@@ -238,7 +238,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	struct pkt p = {};
 	__u32 idx = 0;
 	bool parsed = false, owned = false, own_sk;
-	__u64 bytes, egress_len = 0;
+	__u64 bytes, egress_len = 0, own_cookie = 0;
 	__u32 packets = 1;
 
 	if (dir == PNM_OUT) {
@@ -250,10 +250,10 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		if (skb->gso_size && skb->gso_segs)
 			packets = skb->gso_segs;
 		if (sk && egress_len && pnm_flows_on) {
-			ref.cookie = bpf_get_socket_cookie(skb);
-			idx = PNM_FLOWS + flow_index_cookie(ref.cookie);
+			own_cookie = bpf_get_socket_cookie(skb);
+			idx = PNM_FLOWS + flow_index_cookie(own_cookie);
 			e = bpf_map_lookup_elem(&pnm_flows, &idx);
-			if (flow_hit(e, NULL, ref.cookie, at_layer(egress_len, packets), packets))
+			if (flow_hit(e, NULL, own_cookie, at_layer(egress_len, packets), packets))
 				return TC_ACT_UNSPEC;
 		}
 		if (sk)
@@ -272,6 +272,10 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	else
 		bytes = wire_bytes(skb, parsed ? p.hdr_len : 0, &packets);
 	own_sk = owned;
+	/* The packet's own socket (not a request or time-wait one): its
+	 * cookie. */
+	if (own_sk)
+		ref.cookie = own_cookie ? own_cookie : bpf_get_socket_cookie(skb);
 	if (dir == PNM_IN && parsed) {
 		idx = flow_index(&p.t);
 		e = bpf_map_lookup_elem(&pnm_flows, &idx);
@@ -298,8 +302,6 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		return TC_ACT_UNSPEC;
 	}
 	count(owned ? &o : NULL, dir, bytes, packets);
-	if (own_sk && !ref.cookie)
-		ref.cookie = bpf_get_socket_cookie(skb);
 	if (owned && ref.cookie) {
 		struct pnm_conn *c = conn_get(ref.cookie, &o, ref.state, NULL);
 
