@@ -13,7 +13,8 @@
 #    (nethogs: its process; pnm-tc: the kernel's run time of its programs
 #    plus one show) and each one's error on the process's bytes against the
 #    interface counters (nothing else crosses the veth); then the whole
-#    machine's CPU per GB with neither, nethogs alone, pnm-tc alone;
+#    machine's CPU per GB with neither, nethogs alone, pnm-tc alone (twice
+#    as many rounds);
 #  - map memory at defaults, and show's latency with 10000 processes.
 # Writes .output/bench/report.{json,md} and prints the summary.
 set -u
@@ -210,9 +211,12 @@ sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 # download with neither tool, nethogs alone, pnm-tc alone, alternated: what
 # each costs the host, including the kernel's work for it (nethogs' packet
 # copies in softirq, pnm-tc's programs) and one read of its result.
-echo "== whole-machine CPU per GB: none, nethogs alone, pnm-tc alone, $REPS times"
+# Its noise on a small VM is as large as the tools' shares: twice the
+# rounds, and each tool's share also taken against the run with neither
+# just before it (the median of those differences).
+echo "== whole-machine CPU per GB: none, nethogs alone, pnm-tc alone, $((2 * REPS)) times"
 busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-for ((i = 0; i < REPS; i++)); do
+for ((i = 0; i < 2 * REPS; i++)); do
 	for mode in none nethogs pnm; do
 		case $mode in
 		nethogs)
@@ -287,6 +291,12 @@ if all(m.values()):
     ratios["machine_cpu_extra_per_gb_pnm"] = extra["pnm"]
     if extra["pnm"] > 0:
         ratios["machine_cpu_extra_nethogs_over_pnm"] = extra["nethogs"] / extra["pnm"]
+    # Each round: none, nethogs, pnm-tc; a tool's run against that round's none.
+    pairs = {k: statistics.median(x - n for x, n in zip(m[k], m["none"])) for k in ("nethogs", "pnm")}
+    ratios["machine_cpu_extra_per_gb_nethogs_pairs"] = pairs["nethogs"]
+    ratios["machine_cpu_extra_per_gb_pnm_pairs"] = pairs["pnm"]
+    if pairs["pnm"] > 0:
+        ratios["machine_cpu_extra_nethogs_over_pnm_pairs"] = pairs["nethogs"] / pairs["pnm"]
 json.dump({"reps": reps, "results": res, "ratios_attached_vs_detached": ratios},
           open(out + "/report.json", "w"), indent=1)
 lines = ["# pnm-tc benchmark", "", "Medians of %d runs (min-max); ratios attached/detached." % reps, "",
