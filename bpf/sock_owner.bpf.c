@@ -35,6 +35,28 @@ static __always_inline void owner_of(struct task_struct *t, struct pnm_owner *o)
 	o->pad = 0;
 }
 
+/* May the cgroup programs walk the current task through BTF pointers
+ * (bpf_get_current_task_btf, Linux 6.x)? Probed by the loader: it costs
+ * them half of probe reads' time. */
+const volatile bool pnm_task_btf = false;
+
+/* The current process in a cgroup program: its task and identity. */
+static __always_inline struct task_struct *current_owner(struct pnm_owner *o)
+{
+	struct task_struct *t;
+
+	if (!pnm_task_btf) {
+		t = (struct task_struct *)bpf_get_current_task();
+		owner_of(t, o);
+		return t;
+	}
+	t = bpf_get_current_task_btf();
+	o->start_ns = t->group_leader->start_boottime;
+	o->tgid = t->tgid;
+	o->pad = 0;
+	return t;
+}
+
 /* Record the process behind o once; exec refreshes the name, exit marks it. */
 static __always_inline void note_process(struct task_struct *t, const struct pnm_owner *o)
 {
@@ -242,8 +264,7 @@ int pnm_sock_create(struct bpf_sock *ctx)
 
 	if ((ctx->family == AF_INET || ctx->family == AF_INET6) &&
 	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)) {
-		t = (struct task_struct *)bpf_get_current_task();
-		owner_of(t, &me);
+		t = current_owner(&me);
 		/* A cookie now: TC ingress can read a looked-up socket's cookie
 		 * but not make one (the flow cache and pnm_conn need it). */
 		cookie = bpf_get_socket_cookie(ctx);
@@ -420,12 +441,12 @@ int pnm_conniter(struct bpf_iter__bpf_map_elem *ctx)
 /* Unconnected UDP sends, before the datagram is built. */
 static __always_inline int claim_sendmsg(struct bpf_sock_addr *ctx)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	struct bpf_sock *sk = ctx->sk;
+	struct task_struct *t;
 	struct pnm_owner me;
 
 	if (sk) {
-		owner_of(t, &me);
+		t = current_owner(&me);
 		if (claim(sk, &me, t))
 			set_cookie_owner(bpf_get_socket_cookie(ctx), &me);
 	}

@@ -738,6 +738,11 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 	}
 	set_sizes(so->obj, sizes);
 	so->rodata->pnm_ncpus = (uint32_t)pnm_ncpus();
+	so->rodata->pnm_task_btf =
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_get_current_task_btf,
+					NULL) == 1 &&
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+					BPF_FUNC_get_current_task_btf, NULL) == 1;
 	/* Optional hooks this kernel lacks are skipped; status lists them. */
 	for (size_t i = 0; i < pnm_nhooks; i++) {
 		const struct pnm_hook *h = &pnm_hooks[i];
