@@ -353,6 +353,16 @@ wait_listen() {
 	fail "nothing listens on $proto port $port ($where netns)"
 }
 
+# wait_ready FILE WHAT: wait for a helper to print "ready" into FILE.
+wait_ready() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		grep -q ready "$1" && return 0
+		sleep 0.1
+	done
+	fail "$2 did not get ready"
+}
+
 # --------------------------------------------------------------- capture ---
 
 # capture_start FILE [FILTER]: tshark on pnmt0 (root netns) writing FILE.

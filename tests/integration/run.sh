@@ -185,10 +185,7 @@ while True:
 ' "$PNMT_IP1" "$pa" "$pb" >"$dir/srv.out" 9>&- &
 	srv=$!
 	at_cleanup "kill_wait $srv"
-	for ((n = 0; n < 40; n++)); do
-		grep -q ready "$dir/srv.out" && break
-		sleep 0.1
-	done
+	wait_ready "$dir/srv.out" "the peer"
 	pnm_attach "$PNMT_IF0"
 	cat >"$dir/client.py" <<'EOF2'
 import os, socket, sys, time
@@ -341,7 +338,7 @@ test_shared_sockets() {
 # Sockets opened before attach: an idle TCP connection and a bound UDP
 # socket that never read. Their owner is known from the moment of attach.
 test_preexisting_sockets() {
-	local dir tport=$PNMT_HTTP_PORT uport=$PNMT_IPERF_PORT holder i tbi tpi tbo tpo
+	local dir tport=$PNMT_HTTP_PORT uport=$PNMT_IPERF_PORT holder tbi tpi tbo tpo
 	topo_up
 	new_dir
 	dir=$TEST_DIR
@@ -368,11 +365,7 @@ time.sleep(3)
 	"$PNMT_TRAFFIC" hold "$PNMT_IP1" "$tport" "$uport" "$dir/go" >"$dir/holder" 9>&- &
 	holder=$!
 	at_cleanup "kill_wait $holder"
-	for ((i = 0; i < 50; i++)); do
-		grep -q ready "$dir/holder" && break
-		sleep 0.1
-	done
-	grep -q ready "$dir/holder" || fail "the holder did not connect"
+	wait_ready "$dir/holder" "the holder"
 
 	pnm_attach "$PNMT_IF0"
 	capture_start "$dir/cap.pcap" "host $PNMT_IP1 and (tcp port $tport or udp port $uport)"
@@ -958,10 +951,7 @@ time.sleep(4)
 ' "$PNMT_IP1" "$PNMT_HTTP_PORT" >"$dir/hold.out" 9>&- &
 	hold=$!
 	at_cleanup "kill_wait $hold"
-	for ((n = 0; n < 40; n++)); do
-		grep -q ready "$dir/hold.out" && break
-		sleep 0.1
-	done
+	wait_ready "$dir/hold.out" "the holding process"
 	sleep 0.3
 	pnm_json "$dir/hold.json" -p "$hold"
 	assert_eq "tcp_connections and udp_connections of a live process" \
