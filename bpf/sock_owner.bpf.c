@@ -35,6 +35,15 @@ static __always_inline void owner_of(struct task_struct *t, struct pnm_owner *o)
 	o->pad = 0;
 }
 
+/* The same through BTF pointers (tracing programs, and cgroup ones where
+ * the kernel lets them have the current task's). */
+static __always_inline void owner_of_btf(const struct task_struct *t, struct pnm_owner *o)
+{
+	o->start_ns = t->group_leader->start_boottime;
+	o->tgid = t->tgid;
+	o->pad = 0;
+}
+
 /* May the cgroup programs walk the current task through BTF pointers
  * (bpf_get_current_task_btf, Linux 6.x)? Probed by the loader: it costs
  * them half of probe reads' time. */
@@ -51,9 +60,7 @@ static __always_inline struct task_struct *current_owner(struct pnm_owner *o)
 		return t;
 	}
 	t = bpf_get_current_task_btf();
-	o->start_ns = t->group_leader->start_boottime;
-	o->tgid = t->tgid;
-	o->pad = 0;
+	owner_of_btf(t, o);
 	return t;
 }
 
@@ -151,8 +158,7 @@ static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 		if (cur && cur->owner.tgid)
 			return;
 	}
-	me.start_ns = t->group_leader->start_boottime;
-	me.tgid = t->tgid;
+	owner_of_btf(t, &me);
 	if (claim(sk, &me, t))
 		set_cookie_owner(bpf_get_socket_cookie(sk), &me);
 }
@@ -696,9 +702,7 @@ int BPF_PROG(pnm_fork, struct task_struct *parent, struct task_struct *child)
 	c.start_ns = child->start_boottime;
 	c.tgid = child->tgid;
 	c.pad = 0;
-	p.start_ns = parent->group_leader->start_boottime;
-	p.tgid = parent->tgid;
-	p.pad = 0;
+	owner_of_btf(parent, &p);
 	bpf_map_update_elem(&pnm_parent, &c, &p, BPF_ANY);
 	/* pnm-tc events --children: the family grows with each fork. */
 	cfg = events_on(p.tgid);

@@ -152,7 +152,7 @@ static void xdp_owners_unused(const struct pnm_maps *m)
 	while (next_cfg(m, &prev, &slot, &cfg))
 		if (cfg.flags & PNM_IF_XDP)
 			return;
-	pnm_meta_clear_flags(m, PNM_META_XDP_OWNERS);
+	pnm_meta_flags(m, 0, PNM_META_XDP_OWNERS);
 }
 
 /*
@@ -329,7 +329,7 @@ static int attach_xdp(const struct pnm_maps *m, struct pnm_if_cfg *cfg, uint32_t
 	/* The XDP program finds owners in pnm_skcookie: from now on the
 	 * socket hooks keep it, and the sockets that exist get theirs. */
 	if (!rc) {
-		pnm_meta_set_flags(m, PNM_META_XDP_OWNERS);
+		pnm_meta_flags(m, PNM_META_XDP_OWNERS, 0);
 		rc = pnm_sockets_read(m, &(struct pnm_sockets_req){ .fill_owners = true }, NULL,
 				      NULL);
 		if (rc)
@@ -340,7 +340,7 @@ static int attach_xdp(const struct pnm_maps *m, struct pnm_if_cfg *cfg, uint32_t
 		rc = pnm_xdp_attach(cfg->ifindex, x->obj, &cfg->prog_id[PNM_IN], &skb_mode);
 	xdp_count_bpf__destroy(x);
 	if (!had_dir && !access(PNM_XDP_DIR, F_OK))
-		pnm_meta_set_flags(m, PNM_META_MADE_XDP_DIR);
+		pnm_meta_flags(m, PNM_META_MADE_XDP_DIR, 0);
 	if (rc)
 		pr_warn("cannot attach the XDP program to %s: %s (run with -vv for libxdp's "
 			"log)",

@@ -311,7 +311,9 @@ static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pn
 	/* What the flow cache holds is its entry's owner's. */
 	for (size_t i = 0; i < k->nflow; i++) {
 		const struct pnm_flow *f = &k->flow[i];
+		struct pnm_counter d[PNM_NDIR] = { 0 };
 
+		d[f->dir == PNM_OUT ? PNM_OUT : PNM_IN] = f->pending;
 		r = next_row(&rows, &n, &cap);
 		if (!r) {
 			free(rows);
@@ -321,13 +323,7 @@ static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pn
 						.tgid = f->owner.tgid,
 						.slot = f->slot - 1 };
 		memset(&r->c, 0, sizeof(r->c));
-		if (f->dir == PNM_OUT) {
-			r->c.bytes_out = f->pending.bytes;
-			r->c.packets_out = f->pending.packets;
-		} else {
-			r->c.bytes_in = f->pending.bytes;
-			r->c.packets_in = f->pending.packets;
-		}
+		pnm_counts_from(&r->c, d);
 	}
 	if (n > 1)
 		qsort(rows, n, sizeof(*rows), by_process);

@@ -401,17 +401,6 @@ bool pnm_flows_possible(void)
 				       NULL) == 1;
 }
 
-void pnm_meta_clear_flags(const struct pnm_maps *m, uint32_t flags)
-{
-	struct pnm_meta meta;
-	uint32_t zero = 0;
-
-	if (bpf_map_lookup_elem(m->meta, &zero, &meta))
-		return;
-	meta.flags &= ~flags;
-	bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST);
-}
-
 bool pnm_meta_has(const struct pnm_maps *m, uint32_t flag)
 {
 	struct pnm_meta meta;
@@ -420,14 +409,14 @@ bool pnm_meta_has(const struct pnm_maps *m, uint32_t flag)
 	return !bpf_map_lookup_elem(m->meta, &zero, &meta) && (meta.flags & flag);
 }
 
-void pnm_meta_set_flags(const struct pnm_maps *m, uint32_t flags)
+void pnm_meta_flags(const struct pnm_maps *m, uint32_t set, uint32_t clear)
 {
 	struct pnm_meta meta;
 	uint32_t zero = 0;
 
 	if (bpf_map_lookup_elem(m->meta, &zero, &meta))
 		return;
-	meta.flags |= flags;
+	meta.flags = (meta.flags | set) & ~clear;
 	bpf_map_update_elem(m->meta, &zero, &meta, BPF_EXIST);
 }
 

@@ -59,9 +59,8 @@ int pnm_maps_open(struct pnm_maps *m);
 void pnm_maps_close(struct pnm_maps *m);
 /* libxdp's directory in bpffs. */
 #define PNM_XDP_DIR PNM_BPFFS "/xdp"
-/* Add or clear PNM_META_* flags of the pinned state; is one set? */
-void pnm_meta_set_flags(const struct pnm_maps *m, uint32_t flags);
-void pnm_meta_clear_flags(const struct pnm_maps *m, uint32_t flags);
+/* Set and clear PNM_META_* flags of the pinned state; is one set? */
+void pnm_meta_flags(const struct pnm_maps *m, uint32_t set, uint32_t clear);
 bool pnm_meta_has(const struct pnm_maps *m, uint32_t flag);
 /* Make an opened object use the pinned maps (whatever their sizes). */
 struct bpf_object;
