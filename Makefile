@@ -132,7 +132,7 @@ fuzz: $(FUZZ_BINS)
 
 $(OUTPUT)/tests/%: tests/helpers/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) $(ALL_LDFLAGS) $< $(PKG_LIBS) -o $@
 
 unit: $(UNIT_TESTS)
 	$(Q)fail=0; for t in $(UNIT_TESTS); do $$t || fail=1; done; exit $$fail

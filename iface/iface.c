@@ -209,33 +209,31 @@ int pnm_filter_place(uint32_t ifindex, int dir, struct pnm_filter *f, bool *firs
 	return 0;
 }
 
-int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter *f)
-{
-	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = f->handle,
-		    .priority = f->prio);
-	struct bpf_tc_hook h;
-	int rc;
+/* tcx's attach types and "before" flag: the kernel's values (Linux 6.6),
+ * newer than libbpf 1.1's headers. The bpf syscall takes the interface's
+ * index where a cgroup's fd would go. */
+#define PNM_TCX_INGRESS 46
+#define PNM_TCX_EGRESS 47
+#define PNM_F_BEFORE (1U << 3)
+#define PNM_TCX_MAX 64 /* programs per hook (bpf_mprog_max) */
 
-	hook_init(&h, ifindex, point(dir));
-	rc = bpf_tc_attach(&h, &opts);
-	if (rc)
-		return rc;
-	f->prog_id = opts.prog_id;
-	return 0;
+static enum bpf_attach_type tcx_type(int dir)
+{
+	return (enum bpf_attach_type)(dir == 0 ? PNM_TCX_INGRESS : PNM_TCX_EGRESS);
 }
 
-int pnm_filter_query(uint32_t ifindex, int dir, const struct pnm_filter *f, uint32_t *prog_id)
+/* The programs on a tcx hook, in run order. */
+static int tcx_list(uint32_t ifindex, int dir, uint32_t *ids, uint32_t *n)
 {
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f->handle, .priority = f->prio);
-	struct bpf_tc_hook h;
-	int rc;
+	*n = PNM_TCX_MAX;
+	return bpf_prog_query((int)ifindex, tcx_type(dir), 0, NULL, ids, n) ? -errno : 0;
+}
 
-	hook_init(&h, ifindex, point(dir));
-	rc = bpf_tc_query(&h, &opts);
-	if (rc)
-		return rc;
-	*prog_id = opts.prog_id;
-	return 0;
+bool pnm_tcx_supported(uint32_t ifindex)
+{
+	uint32_t ids[PNM_TCX_MAX] = { 0 }, n;
+
+	return tcx_list(ifindex, 0, ids, &n) != -EINVAL;
 }
 
 static bool prog_named(uint32_t id, const char *name)
@@ -252,13 +250,85 @@ static bool prog_named(uint32_t id, const char *name)
 	return same;
 }
 
+/* Program id (or, id 0: one named name) on a tcx hook: 0 and its id. */
+static int tcx_find(uint32_t ifindex, int dir, uint32_t id, const char *name, uint32_t *found)
+{
+	uint32_t ids[PNM_TCX_MAX] = { 0 }, n;
+	int rc = tcx_list(ifindex, dir, ids, &n);
+
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < n; i++) {
+		if (id ? ids[i] == id : prog_named(ids[i], name)) {
+			*found = ids[i];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter *f)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = f->handle,
+		    .priority = f->prio);
+	struct bpf_tc_hook h;
+	int rc;
+
+	if (f->tcx) {
+		LIBBPF_OPTS(bpf_prog_attach_opts, o, .flags = PNM_F_BEFORE);
+		struct bpf_prog_info info = { 0 };
+		uint32_t len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+			return -errno;
+		if (bpf_prog_attach_opts(prog_fd, (int)ifindex, tcx_type(dir), &o))
+			return -errno;
+		f->prog_id = info.id;
+		return 0;
+	}
+	hook_init(&h, ifindex, point(dir));
+	rc = bpf_tc_attach(&h, &opts);
+	if (rc)
+		return rc;
+	f->prog_id = opts.prog_id;
+	return 0;
+}
+
+int pnm_filter_query(uint32_t ifindex, int dir, const struct pnm_filter *f, uint32_t *prog_id)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f->handle, .priority = f->prio);
+	struct bpf_tc_hook h;
+	int rc;
+
+	if (f->tcx)
+		return tcx_find(ifindex, dir, f->prog_id, NULL, prog_id);
+	hook_init(&h, ifindex, point(dir));
+	rc = bpf_tc_query(&h, &opts);
+	if (rc)
+		return rc;
+	*prog_id = opts.prog_id;
+	return 0;
+}
+
 int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f, const char *prog_name)
 {
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f->handle, .priority = f->prio);
 	struct bpf_tc_hook h;
 	uint32_t id;
-	int rc = pnm_filter_query(ifindex, dir, f, &id);
+	int rc, fd;
 
+	if (f->tcx) {
+		rc = tcx_find(ifindex, dir, f->prog_id, prog_name, &id);
+		if (rc)
+			return rc == -EINVAL ? -ENOENT : rc;
+		fd = bpf_prog_get_fd_by_id(id);
+		if (fd < 0)
+			return errno == ENOENT ? -ENOENT : -errno;
+		rc = bpf_prog_detach2(fd, (int)ifindex, tcx_type(dir)) ? -errno : 0;
+		close(fd);
+		return rc;
+	}
+	rc = pnm_filter_query(ifindex, dir, f, &id);
 	if (rc)
 		return rc == -EINVAL ? -ENOENT : rc;
 	if (f->prog_id ? id != f->prog_id : !prog_named(id, prog_name))

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * Interfaces: name <-> ifindex and link type through libnl-3 (rtnetlink),
- * and pnm-tc's clsact filters through libbpf's netlink TC API. Functions
- * return 0 or -errno.
+ * and pnm-tc's TC programs: tcx entries (Linux 6.6+, the bpf syscall) or
+ * clsact filters (libbpf's netlink TC API). Functions return 0 or -errno.
  */
 #ifndef PNM_IFACE_H
 #define PNM_IFACE_H
@@ -22,10 +22,19 @@ struct pnm_link {
 int pnm_link_by_name(const char *name, struct pnm_link *out);
 int pnm_link_by_index(uint32_t ifindex, struct pnm_link *out);
 
-/* dir: 0 ingress, 1 egress (enum pnm_dir). */
+/*
+ * Where our program sits on one TC hook (dir: 0 ingress, 1 egress, enum
+ * pnm_dir). tcx: an entry of the device's own BPF program list, run before
+ * any clsact filter, without the classifier layer (cls_bpf) that costs as
+ * much per packet as our program. Else a clsact filter at handle/prio.
+ */
 struct pnm_filter {
 	uint32_t handle, prio, prog_id;
+	bool tcx;
 };
+
+/* Does this kernel have tcx (Linux 6.6+)? Asked of interface ifindex. */
+bool pnm_tcx_supported(uint32_t ifindex);
 
 /* Make sure a clsact qdisc exists; *created tells whether we made it. */
 int pnm_clsact_ensure(uint32_t ifindex, bool *created);
@@ -40,14 +49,18 @@ int pnm_clsact_remove_if_empty(uint32_t ifindex, bool *removed);
  * after it (*first false). Recording the place before attaching lets a
  * later detach find a filter whose attach was interrupted. */
 int pnm_filter_place(uint32_t ifindex, int dir, struct pnm_filter *f, bool *first);
-/* Attach prog_fd as a direct-action filter at f's handle and priority. */
+/* Attach prog_fd: at the front of the tcx list (other tcx programs and
+ * every clsact filter run after it), or as a direct-action filter at f's
+ * handle and priority. */
 int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter *f);
-/* Remove the filter at f's handle/prio only if it still runs f->prog_id
- * (or, with prog_id 0 when our pinned programs are lost, a program named
- * prog_name): 0 removed, -ENOENT no such filter, -EBUSY the slot now holds
- * another program (not ours: left alone). */
+/* Remove our program: the tcx entry of program f->prog_id, or the filter
+ * at f's handle/prio only if it still runs f->prog_id. With prog_id 0 (our
+ * pinned programs are lost), a program named prog_name. 0 removed, -ENOENT
+ * not there, -EBUSY the filter's slot now holds another program (not ours:
+ * left alone). */
 int pnm_filter_detach(uint32_t ifindex, int dir, const struct pnm_filter *f, const char *prog_name);
-/* Query the filter at f's handle/prio: 0 and the running prog id. */
+/* Is our program there? 0 and the id of the program running at f's place
+ * (tcx: f->prog_id itself, when it is in the list). */
 int pnm_filter_query(uint32_t ifindex, int dir, const struct pnm_filter *f, uint32_t *prog_id);
 
 /*

@@ -121,7 +121,7 @@ static void drop_proc_counters(const struct pnm_maps *m, uint32_t slot)
  * else -errno; says why when it matters. */
 static int remove_hook(const struct pnm_if_cfg *cfg, int d, const char *label)
 {
-	struct pnm_filter f = { cfg->handle[d], cfg->prio[d], cfg->prog_id[d] };
+	struct pnm_filter f = pnm_filter_of(cfg, d);
 	int err;
 
 	if (d == PNM_IN && (cfg->flags & PNM_IF_XDP)) {
@@ -130,7 +130,7 @@ static int remove_hook(const struct pnm_if_cfg *cfg, int d, const char *label)
 			pr_warn("cannot remove the XDP program from %s: %s", label, strerror(-err));
 		return err == -ENODEV ? -ENOENT : err;
 	}
-	if (!f.handle && !f.prio)
+	if (!f.tcx && !f.handle && !f.prio)
 		return -ENOENT; /* never attached */
 	err = pnm_filter_detach(cfg->ifindex, d, &f, tc_prog_name[d]);
 	if (err == -EBUSY)
@@ -235,7 +235,7 @@ static int release_same_name(const struct pnm_maps *m, uint64_t ino, const struc
 static bool hooks_intact(const struct pnm_if_cfg *cfg)
 {
 	for (int d = 0; d < PNM_NDIR; d++) {
-		struct pnm_filter f = { cfg->handle[d], cfg->prio[d], cfg->prog_id[d] };
+		struct pnm_filter f = pnm_filter_of(cfg, d);
 		uint32_t id;
 
 		if (d == PNM_IN && (cfg->flags & PNM_IF_XDP)) {
@@ -350,15 +350,20 @@ static int attach_xdp(const struct pnm_maps *m, struct pnm_if_cfg *cfg, uint32_t
 	return rc;
 }
 
+/* --tc-hook: where the TC programs go (auto: tcx where the kernel has it). */
+enum tc_hook { HOOK_AUTO, HOOK_TCX, HOOK_CLSACT };
+static const char *const hook_name[] = { "auto", "tcx", "clsact" };
+
 /* Attach to one interface; call inside its network namespace ns. */
 static int attach_iface(const struct pnm_maps *m, const struct pnm_netns *ns,
-			const struct pnm_link *l, uint32_t layer, bool xdp, bool *is_new)
+			const struct pnm_link *l, uint32_t layer, bool xdp, enum tc_hook hook,
+			bool *is_new)
 {
 	struct pnm_if_cfg cfg = { 0 };
 	struct tc_count_bpf *tc = NULL;
 	char label[LABEL_LEN];
 	uint32_t slot;
-	bool created;
+	bool created = false, tcx;
 	int rc;
 
 	*is_new = false;
@@ -398,6 +403,7 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_netns *ns,
 		return rc;
 	}
 	*is_new = true;
+	tcx = hook == HOOK_TCX || (hook == HOOK_AUTO && pnm_tcx_supported(l->ifindex));
 
 	rc = load_tc(m, &cfg, slot, &tc);
 	if (rc) {
@@ -406,22 +412,27 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_netns *ns,
 			label, strerror(-rc));
 		goto out;
 	}
-	rc = pnm_clsact_ensure(l->ifindex, &created);
-	if (rc) {
-		pr_warn("cannot add a clsact qdisc to %s: %s", label, strerror(-rc));
-		goto out;
+	if (tcx) {
+		cfg.flags |= PNM_IF_TCX;
+	} else {
+		rc = pnm_clsact_ensure(l->ifindex, &created);
+		if (rc) {
+			pr_warn("cannot add a clsact qdisc to %s: %s", label, strerror(-rc));
+			goto out;
+		}
+		if (created)
+			cfg.flags |= PNM_IF_CREATED_CLSACT;
 	}
-	if (created)
-		cfg.flags |= PNM_IF_CREATED_CLSACT;
 	for (int d = 0; d < PNM_NDIR && !rc; d++) {
 		struct bpf_program *p =
 			d == PNM_IN ? tc->progs.pnm_tc_ingress : tc->progs.pnm_tc_egress;
-		struct pnm_filter f;
-		bool first;
+		struct pnm_filter f = { .tcx = tcx };
+		bool first = true;
 
 		if (d == PNM_IN && xdp)
 			continue;
-		rc = pnm_filter_place(l->ifindex, d, &f, &first);
+		if (!tcx)
+			rc = pnm_filter_place(l->ifindex, d, &f, &first);
 		if (rc) {
 			pr_warn("cannot place the %s filter on %s: %s", dir_name[d], label,
 				strerror(-rc));
@@ -432,7 +443,7 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_netns *ns,
 				"earlier filters drop or redirect",
 				label, dir_name[d], f.prio);
 		/* Record the place first: a detach after an interrupted attach
-		 * still finds the filter. */
+		 * still finds the program. */
 		cfg.handle[d] = f.handle;
 		cfg.prio[d] = f.prio;
 		cfg.prog_id[d] = prog_id_of(p);
@@ -443,8 +454,8 @@ static int attach_iface(const struct pnm_maps *m, const struct pnm_netns *ns,
 		}
 		rc = pnm_filter_attach(l->ifindex, d, bpf_program__fd(p), &f);
 		if (rc)
-			pr_warn("cannot attach the %s filter to %s: %s", dir_name[d], label,
-				strerror(-rc));
+			pr_warn("cannot attach the %s program to %s (%s): %s", dir_name[d], label,
+				tcx ? "tcx" : "clsact", strerror(-rc));
 	}
 	if (!rc && xdp)
 		rc = attach_xdp(m, &cfg, slot, label);
@@ -453,17 +464,20 @@ out:
 	if (bpf_map_update_elem(m->ifcfg, &slot, &cfg, BPF_EXIST) && !rc)
 		rc = -errno;
 	tc_count_bpf__destroy(tc);
-	if (!rc && xdp)
-		pr_info("attached to %s (ifindex %u), counting at %s: ingress at XDP (%s mode), "
-			"egress prio %u%s",
-			label, l->ifindex, pnm_layer_name(layer),
-			cfg.flags & PNM_IF_XDP_SKB ? "generic" : "native", cfg.prio[PNM_OUT],
+	if (!rc) {
+		char in_at[32], out_at[32];
+		const char *in = in_at;
+
+		if (xdp)
+			snprintf(in_at, sizeof(in_at), "at XDP (%s mode)",
+				 cfg.flags & PNM_IF_XDP_SKB ? "generic" : "native");
+		else
+			in = pnm_hook_place(&cfg, PNM_IN, in_at, sizeof(in_at));
+		pr_info("attached to %s (ifindex %u), counting at %s: ingress %s, egress %s%s",
+			label, l->ifindex, pnm_layer_name(layer), in,
+			pnm_hook_place(&cfg, PNM_OUT, out_at, sizeof(out_at)),
 			created ? ", clsact created" : "");
-	else if (!rc)
-		pr_info("attached to %s (ifindex %u), counting at %s: ingress prio %u, egress prio "
-			"%u%s",
-			label, l->ifindex, pnm_layer_name(layer), cfg.prio[PNM_IN],
-			cfg.prio[PNM_OUT], created ? ", clsact created" : "");
+	}
 	return rc;
 }
 
@@ -471,19 +485,21 @@ out:
 struct attach_args {
 	int layer; /* -1: l2 for new interfaces, unchanged for attached ones */
 	bool xdp;
+	enum tc_hook hook;
 	const char *netns;
 	struct pnm_sizes sizes;
 	bool share;
 	gid_t gid; /* --group: who may read the pins */
 };
 
-enum { OPT_NETNS = 0x100, OPT_XDP, OPT_GROUP };
+enum { OPT_NETNS = 0x100, OPT_XDP, OPT_GROUP, OPT_TC_HOOK };
 
 static const struct option attach_opts[] = {
 	{ "layer", required_argument, NULL, 'l' },
 	{ "max-processes", required_argument, NULL, 'P' },
 	{ "max-sockets", required_argument, NULL, 'S' },
 	{ "xdp", no_argument, NULL, OPT_XDP },
+	{ "tc-hook", required_argument, NULL, OPT_TC_HOOK },
 	{ "netns", required_argument, NULL, OPT_NETNS },
 	{ "group", required_argument, NULL, OPT_GROUP },
 	{ "help", no_argument, NULL, 'h' },
@@ -529,6 +545,15 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struc
 		case OPT_XDP:
 			a->xdp = true;
 			break;
+		case OPT_TC_HOOK:
+			if (!strcmp(optarg, "tcx"))
+				a->hook = HOOK_TCX;
+			else if (!strcmp(optarg, "clsact"))
+				a->hook = HOOK_CLSACT;
+			else
+				return pnm_usage_error(cmd, "--tc-hook: '%s' is not tcx or clsact",
+						       pnm_escape(optarg, err, sizeof(err)));
+			break;
 		case OPT_NETNS:
 			if (!optarg[0])
 				return pnm_usage_error(cmd, "--netns: empty namespace name");
@@ -556,9 +581,11 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *done, struc
 			if (optopt == 'P' || optopt == 'S')
 				return pnm_usage_error(cmd, "option --max-%s needs a value",
 						       optopt == 'P' ? "processes" : "sockets");
-			if (optopt == OPT_NETNS || optopt == OPT_GROUP)
+			if (optopt == OPT_NETNS || optopt == OPT_GROUP || optopt == OPT_TC_HOOK)
 				return pnm_usage_error(cmd, "option --%s needs a value",
-						       optopt == OPT_NETNS ? "netns" : "group");
+						       optopt == OPT_NETNS   ? "netns"
+						       : optopt == OPT_GROUP ? "group"
+									     : "tc-hook");
 			return pnm_bad_option(cmd, attach_only ? "l" : "", argv);
 		}
 	}
@@ -595,7 +622,7 @@ static int target_netns(const char *spec, struct pnm_netns *ns)
 /* Resolve every name inside namespace ns, and check that each can take
  * what is asked, before changing anything. */
 static int resolve_links(const struct pnm_netns *ns, int n, char **names, const char *ether_only,
-			 bool xdp, struct pnm_link *links)
+			 const struct attach_args *a, struct pnm_link *links)
 {
 	char label[LABEL_LEN];
 	int prev, rc;
@@ -619,8 +646,14 @@ static int resolve_links(const struct pnm_netns *ns, int n, char **names, const 
 		else if (ether_only && !links[i].ether) {
 			pr_warn("%s: %s needs an Ethernet interface", label, ether_only);
 			rc = -EPROTONOSUPPORT;
-		} else if (xdp && xdp_hook_taken(links[i].ifindex, label))
+		} else if (a->xdp && xdp_hook_taken(links[i].ifindex, label)) {
 			rc = -EBUSY;
+		} else if (a->hook == HOOK_TCX && !pnm_tcx_supported(links[i].ifindex)) {
+			pr_warn("this kernel has no tcx (Linux 6.6+): attach with --tc-hook "
+				"clsact, "
+				"or without --tc-hook");
+			rc = -EOPNOTSUPP;
+		}
 	}
 	pnm_netns_leave(prev);
 	return rc;
@@ -642,6 +675,13 @@ static int check_unchanged(const struct pnm_maps *m, const struct pnm_netns *ns,
 		pr_warn("%s is attached counting at %s; 'pnm-tc detach %s' first to count at %s",
 			label, pnm_layer_name(cfg.layer), label,
 			pnm_layer_name((unsigned int)a->layer));
+		return -EEXIST;
+	}
+	if (a->hook != HOOK_AUTO && (a->hook == HOOK_TCX) != !!(cfg.flags & PNM_IF_TCX)) {
+		pr_warn("%s is attached with its TC programs on %s; 'pnm-tc detach %s' first to "
+			"put them on %s",
+			label, cfg.flags & PNM_IF_TCX ? "tcx" : "clsact", label,
+			hook_name[a->hook]);
 		return -EEXIST;
 	}
 	if (a->xdp && !(cfg.flags & PNM_IF_XDP)) {
@@ -682,7 +722,7 @@ int cmd_attach(int argc, char **argv)
 	if (!links || !fresh_if)
 		goto out;
 	ether_only = args.xdp ? "--xdp" : args.layer == PNM_L1 ? "--layer l1" : NULL;
-	if (resolve_links(&ns, n, argv + optind, ether_only, args.xdp, links))
+	if (resolve_links(&ns, n, argv + optind, ether_only, &args, links))
 		goto out;
 
 	lock = pnm_lock();
@@ -736,7 +776,7 @@ int cmd_attach(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		rc = attach_iface(&m, &ns, &links[i],
 				  args.layer < 0 ? PNM_L2 : (uint32_t)args.layer, args.xdp,
-				  &fresh_if[i]);
+				  args.hook, &fresh_if[i]);
 		if (rc)
 			break;
 	}

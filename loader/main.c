@@ -38,9 +38,9 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{ "attach", cmd_attach,
-	  "attach [--netns NETNS] [--xdp] [--layer l1|l2|l3] [--max-processes N]\n"
-	  "              [--max-sockets N] [--group GROUP] [-v] IFACE...",
-	  "Count every packet on each interface (TC clsact ingress and egress) and\n"
+	  "attach [--netns NETNS] [--xdp] [--tc-hook tcx|clsact] [--layer l1|l2|l3]\n"
+	  "              [--max-processes N] [--max-sockets N] [--group GROUP] [-v] IFACE...",
+	  "Count every packet on each interface (TC ingress and egress) and\n"
 	  "attribute it to the process that owns its socket. Loads the programs once,\n"
 	  "attaches the socket hooks to the cgroup v2 root and pins everything under\n" PNM_PIN_DIR
 	  ", so the counters outlive the command. Attaching twice\n"
@@ -51,6 +51,12 @@ static const struct cmd cmds[] = {
 	  "  --xdp                 count ingress at XDP, before GRO, through libxdp's\n"
 	  "                        dispatcher (other XDP programs keep running after\n"
 	  "                        pnm-tc's); egress stays on TC. Ethernet only\n"
+	  "  --tc-hook tcx|clsact  where the TC programs go. tcx (Linux 6.6+, the\n"
+	  "                        default there): first in the device's program\n"
+	  "                        list, ahead of any clsact filter, and without the\n"
+	  "                        classifier layer's cost. clsact (the default on\n"
+	  "                        older kernels): filters just before the existing\n"
+	  "                        ones, in a clsact qdisc added if there is none\n"
 	  "  -l, --layer l1|l2|l3  what a byte count includes (per interface):\n"
 	  "        l2  Ethernet frames: header + payload, no FCS (the default)\n"
 	  "        l1  + preamble, SFD, FCS and inter-frame gap (24 B per frame, short\n"
@@ -69,7 +75,7 @@ static const struct cmd cmds[] = {
 	  "  Sizes and --group are set by the first attach and kept until the last\n"
 	  "  detach.\n" },
 	{ "detach", cmd_detach, "detach [--netns NETNS] [-v] [IFACE...]",
-	  "Remove pnm-tc's filters (and XDP program) from the named interfaces, or\n"
+	  "Remove pnm-tc's TC programs (and XDP program) from the named interfaces, or\n"
 	  "from all. When the last interface goes, the programs, socket hooks and pins\n"
 	  "go too. A clsact qdisc is removed only if pnm-tc created it and nothing\n"
 	  "else uses it; other tools' qdiscs, filters and XDP programs are never\n"

@@ -365,24 +365,30 @@ static bool print_hooks(const struct pnm_if_cfg *cfg)
 		return true;
 	}
 	for (int d = 0; d < PNM_NDIR; d++) {
-		struct pnm_filter f = { cfg->handle[d], cfg->prio[d], cfg->prog_id[d] };
+		struct pnm_filter f = pnm_filter_of(cfg, d);
+		char buf[32];
 		uint32_t id;
 		bool ok;
 
 		if (d == PNM_IN && (cfg->flags & PNM_IF_XDP)) {
 			ok = pnm_xdp_attached(cfg->ifindex, cfg->prog_id[d]);
-			printf("ingress XDP (%s, libxdp) %s, ",
+			printf("ingress XDP (%s, libxdp) %s",
 			       cfg->flags & PNM_IF_XDP_SKB ? "generic" : "native",
 			       ok ? "ok" : "MISSING");
 		} else {
 			ok = !pnm_filter_query(cfg->ifindex, d, &f, &id) && id == cfg->prog_id[d];
-			printf("%s prio %u %s, ", d == PNM_IN ? "ingress" : "egress", cfg->prio[d],
-			       ok ? "ok" : "MISSING");
+			printf("%s %s %s", d == PNM_IN ? "ingress" : "egress",
+			       pnm_hook_place(cfg, d, buf, sizeof(buf)), ok ? "ok" : "MISSING");
 		}
+		if (d == PNM_IN)
+			fputs(", ", stdout);
 		missing = missing || !ok;
 	}
-	printf("clsact %s\n",
-	       cfg->flags & PNM_IF_CREATED_CLSACT ? "created by pnm-tc" : "pre-existing");
+	if (cfg->flags & PNM_IF_TCX)
+		printf("\n");
+	else
+		printf(", clsact %s\n",
+		       cfg->flags & PNM_IF_CREATED_CLSACT ? "created by pnm-tc" : "pre-existing");
 	pnm_netns_leave(prev);
 	return missing;
 }

@@ -8,10 +8,12 @@
 #define PNM_STATE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "iface.h"
 #include "pnm.h"
 
 struct pnm_maps {
@@ -62,6 +64,20 @@ void pnm_maps_close(struct pnm_maps *m);
 /* Set and clear PNM_META_* flags of the pinned state; is one set? */
 void pnm_meta_flags(const struct pnm_maps *m, uint32_t set, uint32_t clear);
 bool pnm_meta_has(const struct pnm_maps *m, uint32_t flag);
+/* Where an interface's record says our TC program sits on hook d. */
+static inline struct pnm_filter pnm_filter_of(const struct pnm_if_cfg *cfg, int d)
+{
+	return (struct pnm_filter){ cfg->handle[d], cfg->prio[d], cfg->prog_id[d],
+				    (cfg->flags & PNM_IF_TCX) != 0 };
+}
+/* How attach and status name that place: "tcx" or "prio N". */
+static inline const char *pnm_hook_place(const struct pnm_if_cfg *cfg, int d, char *buf, size_t len)
+{
+	if (cfg->flags & PNM_IF_TCX)
+		return "tcx";
+	snprintf(buf, len, "prio %u", cfg->prio[d]);
+	return buf;
+}
 /* Make an opened object use the pinned maps (whatever their sizes). */
 struct bpf_object;
 int pnm_reuse_maps(struct bpf_object *obj);

@@ -94,6 +94,7 @@ struct pnm_if_stats {
 #define PNM_IF_CREATED_CLSACT 0x1
 #define PNM_IF_XDP 0x2	   /* ingress counted at XDP (libxdp dispatcher) */
 #define PNM_IF_XDP_SKB 0x4 /* ... in generic (skb) mode */
+#define PNM_IF_TCX 0x8	   /* TC programs on tcx, not as clsact filters */
 
 /* What a byte count includes, chosen per interface at attach. */
 enum pnm_layer {
@@ -111,8 +112,8 @@ struct pnm_if_cfg {
 	__u32 l2_len;		 /* link-layer header bytes before the IP header */
 	__u32 flags;		 /* PNM_IF_* */
 	__u32 layer;		 /* enum pnm_layer */
-	__u32 prio[PNM_NDIR];	 /* our TC filter's priority, ingress/egress */
-	__u32 handle[PNM_NDIR];	 /* our TC filter's handle */
+	__u32 prio[PNM_NDIR];	 /* our clsact filter's priority, ingress/egress */
+	__u32 handle[PNM_NDIR];	 /* our clsact filter's handle (tcx: 0) */
 	__u32 prog_id[PNM_NDIR]; /* our programs (ingress: TC or XDP) */
 	__u32 gen;		 /* this attach's generation (pnm_flow.gen), not 0 */
 	char name[PNM_IFNAME_LEN];

@@ -21,6 +21,8 @@ PNMT_ROOT=$(cd "$PNMT_LIB_DIR/../.." && pwd)
 PNM_TC=${PNM_TC:-$PNMT_ROOT/pnm-tc}
 # Traffic with known owners (tests/helpers/pnmt_traffic.c, built by make).
 PNMT_TRAFFIC=${PNMT_TRAFFIC:-$PNMT_ROOT/.output/tests/pnmt_traffic}
+# Programs on tcx hooks, listed and added (tests/helpers/pnmt_tcx.c).
+PNMT_TCX=${PNMT_TCX:-$PNMT_ROOT/.output/tests/pnmt_tcx}
 
 PNMT_IF0=pnmt0
 PNMT_IF1=pnmt1
@@ -575,11 +577,15 @@ pnm_as_nobody() {
 
 # pnm_attach IFACE...: attach and register a detach of those interfaces for
 # cleanup (by name, so nobody else's attachment is touched).
-# PNMT_XDP=1 counts pnmt0's ingress at XDP in every test (attach --xdp).
+# PNMT_XDP=1 counts pnmt0's ingress at XDP in every test (attach --xdp);
+# PNMT_TC_HOOK=clsact|tcx puts the TC programs there (attach --tc-hook).
 pnm_attach() {
 	local args=("$@")
 	if [ "${PNMT_XDP:-0}" = 1 ] && [ "${args[-1]}" = "$PNMT_IF0" ]; then
 		args=(--xdp "${args[@]}")
+	fi
+	if [ -n "${PNMT_TC_HOOK:-}" ]; then
+		args=(--tc-hook "$PNMT_TC_HOOK" "${args[@]}")
 	fi
 	at_cleanup "'$PNM_TC' detach $*"
 	pnm attach "${args[@]}" || fail "pnm-tc attach ${args[*]} exited $PNM_RC: $PNM_ERR"
@@ -711,6 +717,8 @@ state_snapshot() {
 		for h in ingress egress; do
 			echo "== tc filter $dev $h"
 			tc filter show dev "$dev" "$h" 2>&1
+			echo "== tcx $dev $h"
+			"$PNMT_TCX" list "$dev" "$h" 2>&1
 		done
 	done
 	echo "== bpf progs"
@@ -727,6 +735,8 @@ small_snapshot() {
 	for h in ingress egress; do
 		echo "== tc filter $PNMT_IF0 $h"
 		tc filter show dev "$PNMT_IF0" "$h" 2>&1
+		echo "== tcx $PNMT_IF0 $h"
+		"$PNMT_TCX" list "$PNMT_IF0" "$h" 2>&1
 	done
 	echo "== tc qdisc"
 	tc qdisc show dev "$PNMT_IF0" 2>&1
@@ -750,10 +760,18 @@ same_state() {
 	return 1
 }
 
-# count_bpf_filters DEV HOOK: number of direct-action bpf filters on a hook.
-count_bpf_filters() {
-	tc filter show dev "$1" "$2" 2>/dev/null | grep -c ' bpf .*direct-action'
+# count_our_hooks DEV HOOK: pnm-tc's programs on a TC hook, as clsact
+# filters or tcx entries.
+count_our_hooks() {
+	{
+		tc filter show dev "$1" "$2" 2>/dev/null | grep ' bpf .* pnm_tc_'
+		"$PNMT_TCX" list "$1" "$2" 2>/dev/null | grep ' pnm_tc_'
+	} | grep -c .
 }
+
+# The place status shows for a TC hook of ours.
+PNMT_HOOK_RE='(tcx|prio [0-9]+)'
+
 
 has_clsact() { tc qdisc show dev "$1" 2>/dev/null | grep -q '^qdisc clsact'; }
 

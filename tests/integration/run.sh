@@ -568,14 +568,17 @@ test_container_netns() {
 	assert_pids_counts "show from inside: " "$dir/inside.json" "$PNMT_NS/$PNMT_IF1" \
 		"$CURL_PID" "$tbo $tpo $tbi $tpi"
 	pnm status
-	printf '%s\n' "$PNM_OUT" | grep -q "^  $PNMT_NS/$PNMT_IF1 .*ingress prio [0-9]* ok, egress prio [0-9]* ok" ||
+	printf '%s\n' "$PNM_OUT" | grep -Eq "^  $PNMT_NS/$PNMT_IF1 .*ingress $PNMT_HOOK_RE ok, egress $PNMT_HOOK_RE ok" ||
 		soft_fail "status does not show $PNMT_NS/$PNMT_IF1 in place: $PNM_OUT"
 	# Detach by label; the namespace's clsact goes, the others stay.
 	pnm_detach "$PNMT_NS/$PNMT_IF1"
 	nsx tc qdisc show dev "$PNMT_IF1" | grep -q clsact &&
 		soft_fail "clsact left on $PNMT_NS/$PNMT_IF1 after detach"
-	ip netns exec "$PNMT_FAR" tc filter show dev pnmt3 ingress | grep -q bpf ||
-		soft_fail "detaching $PNMT_NS/$PNMT_IF1 removed $PNMT_FAR/pnmt3's filter"
+	{
+		ip netns exec "$PNMT_FAR" tc filter show dev pnmt3 ingress
+		ip netns exec "$PNMT_FAR" "$PNMT_TCX" list pnmt3 ingress
+	} 2>/dev/null | grep -q pnm_tc_ingress ||
+		soft_fail "detaching $PNMT_NS/$PNMT_IF1 removed $PNMT_FAR/pnmt3's program"
 	# A namespace deleted while attached: detach clears its record.
 	kill_wait "$sink"
 	wait "$sink" 2>/dev/null
@@ -640,7 +643,7 @@ test_xdp_ingress() {
 	id=$(xdp_prog_id "$PNMT_IF0")
 	[ -n "$id" ] || fail "attach --xdp: no XDP program on $PNMT_IF0"
 	pnm status
-	printf '%s\n' "$PNM_OUT" | grep -q "^  $PNMT_IF0 .*ingress XDP (native, libxdp) ok, egress prio [0-9]* ok" ||
+	printf '%s\n' "$PNM_OUT" | grep -Eq "^  $PNMT_IF0 .*ingress XDP \(native, libxdp\) ok, egress $PNMT_HOOK_RE ok" ||
 		soft_fail "status does not show the XDP ingress in place: $PNM_OUT"
 	curl_run_sum "$dir" xdp "$url" "$filter"
 	pnm_json "$dir/xdp.json" -p "$RUN_PID"
@@ -1133,7 +1136,7 @@ test_fault_kill_attach() {
 		wait "$p" 2>/dev/null
 		pnm attach "$PNMT_IF0"
 		[ "$PNM_RC" -eq 0 ] || soft_fail "attach after kill -9 at ${d}s: exit $PNM_RC: $PNM_ERR"
-		[ "$(count_bpf_filters "$PNMT_IF0" ingress)" -eq 1 ] ||
+		[ "$(count_our_hooks "$PNMT_IF0" ingress)" -eq 1 ] ||
 			soft_fail "after kill -9 at ${d}s and attach: not one filter on ingress"
 		pnm detach
 		[ "$PNM_RC" -eq 0 ] || soft_fail "detach after kill -9 at ${d}s: exit $PNM_RC: $PNM_ERR"
@@ -1311,11 +1314,11 @@ test_lock_concurrent() {
 	wait
 	pnm status
 	for h in "$PNMT_IF0" lo; do
-		printf '%s\n' "$PNM_OUT" | grep -q "^  $h .*ingress prio [0-9]* ok, egress prio [0-9]* ok" ||
+		printf '%s\n' "$PNM_OUT" | grep -Eq "^  $h .*ingress $PNMT_HOOK_RE ok, egress $PNMT_HOOK_RE ok" ||
 			soft_fail "$h should be attached: $PNM_OUT"
 	done
 	for h in ingress egress; do
-		[ "$(count_bpf_filters "$PNMT_IF0" "$h")" -eq 1 ] || soft_fail "$PNMT_IF0 $h: not exactly one filter"
+		[ "$(count_our_hooks "$PNMT_IF0" "$h")" -eq 1 ] || soft_fail "$PNMT_IF0 $h: not exactly one filter"
 	done
 	pnm detach
 	assert_eq "detach after concurrent attaches: exit" "$PNM_RC" 0
@@ -1369,7 +1372,7 @@ test_hardening() {
 		fi
 	done
 	[ -d /sys/fs/bpf/pnmt-victim-$$/keep ] || soft_fail "the symlink's target was emptied"
-	[ "$(count_bpf_filters "$PNMT_IF0" ingress)" -eq 0 ] || soft_fail "a refused attach left a filter"
+	[ "$(count_our_hooks "$PNMT_IF0" ingress)" -eq 0 ] || soft_fail "a refused attach left a filter"
 	rm /sys/fs/bpf/pnm-tc
 	mkdir /sys/fs/bpf/pnm-tc && chown 65534 /sys/fs/bpf/pnm-tc
 	pnm attach "$PNMT_IF0"
@@ -1654,18 +1657,25 @@ EOF
 	check_soft_failures
 }
 
-# attach_detach_round TAG: attach twice, check one bpf filter per hook,
-# detach ("all" or "named"), and compare every snapshot with the one before.
+# attach_detach_round TAG HOW DIR [ATTACH_ARGS...]: attach twice, check one
+# program of ours per hook (tcx: first in line), detach ("all" or "named"),
+# and compare every snapshot with the one before.
 attach_detach_round() {
 	local tag=$1 how=$2 dir=$3 h n
+	shift 3
 	state_snapshot >"$dir/before-$tag"
-	pnm_attach "$PNMT_IF0"
-	pnm attach "$PNMT_IF0" || soft_fail "[$tag] second attach exited $PNM_RC: $PNM_ERR"
+	pnm_attach "$@" "$PNMT_IF0"
+	pnm attach "$@" "$PNMT_IF0" || soft_fail "[$tag] second attach exited $PNM_RC: $PNM_ERR"
 	for h in ingress egress; do
-		n=$(count_bpf_filters "$PNMT_IF0" "$h")
-		[ "$n" -eq 1 ] || soft_fail "[$tag] $n bpf direct-action filters on $PNMT_IF0 $h after 2 attaches, want 1: $(tc filter show dev "$PNMT_IF0" "$h" | tr '\n' ' ')"
+		n=$(count_our_hooks "$PNMT_IF0" "$h")
+		[ "$n" -eq 1 ] || soft_fail "[$tag] $n programs of ours on $PNMT_IF0 $h after 2 attaches, want 1: $(tc filter show dev "$PNMT_IF0" "$h" | tr '\n' ' ') $("$PNMT_TCX" list "$PNMT_IF0" "$h" | tr '\n' ' ')"
+		if [ "$*" = "--tc-hook clsact" ] || [ "${PNMT_TC_HOOK:-}" = clsact ]; then
+			has_clsact "$PNMT_IF0" || soft_fail "[$tag] no clsact on $PNMT_IF0 while attached"
+		else
+			"$PNMT_TCX" list "$PNMT_IF0" "$h" | head -1 | grep -q " pnm_tc_$h\$" ||
+				soft_fail "[$tag] pnm-tc is not first on $PNMT_IF0's tcx $h: $("$PNMT_TCX" list "$PNMT_IF0" "$h" | tr '\n' ' ')"
+		fi
 	done
-	has_clsact "$PNMT_IF0" || soft_fail "[$tag] no clsact on $PNMT_IF0 while attached"
 	if [ "$tag" = foreign ]; then
 		tc filter show dev "$PNMT_IF0" ingress | grep -q u32 ||
 			soft_fail "[$tag] foreign ingress u32 filter gone while attached"
@@ -1685,13 +1695,17 @@ attach_detach_round() {
 	fi
 }
 
+# Our attach and detach leave everything else as it was: a clsact and its
+# filters, another tool's tcx programs (which keep counting), bpffs.
 test_attach_detach_no_trace() {
-	local dir we_mounted=0
+	local dir we_mounted=0 h n0 n1
+	local -A foreign
 	topo_up
 	new_dir
 	dir=$TEST_DIR
 
-	# 1. Pre-existing clsact with foreign u32 filters on both hooks.
+	# 1. Pre-existing clsact with foreign u32 filters on both hooks: our
+	# filters join it (clsact), or our programs go on tcx beside it.
 	tc qdisc add dev "$PNMT_IF0" clsact || fail "tc qdisc add clsact failed"
 	# u32 with a classid and no action (act_gact may be missing); on an
 	# unused ethertype so it never matches and never hides a packet.
@@ -1699,26 +1713,55 @@ test_attach_detach_no_trace() {
 		fail "adding foreign ingress filter failed"
 	tc filter add dev "$PNMT_IF0" egress prio 7 protocol 0x88b5 u32 match u32 0 0 classid 1:1 ||
 		fail "adding foreign egress filter failed"
-	attach_detach_round foreign all "$dir"
+	attach_detach_round foreign all "$dir" --tc-hook clsact
+	attach_detach_round foreign-tcx all "$dir"
 	has_clsact "$PNMT_IF0" || soft_fail "[foreign] pre-existing clsact removed by detach"
 	tc filter show dev "$PNMT_IF0" ingress | grep -q u32 || soft_fail "[foreign] foreign ingress filter removed"
 	tc filter show dev "$PNMT_IF0" egress | grep -q u32 || soft_fail "[foreign] foreign egress filter removed"
 
-	# 2. No clsact before: none after.
+	# 2. No clsact before: none after, nor while on tcx.
 	tc qdisc del dev "$PNMT_IF0" clsact || fail "tc qdisc del clsact failed"
-	attach_detach_round bare named "$dir"
+	attach_detach_round bare named "$dir" --tc-hook clsact
 	has_clsact "$PNMT_IF0" && soft_fail "[bare] clsact left on $PNMT_IF0 after detach"
+	pnm_attach "$PNMT_IF0"
+	has_clsact "$PNMT_IF0" && soft_fail "[tcx] a clsact appeared on $PNMT_IF0 with the programs on tcx"
+	pnm_detach "$PNMT_IF0"
 
 	# 2b. A filter another tool adds to the clsact pnm-tc created keeps it
 	# (and the filter) alive after detach.
-	pnm_attach "$PNMT_IF0"
+	pnm_attach --tc-hook clsact "$PNMT_IF0"
 	tc filter add dev "$PNMT_IF0" egress prio 3 protocol 0x88b5 u32 match u32 0 0 classid 1:1 ||
 		fail "adding foreign egress filter failed"
 	pnm_detach "$PNMT_IF0"
 	has_clsact "$PNMT_IF0" || soft_fail "[shared] clsact holding a foreign filter was removed"
 	tc filter show dev "$PNMT_IF0" egress | grep -q u32 || soft_fail "[shared] foreign filter removed"
-	[ "$(count_bpf_filters "$PNMT_IF0" egress)" -eq 0 ] || soft_fail "[shared] our filter left behind"
+	[ "$(count_our_hooks "$PNMT_IF0" egress)" -eq 0 ] || soft_fail "[shared] our filter left behind"
 	tc qdisc del dev "$PNMT_IF0" clsact || fail "tc qdisc del clsact failed"
+
+	# 2c. Another tool's tcx programs (one per hook, counting packets):
+	# ours goes in front of them, they keep running through our attach
+	# and detach, and stay where they were.
+	for h in ingress egress; do
+		foreign[$h]=$("$PNMT_TCX" add "$PNMT_IF0" "$h") || fail "cannot add a foreign tcx $h program"
+	done
+	attach_detach_round tcx-foreign named "$dir"
+	for h in ingress egress; do
+		"$PNMT_TCX" list "$PNMT_IF0" "$h" | grep -q "^${foreign[$h]} pnmt_foreign$" ||
+			soft_fail "[tcx-foreign] the foreign $h program is gone"
+	done
+	pnm_attach "$PNMT_IF0"
+	n0=$("$PNMT_TCX" count "${foreign[ingress]}")
+	n1=$("$PNMT_TCX" count "${foreign[egress]}")
+	"$PNMT_TRAFFIC" burst "$PNMT_IP1" $((PNMT_IPERF_PORT + 11)) 20 100 >/dev/null 2>&1
+	nsx "$PNMT_TRAFFIC" burst "$PNMT_IP0" $((PNMT_IPERF_PORT + 11)) 20 100 >/dev/null 2>&1 9>&-
+	pnm_detach "$PNMT_IF0"
+	[ "$("$PNMT_TCX" count "${foreign[ingress]}")" -gt "$n0" ] ||
+		soft_fail "[tcx-foreign] the foreign ingress program stopped counting while attached"
+	[ "$("$PNMT_TCX" count "${foreign[egress]}")" -gt "$n1" ] ||
+		soft_fail "[tcx-foreign] the foreign egress program stopped counting while attached"
+	for h in ingress egress; do
+		"$PNMT_TCX" del "$PNMT_IF0" "$h" "${foreign[$h]}" || soft_fail "cannot remove the foreign $h program"
+	done
 
 	# 3. bpffs mounted by someone else beforehand: stays mounted.
 	if ! mountpoint -q /sys/fs/bpf; then
@@ -1805,6 +1848,10 @@ test_bad_inputs() {
 	bad_case 2 show --bogus
 	bad_case 2 attach --layer l4 "$PNMT_IF0"
 	bad_case 2 attach --layer
+	bad_case 2 attach --tc-hook bogus "$PNMT_IF0"
+	bad_case 2 attach --tc-hook
+	# The other place than the one it is attached at.
+	bad_case 1 attach --tc-hook "$([ "${PNMT_TC_HOOK:-}" = clsact ] && echo tcx || echo clsact)" "$PNMT_IF0"
 	bad_case 1 show -p 999999999
 	bad_case 1 show -i nosuchif0
 
@@ -1830,7 +1877,7 @@ test_bad_inputs() {
 		info "ok   pnm-tc attach $PNMT_IF0 nosuchif0 -> $PNM_RC: $PNM_ERR"
 	fi
 	for h in ingress egress; do
-		n=$(count_bpf_filters "$PNMT_IF0" "$h")
+		n=$(count_our_hooks "$PNMT_IF0" "$h")
 		[ "$n" -eq 0 ] || soft_fail "attach $PNMT_IF0 nosuchif0 left $n bpf filters on $PNMT_IF0 $h"
 	done
 	[ -e /sys/fs/bpf/pnm-tc ] && soft_fail "attach $PNMT_IF0 nosuchif0 left /sys/fs/bpf/pnm-tc"
