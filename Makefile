@@ -18,6 +18,8 @@ DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libclang-rt-dev
 DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-light curl nethogs python3 procps util-linux \
 	clang-format clang-tidy cppcheck shellcheck valgrind groff-base man-db
+# make bench also samples the whole machine with perf.
+DEPS_BENCH := linux-perf
 
 ifeq ($(V),1)
 Q :=
@@ -103,7 +105,7 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(patsubst loader/%.c,$(OUTPUT)/san/%.o,$(UNIT
 
 # Install what is missing from Debian's packages; nothing when all is there.
 deps:
-	$(Q)missing=$$(for p in $(DEPS_BUILD) $(DEPS_TEST); do \
+	$(Q)missing=$$(for p in $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_EXTRA); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "  DEPS     installing:" $$missing; \
@@ -123,7 +125,8 @@ $(OUTPUT)/bench/empty_tc.bpf.o: tests/bench/empty_tc.bpf.c
 	$(Q)$(CLANG) -g -O2 -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu -c $< -o $@
 
 # The cost of pnm-tc, measured (ci/bench.sh); writes .output/bench/report.*
-bench: deps
+bench:
+	$(Q)$(MAKE) --no-print-directory deps DEPS_EXTRA="$(DEPS_BENCH)"
 	$(Q)$(MAKE) --no-print-directory all $(HELPERS) $(OUTPUT)/bench/empty_tc.bpf.o
 	$(Q)bash ci/bench.sh
 

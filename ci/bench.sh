@@ -12,9 +12,10 @@
 #  - against nethogs: both watch the same download; CPU seconds per GB
 #    (nethogs: its process; pnm-tc: the kernel's run time of its programs
 #    plus one show) and each one's error on the process's bytes against the
-#    interface counters (nothing else crosses the veth); then the whole
-#    machine's CPU per GB with neither, nethogs alone, pnm-tc alone (twice
-#    as many rounds);
+#    interface counters (nothing else crosses the veth); then each tool's
+#    CPU per GB from perf samples of the whole machine, its kernel-side
+#    work included; then the whole machine's CPU per GB with neither,
+#    nethogs alone, pnm-tc alone (twice as many rounds);
 #  - map memory at defaults, and show's latency with 10000 processes.
 # Writes .output/bench/report.{json,md} and prints the summary.
 set -u
@@ -32,6 +33,7 @@ trap 'run_cleanups; rm -rf "$PNMT_TMP"' EXIT
 require_root || exit 1
 require_tools || exit 1
 command -v nethogs >/dev/null || { echo "missing nethogs: run make deps" >&2; exit 1; }
+command -v perf >/dev/null || { echo "missing perf: run make bench (it installs linux-perf)" >&2; exit 1; }
 take_lock || exit 1
 [ -e /sys/fs/bpf/pnm-tc ] && { echo "pnm-tc is attached already: detach first" >&2; exit 1; }
 # Leave bpffs as found: mounted by us (for tc's loader) means unmounted after.
@@ -207,6 +209,61 @@ done
 "$PNM_TC" detach >/dev/null
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 
+# The same download sampled by perf on every CPU (cpu-clock, with call
+# chains), each tool charged what runs for it wherever it runs:
+#  - nethogs: its own process, and the AF_PACKET tap that copies every
+#    packet to its capture socket in the sender's and receiver's softirq
+#    (tpacket_rcv, packet_rcv, dev_queue_xmit_nit);
+#  - pnm-tc: its BPF programs, the hook code that runs them (the TC hooks
+#    sch_handle_ingress/egress with tcx or the classifier, the tracepoint
+#    and cgroup runners) and its own process (one show).
+# Samples, not a difference of two noisy totals: about as precise as the
+# sample count (PERF_HZ per CPU).
+echo "== against nethogs, perf-sampled (each tool with its kernel work), $REPS times"
+PERF_HZ=${PERF_HZ:-2999}
+for ((i = 0; i < REPS; i++)); do
+	for mode in nethogs pnm; do
+		case $mode in
+		nethogs)
+			nethogs -t -v 2 -d 1 "$PNMT_IF0" >/dev/null 2>&1 9>&- &
+			nh=$!
+			sleep 2
+			;;
+		pnm) "$PNM_TC" attach "$PNMT_IF0" >/dev/null ;;
+		esac
+		read -r rx0 tx0 < <(ifbytes)
+		show=true
+		[ $mode = pnm ] && show="$PNM_TC show --json"
+		perf record -q -a -g -F "$PERF_HZ" -e cpu-clock -o "$OUT/perf.data" -- sh -c \
+			"iperf3 -c $PNMT_IP1 -p $PNMT_IPERF_PORT -R -n $NH_BYTES >/dev/null 2>&1 && $show >/dev/null" \
+			>/dev/null 2>&1 9>&-
+		read -r rx1 tx1 < <(ifbytes)
+		case $mode in
+		nethogs) kill_wait "$nh" ;;
+		pnm) "$PNM_TC" detach >/dev/null ;;
+		esac
+		perf script -i "$OUT/perf.data" -F comm,ip,sym 2>/dev/null |
+			"$PNMT_PY" -c '
+import re, sys
+mode, hz, b = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+own = {"nethogs": ("nethogs", re.compile(r"(tpacket_rcv|packet_rcv|dev_queue_xmit_nit)$")),
+       "pnm": ("pnm-tc", re.compile(r"(bpf_prog_[0-9a-f]+_pnm_.*|sch_handle_(ingress|egress)|tcx_run|"
+                                    r"tc_run|tcf_classify|bpf_trace_run[0-9]+|__bpf_trace_.*|"
+                                    r"__cgroup_bpf_run_filter_.*)$"))}[mode]
+n = 0
+for block in sys.stdin.read().split("\n\n"):
+    lines = block.strip().split("\n")
+    if not lines[0]:
+        continue
+    syms = [l.split()[1].split("+")[0] for l in lines[1:] if len(l.split()) > 1]
+    if lines[0].split()[0] == own[0] or any(own[1].match(x) for x in syms):
+        n += 1
+print("perf_cpu_s_per_gb.%s %.5f" % (mode, n / hz / (b / 1e9)))
+' "$mode" "$PERF_HZ" $((rx1 - rx0 + tx1 - tx0)) >>"$R"
+	done
+done
+rm -f "$OUT/perf.data" "$OUT/perf.data.old"
+
 # The whole machine's CPU time (/proc/stat, all CPUs, busy) for the same
 # download with neither tool, nethogs alone, pnm-tc alone, alternated: what
 # each costs the host, including the kernel's work for it (nethogs' packet
@@ -283,6 +340,10 @@ if a and b and statistics.median(b) > 0:
 b = vals.get("pnm.cpu_s_per_gb_above_floor")
 if a and b and statistics.median(b) > 0:
     ratios["cpu_per_gb_nethogs_over_pnm_above_floor"] = statistics.median(a) / statistics.median(b)
+a, b = vals.get("perf_cpu_s_per_gb.nethogs"), vals.get("perf_cpu_s_per_gb.pnm")
+if a and b and statistics.median(b) > 0:
+    ratios["perf_cpu_per_gb_nethogs_over_pnm"] = statistics.median(a) / statistics.median(b)
+    ratios["perf_cpu_per_gb_nethogs_over_pnm_pairs"] = statistics.median(x / y for x, y in zip(a, b) if y)
 m = {k: vals.get("machine_cpu_s_per_gb." + k) for k in ("none", "nethogs", "pnm")}
 if all(m.values()):
     base = statistics.median(m["none"])

@@ -1723,8 +1723,11 @@ test_attach_detach_no_trace() {
 	tc qdisc del dev "$PNMT_IF0" clsact || fail "tc qdisc del clsact failed"
 	attach_detach_round bare named "$dir" --tc-hook clsact
 	has_clsact "$PNMT_IF0" && soft_fail "[bare] clsact left on $PNMT_IF0 after detach"
-	pnm_attach "$PNMT_IF0"
-	has_clsact "$PNMT_IF0" && soft_fail "[tcx] a clsact appeared on $PNMT_IF0 with the programs on tcx"
+	PNMT_TC_HOOK='' pnm_attach "$PNMT_IF0"
+	pnm status
+	if printf '%s\n' "$PNM_OUT" | grep -q "^  $PNMT_IF0 .*ingress tcx ok"; then
+		has_clsact "$PNMT_IF0" && soft_fail "[tcx] a clsact appeared on $PNMT_IF0 with the programs on tcx"
+	fi
 	pnm_detach "$PNMT_IF0"
 
 	# 2b. A filter another tool adds to the clsact pnm-tc created keeps it
