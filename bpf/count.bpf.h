@@ -75,7 +75,7 @@ static __always_inline int parse_l3(void *ctx, __u32 off, __u16 l3proto, int dir
 		ports[1] = th.dest;
 		off += th.doff * 4;
 	} else if (proto == IPPROTO_UDP) {
-		struct udphdr uh;
+		struct udphdr uh __attribute__((aligned(4)));
 
 		if (PNM_LOAD(ctx, off, &uh, sizeof(uh)))
 			return -1;

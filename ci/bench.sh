@@ -105,11 +105,16 @@ sysctl -qw kernel.bpf_stats_enabled=1
 at_cleanup "sysctl -qw kernel.bpf_stats_enabled=$old_stats"
 "$PNM_TC" attach "$PNMT_IF0" >/dev/null || { echo "attach failed" >&2; exit 1; }
 at_cleanup "'$PNM_TC' detach"
-# The floor beside it: an empty TC program after pnm-tc's filter. tc's
-# object loader adds tc/, ip and xdp to bpffs: removed after, if new.
+# The floor beside it: an empty TC program after pnm-tc's (a clsact filter,
+# in a clsact of its own when pnm-tc is on tcx). tc's object loader adds
+# tc/, ip and xdp to bpffs: removed after, if new.
 for e in tc ip xdp; do
 	[ -e "/sys/fs/bpf/$e" ] || [ -L "/sys/fs/bpf/$e" ] || at_cleanup "rm -rf /sys/fs/bpf/$e"
 done
+if ! tc qdisc show dev "$PNMT_IF0" | grep -q '^qdisc clsact'; then
+	tc qdisc add dev "$PNMT_IF0" clsact || { echo "cannot add clsact for the empty program" >&2; exit 1; }
+	empty_clsact=1
+fi
 for h in ingress egress; do
 	tc filter add dev "$PNMT_IF0" "$h" prio 60000 bpf da obj "$EMPTY" sec tc ||
 		{ echo "cannot attach the empty program" >&2; exit 1; }
@@ -128,6 +133,7 @@ for load in tcp tcp_recv udp64 udp64_recv; do
 	done
 done
 for h in ingress egress; do tc filter del dev "$PNMT_IF0" "$h" prio 60000; done
+[ -n "${empty_clsact:-}" ] && tc qdisc del dev "$PNMT_IF0" clsact
 "$PNM_TC" detach >/dev/null
 # Statistics cost time of their own: off for the ratios.
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
