@@ -225,18 +225,28 @@ sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 #    and cgroup runners) and its own process (one show).
 # Samples, not a difference of two noisy totals: about as precise as the
 # sample count (PERF_HZ per CPU).
+# tool_start/tool_stop none|nethogs|pnm: one tool alone watches pnmt0.
+tool_start() {
+	case $1 in
+	nethogs)
+		nethogs -t -v 2 -d 1 "$PNMT_IF0" >/dev/null 2>&1 9>&- &
+		nh=$!
+		sleep 2 # nethogs reads /proc and opens its capture
+		;;
+	pnm) "$PNM_TC" attach "$PNMT_IF0" >/dev/null ;;
+	esac
+}
+tool_stop() {
+	case $1 in
+	nethogs) kill_wait "$nh" ;;
+	pnm) "$PNM_TC" detach >/dev/null ;;
+	esac
+}
 echo "== against nethogs, perf-sampled (each tool with its kernel work), $REPS times"
 PERF_HZ=${PERF_HZ:-2999}
 for ((i = 0; i < REPS; i++)); do
 	for mode in nethogs pnm; do
-		case $mode in
-		nethogs)
-			nethogs -t -v 2 -d 1 "$PNMT_IF0" >/dev/null 2>&1 9>&- &
-			nh=$!
-			sleep 2
-			;;
-		pnm) "$PNM_TC" attach "$PNMT_IF0" >/dev/null ;;
-		esac
+		tool_start $mode
 		read -r rx0 tx0 < <(ifbytes)
 		show=true
 		[ $mode = pnm ] && show="$PNM_TC show --json"
@@ -244,10 +254,7 @@ for ((i = 0; i < REPS; i++)); do
 			"iperf3 -c $PNMT_IP1 -p $PNMT_IPERF_PORT -R -n $NH_BYTES >/dev/null 2>&1 && $show >/dev/null" \
 			>/dev/null 2>&1 9>&-
 		read -r rx1 tx1 < <(ifbytes)
-		case $mode in
-		nethogs) kill_wait "$nh" ;;
-		pnm) "$PNM_TC" detach >/dev/null ;;
-		esac
+		tool_stop $mode
 		perf script -i "$OUT/perf.data" -F comm,ip,sym 2>/dev/null |
 			"$PNMT_PY" -c '
 import re, sys
@@ -281,14 +288,7 @@ echo "== whole-machine CPU per GB: none, nethogs alone, pnm-tc alone, $((2 * REP
 busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 for ((i = 0; i < 2 * REPS; i++)); do
 	for mode in none nethogs pnm; do
-		case $mode in
-		nethogs)
-			nethogs -t -v 2 -d 1 "$PNMT_IF0" >/dev/null 2>&1 9>&- &
-			nh=$!
-			sleep 2
-			;;
-		pnm) "$PNM_TC" attach "$PNMT_IF0" >/dev/null ;;
-		esac
+		tool_start $mode
 		read -r rx0 tx0 < <(ifbytes)
 		c0=$(busy)
 		iperf3 -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -R -n "$NH_BYTES" >/dev/null 2>&1 9>&-
@@ -296,10 +296,7 @@ for ((i = 0; i < 2 * REPS; i++)); do
 		sleep 2.5 # as long as nethogs' next refresh, in every mode
 		[ $mode = pnm ] && "$PNM_TC" show --json >/dev/null
 		c1=$(busy)
-		case $mode in
-		nethogs) kill_wait "$nh" ;;
-		pnm) "$PNM_TC" detach >/dev/null ;;
-		esac
+		tool_stop $mode
 		raw "machine_cpu_s_per_gb.$mode" "$(awk -v t=$((c1 - c0)) -v hz="$hz" \
 			-v b=$((rx1 - rx0 + tx1 - tx0)) 'BEGIN { printf "%.4f\n", t / hz / (b / 1e9) }')"
 	done
