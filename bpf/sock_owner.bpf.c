@@ -102,33 +102,41 @@ static __always_inline void cookie_owner(__u64 cookie, const struct pnm_owner *o
 			cookie_owner(cookie, o); \
 	} while (0)
 
-/* The process me (task t) takes the socket over. True when the owner
- * changed: then the caller updates the cookie copy (each program type has
- * its own bpf_get_socket_cookie argument). */
-static __always_inline bool claim(void *sk, const struct pnm_owner *me, struct task_struct *t)
+/* Sockets that changed hands (from one owner to another) so far: every
+ * claim hint made before a change is void. */
+__u32 pnm_handovers;
+
+/* The process me (task t) takes the socket over. 1 when the owner changed:
+ * then the caller updates the cookie copy (each program type has its own
+ * bpf_get_socket_cookie argument); 0 when me owned it already; -1 when the
+ * socket has no storage. */
+static __always_inline int claim(void *sk, const struct pnm_owner *me, struct task_struct *t)
 {
 	struct pnm_owner old;
 	struct pnm_sock *ps;
 	struct pnm_folds *f;
 
 	ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!ps || (ps->owner.tgid == me->tgid && ps->owner.start_ns == me->start_ns))
-		return false;
+	if (!ps)
+		return -1;
+	if (ps->owner.tgid == me->tgid && ps->owner.start_ns == me->start_ns)
+		return 0;
 	note_process(t, me);
 	/* A new socket (no owner yet) has counted nothing and has no
 	 * flow-cache entries: the common case, without the brackets. */
 	if (!read_owner(&ps->owner, &old)) {
 		write_owner(&ps->owner, me);
-		return true;
+		return 1;
 	}
 	/* What the socket counted so far was the old owner's. */
 	f = fold_begin();
 	fold(ps, &old);
 	write_owner(&ps->owner, me);
 	fold_end(f);
+	__sync_fetch_and_add(&pnm_handovers, 1);
 	/* Its cached flows counted for the old owner: no more. */
 	flow_forget(ps);
-	return true;
+	return 1;
 }
 
 /*
@@ -146,11 +154,45 @@ static __always_inline bool counted_sock(const struct sock *sk)
 
 #define PF_KTHREAD 0x00200000
 
+/*
+ * The send and receive hooks run for every call that moves bytes, and a
+ * stream's calls nearly always find the socket already theirs. Each CPU
+ * remembers which process it last saw owning a socket (by its cookie,
+ * unique for the boot): while no socket has changed hands since, the same
+ * process on the same socket skips the storage lookup. A socket's first
+ * owner needs no such care: a hint names a socket only once it is owned.
+ */
+struct pnm_claim_hint {
+	__u64 cookie;
+	__u64 start_ns;
+	__u32 tgid;
+	__u32 handovers; /* pnm_handovers when made */
+};
+
+#define PNM_HINTS 64 /* per CPU, by cookie */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PNM_HINTS);
+	__type(key, __u32);
+	__type(value, struct pnm_claim_hint);
+} claim_hints SEC(".maps");
+
 static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 {
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+	__u32 idx = (__u32)((cookie * 0x9E3779B97F4A7C15ull) >> 58) & (PNM_HINTS - 1);
+	__u32 seen = PNM_ONCE(pnm_handovers);
 	struct pnm_owner me = {};
+	struct pnm_claim_hint *h;
 	struct pnm_sock *cur;
+	int rc;
 
+	owner_of_btf(t, &me);
+	h = cookie ? bpf_map_lookup_elem(&claim_hints, &idx) : NULL;
+	if (h && h->cookie == cookie && h->handovers == seen && h->tgid == me.tgid &&
+	    h->start_ns == me.start_ns)
+		return;
 	/* A kernel thread working for a socket (kTLS, sockmap, NFS) does not
 	 * take a process's socket over; it may own a socket nobody owns. */
 	if (t->flags & PF_KTHREAD) {
@@ -158,9 +200,15 @@ static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 		if (cur && cur->owner.tgid)
 			return;
 	}
-	owner_of_btf(t, &me);
-	if (claim(sk, &me, t))
+	rc = claim(sk, &me, t);
+	if (rc > 0)
 		set_cookie_owner(bpf_get_socket_cookie(sk), &me);
+	if (rc >= 0 && h) {
+		h->cookie = cookie;
+		h->start_ns = me.start_ns;
+		h->tgid = me.tgid;
+		h->handovers = seen;
+	}
 }
 
 /* pnm-tc events: is one running, and does it want process tgid's? */
@@ -274,7 +322,7 @@ int pnm_sock_create(struct bpf_sock *ctx)
 		/* A cookie now: TC ingress can read a looked-up socket's cookie
 		 * but not make one (the flow cache and pnm_conn need it). */
 		cookie = bpf_get_socket_cookie(ctx);
-		if (claim(ctx, &me, t))
+		if (claim(ctx, &me, t) > 0)
 			set_cookie_owner(cookie, &me);
 	}
 	return 1; /* never deny */
@@ -453,7 +501,7 @@ static __always_inline int claim_sendmsg(struct bpf_sock_addr *ctx)
 
 	if (sk) {
 		t = current_owner(&me);
-		if (claim(sk, &me, t))
+		if (claim(sk, &me, t) > 0)
 			set_cookie_owner(bpf_get_socket_cookie(ctx), &me);
 	}
 	return 1; /* never deny */

@@ -9,6 +9,10 @@
  *   fork ADDR PORT ROUNDS SIZE      one UDP socket shared by parent and child;
  *                                   they take turns, the child sending twice
  *                                   as many datagrams
+ *   tfork ADDR PORT ROUNDS SIZE     one TCP connection shared by parent and
+ *                                   child, each on a CPU of its own where
+ *                                   there are two; they take turns, the
+ *                                   parent sending SIZE bytes, the child 3x
  *   scm ADDR PORT COUNT SIZE        the parent opens a UDP socket and passes
  *                                   it over a unix socket (SCM_RIGHTS) to a
  *                                   child that alone sends
@@ -23,10 +27,13 @@
  *                                   reading) until the file TRIGGER exists
  *                                   and 2 more seconds pass
  */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <netinet/udp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +147,71 @@ static int fork_share(long rounds, long size)
 	}
 	if (pid == 0) {
 		report(2 * rounds, size);
+		return 0;
+	}
+	waitpid(pid, NULL, 0);
+	report(rounds, size);
+	return 0;
+}
+
+/* Run on CPU cpu when the machine has it (else wherever). */
+static void pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sysconf(_SC_NPROCESSORS_ONLN) > cpu && sched_setaffinity(0, sizeof(set), &set))
+		die("sched_setaffinity");
+}
+
+static void write_all(int fd, long size)
+{
+	for (long done = 0; done < size;) {
+		ssize_t n = write(fd, buf, (size_t)(size - done));
+
+		if (n <= 0)
+			die("write");
+		done += n;
+	}
+}
+
+/* Parent and child take turns on one TCP connection from two CPUs: each
+ * turn's bytes are the sender's, though the other CPU saw the socket last
+ * with the other process. */
+static int tcp_fork_share(long rounds, long size)
+{
+	int fd = socket(dst.ss_family, SOCK_STREAM, 0), one = 1, to_child[2], to_parent[2];
+	char token = 't';
+	pid_t pid;
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&dst, dst_len))
+		die("connect");
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		die("TCP_NODELAY");
+	if (pipe(to_child) || pipe(to_parent))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	pin_cpu(pid == 0 ? 1 : 0);
+	for (long r = 0; r < rounds; r++) {
+		if (pid == 0) {
+			if (read(to_child[0], &token, 1) != 1)
+				die("read");
+			write_all(fd, 3 * size);
+			if (write(to_parent[1], &token, 1) != 1)
+				die("write");
+		} else {
+			write_all(fd, size);
+			if (write(to_child[1], &token, 1) != 1)
+				die("write");
+			if (read(to_parent[0], &token, 1) != 1)
+				die("read");
+		}
+	}
+	if (pid == 0) {
+		report(rounds, 3 * size);
 		return 0;
 	}
 	waitpid(pid, NULL, 0);
@@ -291,6 +363,8 @@ int main(int argc, char **argv)
 		return parse_addr(argv[2], argv[3]), burst(atol(argv[4]), atol(argv[5]));
 	if (argc >= 6 && !strcmp(argv[1], "fork"))
 		return parse_addr(argv[2], argv[3]), fork_share(atol(argv[4]), atol(argv[5]));
+	if (argc >= 6 && !strcmp(argv[1], "tfork"))
+		return parse_addr(argv[2], argv[3]), tcp_fork_share(atol(argv[4]), atol(argv[5]));
 	if (argc >= 6 && !strcmp(argv[1], "scm"))
 		return parse_addr(argv[2], argv[3]), scm(atol(argv[4]), atol(argv[5]));
 	if (argc >= 7 && !strcmp(argv[1], "gso"))

@@ -310,7 +310,7 @@ test_short_lived() {
 # bytes go to whoever sent them. A socket passed over SCM_RIGHTS follows the
 # process that uses it.
 test_shared_sockets() {
-	local dir port=$PNMT_IPERF_PORT pid bytes n args=() got want parent
+	local dir port=$PNMT_IPERF_PORT pid bytes n args=() got want parent sink tbo bo sum
 	topo_up
 	new_dir
 	dir=$TEST_DIR
@@ -332,6 +332,43 @@ test_shared_sockets() {
 		assert_eq "$f: parent $parent bytes_out" "$bo" \
 			"$(udp_wire "$(tail -n 1 "$dir/$f" | cut -d' ' -f2)" "$(tail -n 1 "$dir/$f" | cut -d' ' -f3)")"
 	done
+
+	# One TCP connection, parent and child taking turns from two CPUs:
+	# a CPU that last saw the socket with one process (the send hooks'
+	# claim hints) must not give that process the other's turns. Each
+	# process's bytes_out holds at least its own payload, and the two add
+	# up to the capture.
+	offloads off
+	nsx "$PNMT_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+c, _ = s.accept()
+while c.recv(65536):
+    pass
+' "$PNMT_IP1" $((port + 2)) 9>&- &
+	sink=$!
+	at_cleanup "kill_wait $sink"
+	wait_listen $((port + 2)) peer
+	capture_start "$dir/tfork.pcap" "tcp port $((port + 2))"
+	"$PNMT_TRAFFIC" tfork "$PNMT_IP1" $((port + 2)) 300 1000 >"$dir/tfork" || fail "tfork helper failed"
+	wait "$sink"
+	capture_stop "$dir/tfork.pcap"
+	pnm_json "$dir/tfork.json"
+	read -r _ _ tbo _ _ _ < <(capture_sum "$dir/tfork.pcap")
+	sum=0
+	while read -r pid bytes n; do
+		read -r _ _ bo _ _ _ < <(json_procs "$dir/tfork.json" "$PNMT_IF0" "$pid")
+		if [ "$bo" -ge "$bytes" ]; then
+			info "ok   tfork: pid $pid bytes_out $bo >= its own payload $bytes"
+		else
+			soft_fail "tfork: pid $pid bytes_out $bo < its own payload $bytes"
+		fi
+		sum=$((sum + bo))
+	done <"$dir/tfork"
+	assert_eq "tfork: parent + child bytes_out vs capture" "$sum" "$tbo"
 	check_soft_failures
 }
 
