@@ -40,13 +40,16 @@ struct sock_ref {
 const volatile __u32 pnm_ncpus = 1;
 #define PNM_MAX_CPUS 8192
 
+/* A tuple's ingress entry. Four independent products, summed: a chain of
+ * ten dependent multiplies (one per word) was about a third of what a
+ * cached packet cost above the empty program. */
 static __always_inline __u32 flow_index(const struct pnm_tuple *t)
 {
 	const __u32 *w = (const __u32 *)t;
-	__u32 h = 0;
+	__u32 h = (w[0] ^ w[1] ^ w[2] ^ w[3]) * 0x9E3779B1u +
+		  (w[4] ^ w[5] ^ w[6] ^ w[7]) * 0x85EBCA77u + w[8] * 0xC2B2AE3Du +
+		  w[9] * 0x27D4EB2Fu;
 
-	for (int i = 0; i < (int)(sizeof(*t) / 4); i++)
-		h = (h ^ w[i]) * 0x9E3779B1u;
 	return (h ^ (h >> 16)) & (PNM_FLOWS - 1);
 }
 
