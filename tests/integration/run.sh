@@ -1298,16 +1298,18 @@ bpf_census() {
 # and kernel memory (unreclaimable slab within 8 MiB: a leak of even
 # 16 KiB per cycle would show) as before.
 test_fault_cycles() {
-	local dir i before after fds0 fds1
+	local dir i before after fds0 fds1 t0
 	topo_up
 	new_dir
 	dir=$TEST_DIR
 	read -r -a before < <(bpf_census)
 	fds0=$(awk '{ print $1 }' /proc/sys/fs/file-nr)
+	t0=$(date +%s%N)
 	for ((i = 1; i <= 500; i++)); do
 		"$PNM_TC" attach "$PNMT_IF0" >/dev/null 2>"$dir/err" || fail "cycle $i: attach: $(cat "$dir/err")"
 		"$PNM_TC" detach >/dev/null 2>"$dir/err" || fail "cycle $i: detach: $(cat "$dir/err")"
 	done
+	info "500 cycles in $((($(date +%s%N) - t0) / 1000000)) ms"
 	# Programs and maps go after an RCU grace period.
 	for ((i = 0; i < 50; i++)); do
 		read -r -a after < <(bpf_census)
@@ -1990,9 +1992,16 @@ ALL_TESTS=(
 
 # ----------------------------------------------------------------- runner ---
 
+# Tests that need longer than PNMT_TEST_TIMEOUT: 500 attach/detach cycles
+# take 105 to 140 s on a 2-vCPU VM (each tcx attach and detach waits for an
+# RCU grace period).
+declare -A PNMT_SLOW_TESTS=([test_fault_cycles]=300)
+
 # run_one NAME: the test in a subshell with its own cleanups and a timeout.
 run_one() {
 	local name=$1 log=$PNMT_TMP/$1.log reason=$PNMT_TMP/$1.reason rc watchdog pid
+	local secs=${PNMT_TEST_TIMEOUT:-120}
+	[ "${PNMT_SLOW_TESTS[$name]:-0}" -gt "$secs" ] && secs=${PNMT_SLOW_TESTS[$name]}
 	: >"$reason"
 	(
 		PNMT_REASON_FILE=$reason
@@ -2003,12 +2012,12 @@ run_one() {
 	pid=$!
 	PNMT_CURRENT_PID=$pid
 	(
-		limit=$((${PNMT_TEST_TIMEOUT:-120} * 10))
+		limit=$((secs * 10))
 		for ((i = 0; i < limit; i++)); do
 			kill -0 "$pid" 2>/dev/null || exit 0
 			sleep 0.1
 		done
-		echo "timed out after ${PNMT_TEST_TIMEOUT:-120}s" >"$reason"
+		echo "timed out after ${secs}s" >"$reason"
 		kill -TERM "$pid" 2>/dev/null
 	) >/dev/null 2>&1 &
 	watchdog=$!
