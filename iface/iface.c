@@ -276,15 +276,8 @@ int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter 
 
 	if (f->tcx) {
 		LIBBPF_OPTS(bpf_prog_attach_opts, o, .flags = PNM_F_BEFORE);
-		struct bpf_prog_info info = { 0 };
-		uint32_t len = sizeof(info);
 
-		if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
-			return -errno;
-		if (bpf_prog_attach_opts(prog_fd, (int)ifindex, tcx_type(dir), &o))
-			return -errno;
-		f->prog_id = info.id;
-		return 0;
+		return bpf_prog_attach_opts(prog_fd, (int)ifindex, tcx_type(dir), &o) ? -errno : 0;
 	}
 	hook_init(&h, ifindex, point(dir));
 	rc = bpf_tc_attach(&h, &opts);

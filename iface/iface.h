@@ -51,7 +51,7 @@ int pnm_clsact_remove_if_empty(uint32_t ifindex, bool *removed);
 int pnm_filter_place(uint32_t ifindex, int dir, struct pnm_filter *f, bool *first);
 /* Attach prog_fd: at the front of the tcx list (other tcx programs and
  * every clsact filter run after it), or as a direct-action filter at f's
- * handle and priority. */
+ * handle and priority (then f->prog_id is the filter's program). */
 int pnm_filter_attach(uint32_t ifindex, int dir, int prog_fd, struct pnm_filter *f);
 /* Remove our program: the tcx entry of program f->prog_id, or the filter
  * at f's handle/prio only if it still runs f->prog_id. With prog_id 0 (our
