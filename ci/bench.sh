@@ -215,16 +215,6 @@ done
 "$PNM_TC" detach >/dev/null
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 
-# The same download sampled by perf on every CPU (cpu-clock, with call
-# chains), each tool charged what runs for it wherever it runs:
-#  - nethogs: its own process, and the AF_PACKET tap that copies every
-#    packet to its capture socket in the sender's and receiver's softirq
-#    (tpacket_rcv, packet_rcv, dev_queue_xmit_nit);
-#  - pnm-tc: its BPF programs, the hook code that runs them (the TC hooks
-#    sch_handle_ingress/egress with tcx or the classifier, the tracepoint
-#    and cgroup runners) and its own process (one show).
-# Samples, not a difference of two noisy totals: about as precise as the
-# sample count (PERF_HZ per CPU).
 # tool_start/tool_stop none|nethogs|pnm: one tool alone watches pnmt0.
 tool_start() {
 	case $1 in
@@ -242,6 +232,17 @@ tool_stop() {
 	pnm) "$PNM_TC" detach >/dev/null ;;
 	esac
 }
+
+# The same download sampled by perf on every CPU (cpu-clock, with call
+# chains), each tool charged what runs for it wherever it runs:
+#  - nethogs: its own process, and the AF_PACKET tap that copies every
+#    packet to its capture socket in the sender's and receiver's softirq
+#    (tpacket_rcv, packet_rcv, dev_queue_xmit_nit);
+#  - pnm-tc: its BPF programs, the hook code that runs them (the TC hooks
+#    sch_handle_ingress/egress with tcx or the classifier, the tracepoint
+#    and cgroup runners) and its own process (one show).
+# Samples, not a difference of two noisy totals: about as precise as the
+# sample count (PERF_HZ per CPU).
 echo "== against nethogs, perf-sampled (each tool with its kernel work), $REPS times"
 PERF_HZ=${PERF_HZ:-2999}
 for ((i = 0; i < REPS; i++)); do

@@ -760,12 +760,14 @@ same_state() {
 	return 1
 }
 
-# count_our_hooks DEV HOOK: pnm-tc's programs on a TC hook, as clsact
-# filters or tcx entries.
+# count_our_hooks DEV HOOK [NETNS]: pnm-tc's programs on a TC hook, as
+# clsact filters or tcx entries (of a device in network namespace NETNS).
 count_our_hooks() {
+	local in=()
+	[ -n "${3:-}" ] && in=(ip netns exec "$3")
 	{
-		tc filter show dev "$1" "$2" 2>/dev/null | grep ' bpf .* pnm_tc_'
-		"$PNMT_TCX" list "$1" "$2" 2>/dev/null | grep ' pnm_tc_'
+		"${in[@]}" tc filter show dev "$1" "$2" 2>/dev/null | grep ' bpf .* pnm_tc_'
+		"${in[@]}" "$PNMT_TCX" list "$1" "$2" 2>/dev/null | grep ' pnm_tc_'
 	} | grep -c .
 }
 

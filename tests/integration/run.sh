@@ -611,10 +611,7 @@ test_container_netns() {
 	pnm_detach "$PNMT_NS/$PNMT_IF1"
 	nsx tc qdisc show dev "$PNMT_IF1" | grep -q clsact &&
 		soft_fail "clsact left on $PNMT_NS/$PNMT_IF1 after detach"
-	{
-		ip netns exec "$PNMT_FAR" tc filter show dev pnmt3 ingress
-		ip netns exec "$PNMT_FAR" "$PNMT_TCX" list pnmt3 ingress
-	} 2>/dev/null | grep -q pnm_tc_ingress ||
+	[ "$(count_our_hooks pnmt3 ingress "$PNMT_FAR")" -eq 1 ] ||
 		soft_fail "detaching $PNMT_NS/$PNMT_IF1 removed $PNMT_FAR/pnmt3's program"
 	# A namespace deleted while attached: detach clears its record.
 	kill_wait "$sink"
