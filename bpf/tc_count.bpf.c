@@ -141,14 +141,77 @@ const volatile bool pnm_flows_on = false;
 
 /* A packet of a cached flow: counted on its entry (ingress: e is its
  * tuple's; egress: its socket's, by cookie). */
+static __always_inline bool flow_live(const struct pnm_flow *e)
+{
+	return PNM_ONCE(e->live) && e->slot == pnm_slot + 1 && e->gen == pnm_gen;
+}
+
 static __always_inline bool flow_hit(struct pnm_flow *e, const struct pkt *p, __u64 cookie,
 				     __u64 bytes, __u32 packets)
 {
-	if (!e || !PNM_ONCE(e->live) || e->slot != pnm_slot + 1 || e->gen != pnm_gen)
+	if (!e || !flow_live(e))
 		return false;
 	if (p ? !tuple_eq(&e->t, &p->t) : e->cookie != cookie)
 		return false;
 	e->pending.bytes += bytes;
+	e->pending.packets += packets;
+	return true;
+}
+
+/*
+ * An IPv4 TCP or UDP packet of a cached flow, at ingress: the common case,
+ * checked first. The tuple's words are taken from the packet as they are
+ * and compared with the entry's (ports byte-swapped), without copying the
+ * headers or building the tuple: those copies, and the reloads waiting on
+ * them, were a third of the program's samples. Anything else (IPv6,
+ * options past the linear data, no entry) takes the full path.
+ */
+static __always_inline bool flow_hit_ipv4(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	__u32 off = pnm_l2_len, ihl, ports, fp, idx, hdr_len, packets;
+	const __u32 *ip, *l4, *w;
+	struct pnm_flow *e;
+	__u64 bytes;
+	__u8 proto;
+
+	if (!pnm_flows_on || skb->protocol != bpf_htons(ETH_P_IP) || off >= 256)
+		return false;
+	ip = __builtin_assume_aligned(data + off, 4);
+	if ((void *)(ip + 5) > end)
+		return false;
+	/* Word 1 holds frag_off in its upper half, as the packet has it. */
+	if ((ip[1] >> 16) & bpf_htons(IP_OFFSET))
+		return false;
+	ihl = (ip[0] & 0xf) * 4;
+	proto = (__u8)(ip[2] >> 8);
+	if (ihl < 20)
+		return false;
+	l4 = (const void *)ip + ihl;
+	if (proto == IPPROTO_TCP) {
+		if ((void *)l4 + 20 > end)
+			return false;
+		hdr_len = off + ihl + ((l4[3] >> 4) & 0xf) * 4; /* doff */
+	} else if (proto == IPPROTO_UDP) {
+		if ((void *)l4 + 8 > end)
+			return false;
+		hdr_len = off + ihl + 8;
+	} else {
+		return false;
+	}
+	/* The tuple's words: local = destination, remote = source; ports in
+	 * host order, local (destination) in the low half. */
+	ports = __builtin_bswap32(l4[0]);
+	fp = AF_INET | (__u32)proto << 8;
+	idx = flow_hash(ip[4], ip[3], ports, fp);
+	e = bpf_map_lookup_elem(&pnm_flows, &idx);
+	if (!e || !flow_live(e))
+		return false;
+	w = (const __u32 *)&e->t;
+	if (w[0] != ip[4] || w[4] != ip[3] || w[8] != ports || w[9] != fp)
+		return false;
+	bytes = wire_bytes(skb, hdr_len, &packets);
+	e->pending.bytes += at_layer(bytes, packets);
 	e->pending.packets += packets;
 	return true;
 }
@@ -247,6 +310,8 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	__u64 bytes, egress_len = 0, own_cookie = 0;
 	__u32 packets = 1;
 
+	if (dir == PNM_IN && flow_hit_ipv4(skb))
+		return TC_ACT_UNSPEC;
 	if (dir == PNM_OUT) {
 		struct bpf_sock *sk = skb->sk;
 
