@@ -76,6 +76,16 @@ static __always_inline __u64 sock_cookie(struct bpf_sock *sk)
 
 #include "count.bpf.h"
 
+/* The cookie of a packet's own socket, read in place: every socket pnm-tc
+ * counts got one when it was created, accepted or seeded. The helper (a
+ * call, and one that makes a cookie) only for one that has none. */
+static __always_inline __u64 skb_sock_cookie(struct __sk_buff *skb, struct bpf_sock *sk)
+{
+	__u64 cookie = sock_cookie(sk);
+
+	return cookie ? cookie : bpf_get_socket_cookie(skb);
+}
+
 /* The network namespace of this instance's interface (nsfs inode). */
 const volatile __u64 pnm_netns_ino = 0;
 
@@ -321,7 +331,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		if (skb->gso_size && skb->gso_segs)
 			packets = skb->gso_segs;
 		if (sk && egress_len && pnm_flows_on) {
-			own_cookie = bpf_get_socket_cookie(skb);
+			own_cookie = skb_sock_cookie(skb, sk);
 			idx = PNM_FLOWS + flow_index_cookie(own_cookie);
 			e = bpf_map_lookup_elem(&pnm_flows, &idx);
 			if (flow_hit(e, NULL, own_cookie, at_layer(egress_len, packets), packets))
