@@ -268,9 +268,8 @@ static __always_inline void tuple_of_sock(const struct sock *sk, struct pnm_tupl
 }
 
 /* SEND/RECV: the call's bytes, the socket's tuple and route. */
-static __always_inline void event_io(struct sock *sk, int ret, __u32 type)
+static __always_inline void event_io(struct sock *sk, struct task_struct *t, int ret, __u32 type)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
 	struct dst_entry *dst;
 	struct pnm_event *e;
 
@@ -303,9 +302,12 @@ static __always_inline void event_io(struct sock *sk, int ret, __u32 type)
 
 static __always_inline void claim_on_io(struct sock *sk, int ret, __u32 type)
 {
+	struct task_struct *t;
+
 	if (ret > 0 && counted_sock(sk)) {
-		claim_btf(sk, bpf_get_current_task_btf());
-		event_io(sk, ret, type);
+		t = bpf_get_current_task_btf();
+		claim_btf(sk, t);
+		event_io(sk, t, ret, type);
 	}
 }
 
