@@ -49,27 +49,35 @@ char *pnm_fmt_count(uint64_t n, char *buf, size_t len)
 
 char *pnm_escape(const char *in, char *buf, size_t len)
 {
+	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 
 	if (!len)
 		return buf;
+	/* A character at a time, without printf: show escapes a name and an
+	 * interface label on every row. */
 	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-		char tmp[5];
-		int n;
+		char tmp[4] = { '\\' };
+		size_t n = 2;
 
 		if (*p == '\\')
-			n = snprintf(tmp, sizeof(tmp), "\\\\");
+			tmp[1] = '\\';
 		else if (*p == '\n')
-			n = snprintf(tmp, sizeof(tmp), "\\n");
+			tmp[1] = 'n';
 		else if (*p == '\t')
-			n = snprintf(tmp, sizeof(tmp), "\\t");
-		else if (*p < 0x20 || *p >= 0x7f)
-			n = snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
-		else
-			n = snprintf(tmp, sizeof(tmp), "%c", *p);
-		if (o + (size_t)n >= len)
+			tmp[1] = 't';
+		else if (*p < 0x20 || *p >= 0x7f) {
+			tmp[1] = 'x';
+			tmp[2] = hex[*p >> 4];
+			tmp[3] = hex[*p & 0xf];
+			n = 4;
+		} else {
+			tmp[0] = (char)*p;
+			n = 1;
+		}
+		if (o + n >= len)
 			break;
-		for (int i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++)
 			buf[o++] = tmp[i];
 	}
 	buf[o] = '\0';

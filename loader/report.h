@@ -53,12 +53,14 @@ struct pnm_row {
  * process selected by -p is shown even without counters. With rates
  * (sampling), in/out/total sort by the current rate, then by bytes. */
 long pnm_report_rows(const struct pnm_snapshot *s, const struct pnm_view *v, struct pnm_row **rows);
-/* The `show --json` document (caller frees with json_object_put). */
-struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v);
-/* The same document written to out with json-c's flags, one process at a
- * time ("processes" last): no tree of every process at once. 0 or -EIO. */
+/* The `show --json` document, written to out in json-c's layout for its
+ * flags (PLAIN or SPACED), one process at a time ("processes" last, then
+ * "elapsed" when given): no tree of every process at once. 0 or -EIO. */
 int pnm_report_json_write(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v,
-			  int flags);
+			  int flags, const double *elapsed);
+/* The same document as a json-c tree, parsed back from that text (caller
+ * frees with json_object_put; NULL on ENOMEM). */
+struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v);
 /* The `show` table: a row per process and interface. */
 void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v);
 /* The --by table. */

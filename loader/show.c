@@ -296,7 +296,8 @@ int cmd_show(int argc, char **argv)
 		goto out;
 	if (a.json) {
 		pnm_report_json_write(stdout, &snap, &a.view,
-				      JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+				      JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
+				      NULL);
 	} else if (a.view.by) {
 		pnm_report_by(stdout, &snap, &a.view);
 	} else {

@@ -139,10 +139,9 @@ static void render(const struct pnm_show *a, const struct term *t, const struct 
 
 	free(rows);
 	if (a->json) {
-		struct json_object *doc = pnm_report_json(s, &v);
-
-		json_object_object_add(doc, "elapsed", json_object_new_double(elapsed));
-		print_json_line(doc);
+		pnm_report_json_write(stdout, s, &v,
+				      JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+				      &elapsed);
 	} else if (t->live) {
 		/* As many rows as the terminal holds, unless --top says. */
 		int room = term_rows() - 4 - (v.aggregate ? 1 : 0);

@@ -150,15 +150,18 @@ static void json_shape_and_totals(void **state)
 	pnm_snapshot_free(&s);
 }
 
-/* show --json's streamed document equals the tree, hostile name, older
- * instance, aggregate and details included, in both of json-c's layouts. */
-static void json_stream_equals_tree(void **state)
+/* show --json's streamed document: in both of json-c's layouts, exactly
+ * the text json-c prints for the same document (hostile name, older
+ * instance, aggregate, details and watch's elapsed included), and the same
+ * document in both. */
+static void json_stream_is_json_c_layout(void **state)
 {
 	static const int flags[] = { JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
 				     JSON_C_TO_STRING_PLAIN };
 	struct pnm_snapshot s;
 	struct pnm_view v = { .aggregate = true, .details = true };
 	struct json_object *doc, *back;
+	double elapsed = 2.5;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -166,13 +169,25 @@ static void json_stream_equals_tree(void **state)
 	(void)state;
 	build(&s);
 	doc = pnm_report_json(&s, &v);
+	assert_non_null(doc);
+	assert_non_null(json_object_object_get(json_object_object_get(doc, "processes"), "200"));
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		f = open_memstream(&text, &len);
 		assert_non_null(f);
-		assert_int_equal(pnm_report_json_write(f, &s, &v, flags[i]), 0);
+		assert_int_equal(pnm_report_json_write(f, &s, &v, flags[i], i ? &elapsed : NULL),
+				 0);
 		fclose(f);
 		back = json_tokener_parse(text);
 		assert_non_null(back);
+		/* Parsed reals print as they were read: the text comes back. */
+		assert_true(len > 0 && text[len - 1] == '\n');
+		text[len - 1] = '\0';
+		assert_string_equal(json_object_to_json_string_ext(back, flags[i]), text);
+		if (i) {
+			assert_true(json_object_get_double(
+					    json_object_object_get(back, "elapsed")) == 2.5);
+			json_object_object_del(back, "elapsed");
+		}
 		assert_true(json_object_equal(doc, back));
 		json_object_put(back);
 		free(text);
@@ -345,7 +360,7 @@ int main(void)
 		cmocka_unit_test(snapshot_keys_and_order),
 		cmocka_unit_test(json_shape_and_totals),
 		cmocka_unit_test(json_pid_filter),
-		cmocka_unit_test(json_stream_equals_tree),
+		cmocka_unit_test(json_stream_is_json_c_layout),
 		cmocka_unit_test(table_escapes),
 		cmocka_unit_test(rows_sort_top_name),
 		cmocka_unit_test(json_aggregate_runtime),
