@@ -594,8 +594,16 @@ test_container_netns() {
 	bytes=$(udp_wire 20000 20)
 	assert_pids_counts "container sender on $PNMT_NS/$PNMT_IF1: " "$dir/show.json" \
 		"$PNMT_NS/$PNMT_IF1" "$sender" "0 0 $bytes 20"
-	assert_pids_counts "container sender on the host side, routed on: " "$dir/show.json" \
-		"$PNMT_IF0" "$sender" "$bytes 20 0 0"
+	if [ "${PNMT_XDP:-0}" = 1 ]; then
+		# XDP has no sending socket to go by: unattributed (README, XDP).
+		assert_pids_counts "container sender on the host side, routed on, XDP ingress: " \
+			"$dir/show.json" "$PNMT_IF0" "$sender" "0 0 0 0"
+		[ "$(json_get "$dir/show.json" "d['interfaces']['$PNMT_IF0']['bytes_in'] - sum(p['interfaces'].get('$PNMT_IF0', {}).get('bytes_in', 0) for p in d['processes'].values())")" -ge "$bytes" ] ||
+			soft_fail "XDP ingress: the routed-on datagrams are not in $PNMT_IF0's unattributed bytes"
+	else
+		assert_pids_counts "container sender on the host side, routed on: " "$dir/show.json" \
+			"$PNMT_IF0" "$sender" "$bytes 20 0 0"
+	fi
 	assert_pids_counts "receiver in $PNMT_FAR/pnmt3: " "$dir/show.json" "$PNMT_FAR/pnmt3" \
 		"$sink" "$bytes 20 0 0"
 
@@ -654,6 +662,7 @@ curl_run_sum() {
 # alone (no dispatcher), attach --xdp refuses and changes nothing.
 test_xdp_ingress() {
 	local dir url filter tc xdp id other mounted=0
+	local PNMT_XDP=0 # it picks each attach's ingress hook itself
 	peer_site
 	dir=$TEST_DIR
 	url=$PEER_URL
@@ -1553,6 +1562,12 @@ test_pid_reuse() {
 test_offloads_on() {
 	local dir url filter pid_off pid_on mss maxoff big
 	local obi nbi npi nbo npo tbi tpi tbo tpo fin fout
+	if [ "${PNMT_XDP:-0}" = 1 ]; then
+		# What this counts is TC's view of received super-packets; with XDP
+		# on a veth the peer sends none (test_xdp_ingress compares the two).
+		info "PNMT_XDP=1: no received super-packets at XDP on a veth; nothing to compare"
+		return 0
+	fi
 	topo_up
 	new_dir
 	dir=$TEST_DIR
@@ -1736,6 +1751,7 @@ attach_detach_round() {
 test_attach_detach_no_trace() {
 	local dir we_mounted=0 h n0 n1
 	local -A foreign
+	local PNMT_XDP=0 # TC's hooks, one per place (test_xdp_ingress: XDP's)
 	topo_up
 	new_dir
 	dir=$TEST_DIR
