@@ -353,8 +353,9 @@ struct jw {
 	struct json_object *str, *real;
 };
 
-/* Before a member or an element: the separator, then (objects) the key,
- * escaped by json-c when it is not one of ours. */
+/* Before a member or an element: the separator. One flag is enough for
+ * the nesting: an object or array just closed was a member of the one
+ * around it, which so has one. */
 static void jw_next(struct jw *w)
 {
 	if (!w->first)
@@ -370,6 +371,8 @@ static void jw_string(struct jw *w, const char *v)
 	fputs_unlocked(json_object_to_json_string_ext(w->str, w->flags), w->out);
 }
 
+/* A member's key: one of ours (literal) as it is, any other escaped by
+ * json-c. */
 static void jw_key(struct jw *w, const char *key, bool literal)
 {
 	jw_next(w);
