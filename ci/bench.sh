@@ -14,7 +14,7 @@
 #    plus one show) and each one's error on the process's bytes against the
 #    interface counters (nothing else crosses the veth); then each tool's
 #    CPU per GB from perf samples of the whole machine, its kernel-side
-#    work included; then the whole machine's CPU per GB with neither,
+#    work included (offloads off, then on); then the whole machine's CPU per GB with neither,
 #    nethogs alone, pnm-tc alone (twice as many rounds);
 #  - map memory at defaults, and show's latency with 10000 processes.
 # Writes .output/bench/report.{json,md} and prints the summary.
@@ -242,22 +242,28 @@ tool_stop() {
 #    sch_handle_ingress/egress with tcx or the classifier, the tracepoint
 #    and cgroup runners) and its own process (one show).
 # Samples, not a difference of two noisy totals: about as precise as the
-# sample count (PERF_HZ per CPU).
-echo "== against nethogs, perf-sampled (each tool with its kernel work), $REPS times"
+# sample count (PERF_HZ per CPU). With offloads off (every frame a packet
+# for both tools: the figure above), then on (GSO super-packets cross the
+# veth; as deployed on most hosts), keys with ".offloads_on".
 PERF_HZ=${PERF_HZ:-2999}
-for ((i = 0; i < REPS; i++)); do
-	for mode in nethogs pnm; do
-		tool_start $mode
-		read -r rx0 tx0 < <(ifbytes)
-		show=true
-		[ $mode = pnm ] && show="$PNM_TC show --json"
-		perf record -q -a -g -F "$PERF_HZ" -e cpu-clock -o "$OUT/perf.data" -- sh -c \
-			"iperf3 -c $PNMT_IP1 -p $PNMT_IPERF_PORT -R -n $NH_BYTES >/dev/null 2>&1 && $show >/dev/null" \
-			>/dev/null 2>&1 9>&-
-		read -r rx1 tx1 < <(ifbytes)
-		tool_stop $mode
-		perf script -i "$OUT/perf.data" -F comm,ip,sym 2>/dev/null |
-			"$PNMT_PY" -c '
+for offl in off on; do
+	offloads "$offl"
+	sfx=
+	[ "$offl" = on ] && sfx=.offloads_on
+	echo "== against nethogs, perf-sampled (each tool with its kernel work), offloads $offl, $REPS times"
+	for ((i = 0; i < REPS; i++)); do
+		for mode in nethogs pnm; do
+			tool_start $mode
+			read -r rx0 tx0 < <(ifbytes)
+			show=true
+			[ $mode = pnm ] && show="$PNM_TC show --json"
+			perf record -q -a -g -F "$PERF_HZ" -e cpu-clock -o "$OUT/perf.data" -- sh -c \
+				"iperf3 -c $PNMT_IP1 -p $PNMT_IPERF_PORT -R -n $NH_BYTES >/dev/null 2>&1 && $show >/dev/null" \
+				>/dev/null 2>&1 9>&-
+			read -r rx1 tx1 < <(ifbytes)
+			tool_stop $mode
+			perf script -i "$OUT/perf.data" -F comm,ip,sym 2>/dev/null |
+				"$PNMT_PY" -c '
 import re, sys
 mode, hz, b = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 own = {"nethogs": ("nethogs", re.compile(r"(tpacket_rcv|packet_rcv|dev_queue_xmit_nit)$")),
@@ -272,10 +278,12 @@ for block in sys.stdin.read().split("\n\n"):
     syms = [l.split()[1].split("+")[0] for l in lines[1:] if len(l.split()) > 1]
     if lines[0].split()[0] == own[0] or any(own[1].match(x) for x in syms):
         n += 1
-print("perf_cpu_s_per_gb.%s %.5f" % (mode, n / hz / (b / 1e9)))
-' "$mode" "$PERF_HZ" $((rx1 - rx0 + tx1 - tx0)) >>"$R"
+print("perf_cpu_s_per_gb.%s%s %.5f" % (mode, sys.argv[4], n / hz / (b / 1e9)))
+' "$mode" "$PERF_HZ" $((rx1 - rx0 + tx1 - tx0)) "$sfx" >>"$R"
+		done
 	done
 done
+offloads off
 rm -f "$OUT/perf.data" "$OUT/perf.data.old"
 
 # The whole machine's CPU time (/proc/stat, all CPUs, busy) for the same
@@ -344,10 +352,12 @@ if a and b and statistics.median(b) > 0:
 b = vals.get("pnm.cpu_s_per_gb_above_floor")
 if a and b and statistics.median(b) > 0:
     ratios["cpu_per_gb_nethogs_over_pnm_above_floor"] = statistics.median(a) / statistics.median(b)
-a, b = vals.get("perf_cpu_s_per_gb.nethogs"), vals.get("perf_cpu_s_per_gb.pnm")
-if a and b and statistics.median(b) > 0:
-    ratios["perf_cpu_per_gb_nethogs_over_pnm"] = statistics.median(a) / statistics.median(b)
-    ratios["perf_cpu_per_gb_nethogs_over_pnm_pairs"] = statistics.median(x / y for x, y in zip(a, b) if y)
+for sfx in ("", ".offloads_on"):
+    a, b = vals.get("perf_cpu_s_per_gb.nethogs" + sfx), vals.get("perf_cpu_s_per_gb.pnm" + sfx)
+    key = "perf_cpu_per_gb_nethogs_over_pnm" + sfx.replace(".", "_")
+    if a and b and statistics.median(b) > 0:
+        ratios[key] = statistics.median(a) / statistics.median(b)
+        ratios[key + "_pairs"] = statistics.median(x / y for x, y in zip(a, b) if y)
 m = {k: vals.get("machine_cpu_s_per_gb." + k) for k in ("none", "nethogs", "pnm")}
 if all(m.values()):
     base = statistics.median(m["none"])
