@@ -149,13 +149,14 @@ const volatile bool pnm_flows_on = false;
 /* A flow taken for another only when idle this long (ns). */
 #define PNM_FLOW_IDLE 100000000ULL
 
-/* A packet of a cached flow: counted on its entry (ingress: e is its
- * tuple's; egress: its socket's, by cookie). */
+/* Does entry e still count, and for this instance's interface? */
 static __always_inline bool flow_live(const struct pnm_flow *e)
 {
 	return PNM_ONCE(e->live) && e->slot == pnm_slot + 1 && e->gen == pnm_gen;
 }
 
+/* A packet of a cached flow: counted on its entry (ingress: e is its
+ * tuple's; egress: its socket's, by cookie). */
 static __always_inline bool flow_hit(struct pnm_flow *e, const struct pkt *p, __u64 cookie,
 				     __u64 bytes, __u32 packets)
 {

@@ -556,26 +556,6 @@ int pnm_report_json_write(FILE *out, const struct pnm_snapshot *s, const struct 
 	return ferror(out) ? -EIO : 0;
 }
 
-struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v)
-{
-	struct json_object *doc = NULL;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	int rc;
-
-	if (!f)
-		return NULL;
-	rc = pnm_report_json_write(f, s, v, JSON_C_TO_STRING_PLAIN, NULL);
-	if (fclose(f))
-		rc = -EIO;
-	if (!rc)
-		doc = json_tokener_parse(text);
-	free(text);
-	return doc;
-}
-
 static void row(FILE *out, const char *pid, const char *name, const char *state, const char *ifname,
 		const struct pnm_counts *c)
 {

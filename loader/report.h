@@ -58,9 +58,6 @@ long pnm_report_rows(const struct pnm_snapshot *s, const struct pnm_view *v, str
  * "elapsed" when given): no tree of every process at once. 0 or -EIO. */
 int pnm_report_json_write(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v,
 			  int flags, const double *elapsed);
-/* The same document as a json-c tree, parsed back from that text (caller
- * frees with json_object_put; NULL on ENOMEM). */
-struct json_object *pnm_report_json(const struct pnm_snapshot *s, const struct pnm_view *v);
 /* The `show` table: a row per process and interface. */
 void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v);
 /* The --by table. */
