@@ -116,36 +116,6 @@ long pnm_report_rows(const struct pnm_snapshot *s, const struct pnm_view *v, str
 	return (long)n;
 }
 
-/* A member under a literal key, new to its object: json-c neither copies
- * the key nor looks for an earlier one (show --json builds tens of
- * thousands). */
-static void jadd(struct json_object *o, const char *key, struct json_object *v)
-{
-	json_object_object_add_ex(o, key, v,
-				  JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
-}
-
-static struct json_object *counts_into(struct json_object *o, const struct pnm_counts *c)
-{
-	jadd(o, "bytes_in", json_object_new_uint64(c->bytes_in));
-	jadd(o, "bytes_out", json_object_new_uint64(c->bytes_out));
-	jadd(o, "packets_in", json_object_new_uint64(c->packets_in));
-	jadd(o, "packets_out", json_object_new_uint64(c->packets_out));
-	return o;
-}
-
-static struct json_object *counts_json(const struct pnm_counts *c)
-{
-	return counts_into(json_object_new_object(), c);
-}
-
-static struct json_object *rates_into(struct json_object *o, double in, double out)
-{
-	jadd(o, "rate_in", json_object_new_double(in));
-	jadd(o, "rate_out", json_object_new_double(out));
-	return o;
-}
-
 static const char *iface_label(const struct pnm_snapshot *s, uint32_t slot)
 {
 	for (size_t i = 0; i < s->nifaces; i++)
@@ -163,29 +133,6 @@ static const char *proto_name(uint8_t proto)
 static bool view_conn(const struct pnm_view *v, const struct pnm_conn_row *c)
 {
 	return !v->iface || v->iface->slot == c->slot;
-}
-
-/* The --aggregate object: the shown processes summed. */
-static struct json_object *aggregated_json(const struct pnm_row *rows, long n)
-{
-	struct json_object *o = json_object_new_object(), *pids = json_object_new_array();
-	struct pnm_counts sum = { 0 };
-	double rin = 0, rout = 0;
-	bool rated = n > 0;
-
-	for (long i = 0; i < n; i++) {
-		json_object_array_add(pids, json_object_new_uint64(rows[i].p->pid));
-		pnm_counts_add(&sum, &rows[i].c);
-		rin += rows[i].p->rate_in;
-		rout += rows[i].p->rate_out;
-		rated = rated && rows[i].p->rated;
-	}
-	jadd(o, "pids", pids);
-	jadd(o, "processes", json_object_new_uint64((uint64_t)n));
-	counts_into(o, &sum);
-	if (rated)
-		rates_into(o, rin, rout);
-	return o;
 }
 
 /* --by: connections of the shown processes grouped by remote address or
@@ -251,26 +198,6 @@ static int by_total_bytes(const void *a, const void *b)
 	return tx == ty ? strcmp(x->key, y->key) : tx < ty ? 1 : -1;
 }
 
-static struct json_object *by_json(const struct pnm_snapshot *s, const struct pnm_view *v,
-				   const struct pnm_row *rows, long n)
-{
-	struct json_object *o = json_object_new_object();
-	struct by_group *g;
-	long ng = by_groups(v, rows, n, &g);
-
-	(void)s;
-	if (ng > 1)
-		qsort(g, (size_t)ng, sizeof(*g), by_total_bytes);
-	for (long i = 0; i < ng; i++) {
-		struct json_object *e = counts_json(&g[i].c);
-
-		jadd(e, "connections", json_object_new_uint64(g[i].conns));
-		json_object_object_add(o, g[i].key, e);
-	}
-	free(g);
-	return o;
-}
-
 void pnm_report_by(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v)
 {
 	struct pnm_row *rows;
@@ -297,53 +224,13 @@ void pnm_report_by(FILE *out, const struct pnm_snapshot *s, const struct pnm_vie
 	free(rows);
 }
 
-/* Everything but "processes"; the shown processes' rows in *rows (-1:
- * none could be made). */
-static struct json_object *report_head(const struct pnm_snapshot *s, const struct pnm_view *v,
-				       struct pnm_row **rows, long *n)
-{
-	struct json_object *root = json_object_new_object();
-	struct json_object *ifaces = json_object_new_object();
-	struct pnm_counts unattr = { 0 }, overflow = { 0 };
-	char ts[32];
-
-	jadd(root, "timestamp", json_object_new_string(pnm_fmt_rfc3339(s->taken, ts, sizeof(ts))));
-	for (size_t i = 0; i < s->nifaces; i++) {
-		const struct pnm_iface *ifc = &s->ifaces[i];
-		struct json_object *o;
-
-		if (!view_iface(v, ifc))
-			continue;
-		o = json_object_new_object();
-		jadd(o, "ifindex", json_object_new_uint64(ifc->ifindex));
-		jadd(o, "netns", json_object_new_string(ifc->netns));
-		jadd(o, "layer", json_object_new_string(pnm_layer_name(ifc->layer)));
-		counts_into(o, &ifc->total);
-		json_object_object_add(ifaces, ifc->label, o);
-		pnm_counts_add(&unattr, &ifc->unattr);
-		pnm_counts_add(&overflow, &ifc->overflow);
-	}
-	jadd(root, "interfaces", ifaces);
-	jadd(root, "unattributed", counts_json(&unattr));
-	jadd(root, "overflow", counts_json(&overflow));
-	*n = pnm_report_rows(s, v, rows);
-	if (v->aggregate && *n >= 0)
-		jadd(root, "aggregated", aggregated_json(*rows, *n));
-	if (v->by && *n >= 0)
-		json_object_object_add(root, v->by == PNM_BY_REMOTE ? "by_remote" : "by_proto",
-				       by_json(s, v, *rows, *n));
-	return root;
-}
-
 /*
  * The document is written as it goes, one process at a time. Processes are
  * the bulk of it, and a json-c tree per process (twenty objects, each
  * allocated, hashed and printed) took as long as reading every map: 14 of
- * 48 ms for 10000 processes. Their members are written here, in json-c's
- * own layout for the flags given (PLAIN or SPACED); strings and reals still
- * go through json-c, which escapes and formats them, one reused object
- * each. The rest of the document (interfaces, totals, --aggregate, --by) is
- * small: json-c trees, printed by json-c.
+ * 48 ms for 10000 processes. Members are written here, in json-c's own
+ * layout for the flags given (PLAIN or SPACED); strings and reals still go
+ * through json-c, which escapes and formats them, one reused object each.
  */
 struct jw {
 	FILE *out;
@@ -367,6 +254,12 @@ static void jw_next(struct jw *w)
 
 static void jw_string(struct jw *w, const char *v)
 {
+	/* "" needs no escaping, and json-c 0.16 leaks the old buffer when
+	 * set to it (Debian 12's libjson-c5). */
+	if (!*v) {
+		fputs_unlocked("\"\"", w->out);
+		return;
+	}
 	json_object_set_string(w->str, v);
 	fputs_unlocked(json_object_to_json_string_ext(w->str, w->flags), w->out);
 }
@@ -401,16 +294,21 @@ static void jw_close(struct jw *w, char c)
 }
 
 /* Integers without printf: a process has about thirty. */
-static void jw_u64(struct jw *w, const char *key, uint64_t v)
+static void jw_num(struct jw *w, uint64_t v)
 {
 	char b[20], *p = b + sizeof(b);
 
-	jw_key(w, key, true);
 	do {
 		*--p = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
 	fwrite_unlocked(p, 1, (size_t)(b + sizeof(b) - p), w->out);
+}
+
+static void jw_u64(struct jw *w, const char *key, uint64_t v)
+{
+	jw_key(w, key, true);
+	jw_num(w, v);
 }
 
 static void jw_real(struct jw *w, const char *key, double v)
@@ -432,20 +330,21 @@ static void jw_bool(struct jw *w, const char *key, bool v)
 	fputs_unlocked(v ? "true" : "false", w->out);
 }
 
-/* A json-c value under key, printed by json-c; v is released. */
-static void jw_json(struct jw *w, const char *key, bool literal, struct json_object *v)
-{
-	jw_key(w, key, literal);
-	fputs_unlocked(json_object_to_json_string_ext(v, w->flags), w->out);
-	json_object_put(v);
-}
-
 static void jw_counts(struct jw *w, const struct pnm_counts *c)
 {
 	jw_u64(w, "bytes_in", c->bytes_in);
 	jw_u64(w, "bytes_out", c->bytes_out);
 	jw_u64(w, "packets_in", c->packets_in);
 	jw_u64(w, "packets_out", c->packets_out);
+}
+
+/* "key": {the four counters}; key escaped unless literal. */
+static void jw_counts_obj(struct jw *w, const char *key, bool literal, const struct pnm_counts *c)
+{
+	jw_key(w, key, literal);
+	jw_open(w, '{');
+	jw_counts(w, c);
+	jw_close(w, '}');
 }
 
 static void jw_rates(struct jw *w, double in, double out)
@@ -502,10 +401,7 @@ static void jw_proc(struct jw *w, const struct pnm_snapshot *s, const struct pnm
 
 		if (!name || (v->iface && v->iface->slot != p->ifs[j].slot))
 			continue;
-		jw_key(w, name, false);
-		jw_open(w, '{');
-		jw_counts(w, &p->ifs[j].c);
-		jw_close(w, '}');
+		jw_counts_obj(w, name, false, &p->ifs[j].c);
 	}
 	jw_close(w, '}');
 	if (v->details) {
@@ -522,24 +418,100 @@ static void jw_proc(struct jw *w, const struct pnm_snapshot *s, const struct pnm
 	jw_close(w, '}');
 }
 
+/* The time, and each interface in view with its totals; the
+ * unattributed and overflow buckets summed over them. */
+static void jw_head(struct jw *w, const struct pnm_snapshot *s, const struct pnm_view *v)
+{
+	struct pnm_counts unattr = { 0 }, overflow = { 0 };
+	char ts[32];
+
+	jw_str(w, "timestamp", pnm_fmt_rfc3339(s->taken, ts, sizeof(ts)));
+	jw_key(w, "interfaces", true);
+	jw_open(w, '{');
+	for (size_t i = 0; i < s->nifaces; i++) {
+		const struct pnm_iface *ifc = &s->ifaces[i];
+
+		if (!view_iface(v, ifc))
+			continue;
+		jw_key(w, ifc->label, false);
+		jw_open(w, '{');
+		jw_u64(w, "ifindex", ifc->ifindex);
+		jw_str(w, "netns", ifc->netns);
+		jw_str(w, "layer", pnm_layer_name(ifc->layer));
+		jw_counts(w, &ifc->total);
+		jw_close(w, '}');
+		pnm_counts_add(&unattr, &ifc->unattr);
+		pnm_counts_add(&overflow, &ifc->overflow);
+	}
+	jw_close(w, '}');
+	jw_counts_obj(w, "unattributed", true, &unattr);
+	jw_counts_obj(w, "overflow", true, &overflow);
+}
+
+/* --aggregate: the shown processes summed. */
+static void jw_aggregated(struct jw *w, const struct pnm_row *rows, long n)
+{
+	struct pnm_counts sum = { 0 };
+	double rin = 0, rout = 0;
+	bool rated = n > 0;
+
+	jw_key(w, "aggregated", true);
+	jw_open(w, '{');
+	jw_key(w, "pids", true);
+	jw_open(w, '[');
+	for (long i = 0; i < n; i++) {
+		jw_next(w);
+		jw_num(w, rows[i].p->pid);
+		pnm_counts_add(&sum, &rows[i].c);
+		rin += rows[i].p->rate_in;
+		rout += rows[i].p->rate_out;
+		rated = rated && rows[i].p->rated;
+	}
+	jw_close(w, ']');
+	jw_u64(w, "processes", (uint64_t)n);
+	jw_counts(w, &sum);
+	if (rated)
+		jw_rates(w, rin, rout);
+	jw_close(w, '}');
+}
+
+/* --by: the groups, most bytes first. */
+static void jw_by(struct jw *w, const struct pnm_view *v, const struct pnm_row *rows, long n)
+{
+	struct by_group *g;
+	long ng = by_groups(v, rows, n, &g);
+
+	if (ng > 1)
+		qsort(g, (size_t)ng, sizeof(*g), by_total_bytes);
+	jw_key(w, v->by == PNM_BY_REMOTE ? "by_remote" : "by_proto", true);
+	jw_open(w, '{');
+	for (long i = 0; i < ng; i++) {
+		jw_key(w, g[i].key, false);
+		jw_open(w, '{');
+		jw_counts(w, &g[i].c);
+		jw_u64(w, "connections", g[i].conns);
+		jw_close(w, '}');
+	}
+	jw_close(w, '}');
+	free(g);
+}
+
 int pnm_report_json_write(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v,
 			  int flags, const double *elapsed)
 {
 	struct jw w = { .out = out, .flags = flags, .spaced = flags & JSON_C_TO_STRING_SPACED };
-	struct json_object *root;
 	struct pnm_row *rows;
-	long n;
+	long n = pnm_report_rows(s, v, &rows);
 
 	w.str = json_object_new_string("");
 	w.real = json_object_new_double(0);
-	root = report_head(s, v, &rows, &n);
 	flockfile(out); /* then stdio's _unlocked calls */
 	jw_open(&w, '{');
-	json_object_object_foreach(root, k, val)
-	{
-		jw_json(&w, k, true, json_object_get(val));
-	}
-	json_object_put(root);
+	jw_head(&w, s, v);
+	if (v->aggregate && n >= 0)
+		jw_aggregated(&w, rows, n);
+	if (v->by && n >= 0)
+		jw_by(&w, v, rows, n);
 	jw_key(&w, "processes", true);
 	jw_open(&w, '{');
 	for (long i = 0; i < n; i++)

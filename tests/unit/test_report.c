@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -173,12 +175,13 @@ static void json_shape_and_totals(void **state)
 
 /* show --json's streamed document: in both of json-c's layouts, exactly
  * the text json-c prints for the same document (hostile name, older
- * instance, aggregate, details and watch's elapsed included), and the same
- * document in both. */
+ * instance, aggregate, details, --by and watch's elapsed included), and the
+ * same document in both. */
 static void json_stream_is_json_c_layout(void **state)
 {
 	static const int flags[] = { JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
 				     JSON_C_TO_STRING_PLAIN };
+	static const unsigned int bys[] = { PNM_BY_NONE, PNM_BY_REMOTE, PNM_BY_PROTO };
 	struct pnm_snapshot s;
 	struct pnm_view v = { .aggregate = true, .details = true };
 	struct json_object *doc, *back;
@@ -189,32 +192,56 @@ static void json_stream_is_json_c_layout(void **state)
 
 	(void)state;
 	build(&s);
-	doc = report_json(&s, &v);
-	assert_non_null(doc);
-	assert_non_null(json_object_object_get(json_object_object_get(doc, "processes"), "200"));
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-		f = open_memstream(&text, &len);
-		assert_non_null(f);
-		assert_int_equal(pnm_report_json_write(f, &s, &v, flags[i], i ? &elapsed : NULL),
-				 0);
-		fclose(f);
-		back = json_tokener_parse(text);
-		assert_non_null(back);
-		/* Parsed reals print as they were read: the text comes back. */
-		assert_true(len > 0 && text[len - 1] == '\n');
-		text[len - 1] = '\0';
-		assert_string_equal(json_object_to_json_string_ext(back, flags[i]), text);
-		if (i) {
-			assert_true(json_object_get_double(
-					    json_object_object_get(back, "elapsed")) == 2.5);
-			json_object_object_del(back, "elapsed");
-		}
-		assert_true(json_object_equal(doc, back));
-		json_object_put(back);
-		free(text);
-		text = NULL;
+	/* A TCP connection of pid 200 on eth0 (slot 2): a row under
+	 * --details, a group under --by. */
+	for (size_t i = 0; i < s.nprocs; i++) {
+		struct pnm_conn c = { .t = { .local = { 10, 0, 0, 1 },
+					     .remote = { 10, 0, 0, 2 },
+					     .lport = 40000,
+					     .rport = 443,
+					     .family = AF_INET,
+					     .proto = IPPROTO_TCP },
+				      .slot = { 3 },
+				      .c = { { { 1500, 2 }, { 300, 3 } } },
+				      .state = 1 };
+
+		if (s.procs[i].pid == 200)
+			assert_int_equal(pnm_proc_add_conn(&s.procs[i], &c), 0);
 	}
-	json_object_put(doc);
+	for (size_t b = 0; b < sizeof(bys) / sizeof(bys[0]); b++) {
+		v.by = bys[b];
+		doc = report_json(&s, &v);
+		assert_non_null(doc);
+		assert_non_null(
+			json_object_object_get(json_object_object_get(doc, "processes"), "200"));
+		if (v.by)
+			assert_true(json_object_object_length(json_object_object_get(
+					    doc,
+					    v.by == PNM_BY_REMOTE ? "by_remote" : "by_proto")) > 0);
+		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+			f = open_memstream(&text, &len);
+			assert_non_null(f);
+			assert_int_equal(
+				pnm_report_json_write(f, &s, &v, flags[i], i ? &elapsed : NULL), 0);
+			fclose(f);
+			back = json_tokener_parse(text);
+			assert_non_null(back);
+			/* Parsed reals print as they were read: the text comes back. */
+			assert_true(len > 0 && text[len - 1] == '\n');
+			text[len - 1] = '\0';
+			assert_string_equal(json_object_to_json_string_ext(back, flags[i]), text);
+			if (i) {
+				assert_true(json_object_get_double(json_object_object_get(
+						    back, "elapsed")) == 2.5);
+				json_object_object_del(back, "elapsed");
+			}
+			assert_true(json_object_equal(doc, back));
+			json_object_put(back);
+			free(text);
+			text = NULL;
+		}
+		json_object_put(doc);
+	}
 	pnm_snapshot_free(&s);
 }
 
