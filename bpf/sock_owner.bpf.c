@@ -152,6 +152,16 @@ static __always_inline bool counted_sock(const struct sock *sk)
 	       (family == AF_INET || family == AF_INET6);
 }
 
+/* Kernels that refuse map iterators (iter/bpf_sk_storage_map, iter/
+ * bpf_map_elem: EPERM on some hardened builds) get the same records from
+ * every process's open sockets instead (pinned as PNM_SOCKITER too). A
+ * socket open in several processes comes once per process: the reader
+ * keeps one per cookie. A socket no process holds is missed: one its last
+ * holder closed (so such a TCP socket retires at release, and its bytes go
+ * to the maps from then on: pnm_sock_release) or one still in a listener's
+ * accept queue (seen once accepted). */
+const volatile bool pnm_files_reader = false;
+
 #define PF_KTHREAD 0x00200000
 
 /*
@@ -403,8 +413,11 @@ int pnm_sock_release(struct bpf_sock *ctx)
 	ps = bpf_sk_storage_get(&pnm_sockowner, ctx, 0, 0);
 	if (ps)
 		__sync_fetch_and_or(&ps->flags, PNM_SOCK_RELEASED);
-	if (ps && ctx->protocol == IPPROTO_UDP) {
-		struct pnm_tuple t = { .proto = IPPROTO_UDP };
+	/* Also TCP when the socket reader sees only open sockets: what the
+	 * socket counts from now on (its FIN exchange, the rest of its send
+	 * queue) goes to the maps, where show sees it. */
+	if (ps && (ctx->protocol == IPPROTO_UDP || pnm_files_reader)) {
+		struct pnm_tuple t = { .proto = (__u8)ctx->protocol };
 
 		/* cgroup/sock_release cannot read the local address; without
 		 * bpf_rdonly_cast (Linux < 6.2) the closed connection is
@@ -412,7 +425,7 @@ int pnm_sock_release(struct bpf_sock *ctx)
 		if (bpf_rdonly_cast)
 			tuple_of_sock(bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct sock)),
 				      &t);
-		retire(ps, cookie, &t, 0);
+		retire(ps, cookie, &t, ctx->protocol == IPPROTO_TCP ? PNM_TCP_CLOSE : 0);
 	}
 	/* Its per-connection counters stay, marked closed, until the LRU
 	 * needs the room. */
@@ -425,20 +438,16 @@ int pnm_sock_release(struct bpf_sock *ctx)
 	return 1;
 }
 
-/* show: every socket's own counters, one pnm_sock_rec each (read through
- * the pinned link PNM_SOCKITER). While an interface is detached, its
- * column is cleared first: its slot may be given to another interface. */
-SEC("iter/bpf_sk_storage_map")
-int pnm_sockiter(struct bpf_iter__bpf_sk_storage_map *ctx)
+/* What the socket reader does with one socket's storage ps: clear a
+ * detached interface's column, give pnm_skcookie its owner (first XDP
+ * attach), and write its record if it has counters. */
+static __always_inline void sock_rec_emit(struct seq_file *seq, struct sock *sk,
+					  struct pnm_sock *ps)
 {
-	struct pnm_sock *ps = ctx->value;
-	struct sock *sk = ctx->sk;
 	struct pnm_sock_rec r = {};
 	struct pnm_meta *m;
 	__u32 zero = 0;
 
-	if (!ps || !sk)
-		return 0;
 	m = bpf_map_lookup_elem(&pnm_meta, &zero);
 	/* XDP attached for the first time: the sockets that exist get their
 	 * owner copy (new ones get it from the hooks from now on). */
@@ -453,7 +462,7 @@ int pnm_sockiter(struct bpf_iter__bpf_sk_storage_map *ctx)
 		ps->slot[i] = 0;
 	}
 	if (!(ps->slot[0] | ps->slot[1]) || !read_owner(&ps->owner, &r.conn.owner))
-		return 0;
+		return;
 	r.cookie = bpf_get_socket_cookie(sk);
 	tuple_of_sock(sk, &r.conn.t);
 	if (sk->sk_protocol == IPPROTO_TCP)
@@ -467,7 +476,63 @@ int pnm_sockiter(struct bpf_iter__bpf_sk_storage_map *ctx)
 		r.base[i][PNM_IN] = ps->base[i][PNM_IN];
 		r.base[i][PNM_OUT] = ps->base[i][PNM_OUT];
 	}
-	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	bpf_seq_write(seq, &r, sizeof(r));
+}
+
+/* show: every socket's own counters, one pnm_sock_rec each (read through
+ * the pinned link PNM_SOCKITER). While an interface is detached, its
+ * column is cleared first: its slot may be given to another interface. */
+SEC("iter/bpf_sk_storage_map")
+int pnm_sockiter(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct pnm_sock *ps = ctx->value;
+	struct sock *sk = ctx->sk;
+
+	if (ps && sk)
+		sock_rec_emit(ctx->meta->seq, sk, ps);
+	return 0;
+}
+
+/* The detached interface's column of a pnm_conn entry, cleared. */
+static long conn_clear(struct bpf_map *map, __u64 *key, struct pnm_conn *c, __u32 *slot)
+{
+	for (int i = 0; i < PNM_CONN_IFACES; i++) {
+		if (c->slot[i] != *slot)
+			continue;
+		__builtin_memset(&c->c[i], 0, sizeof(c->c[i]));
+		c->slot[i] = 0;
+	}
+	return 0;
+}
+
+SEC("iter/task_file")
+int pnm_sockfiles(struct bpf_iter__task_file *ctx)
+{
+	struct file *file = ctx->file;
+	struct pnm_sock *ps;
+	struct socket *sock;
+	struct pnm_meta *m;
+	struct sock *sk;
+	__u32 zero = 0, slot;
+
+	if (!file) {
+		/* The end of the pass: pnm_conn's column too (what
+		 * pnm_conniter does elsewhere). */
+		m = bpf_map_lookup_elem(&pnm_meta, &zero);
+		slot = m ? m->clear_slot : 0;
+		if (slot)
+			bpf_for_each_map_elem(&pnm_conn, conn_clear, &slot, 0);
+		return 0;
+	}
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk;
+	if (!sk || !counted_sock(sk))
+		return 0;
+	ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
+	if (ps)
+		sock_rec_emit(ctx->meta->seq, sk, ps);
 	return 0;
 }
 

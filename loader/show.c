@@ -481,6 +481,10 @@ int cmd_status(int argc, char **argv)
 	printf("  %-14s %zu sockets with counters; %d B on each open TCP/UDP socket, "
 	       "freed with it\n",
 	       PNM_MAP_SOCKOWNER, nsocks, PNM_SOCK_SIZE);
+	if (pnm_meta_has(&m, PNM_META_FILES_READER))
+		printf("  %-14s read from open sockets (this kernel refuses map iterators): a TCP "
+		       "socket's counters go to the maps when its last holder closes it\n",
+		       "");
 	printf("  %-14s flow cache, %d ingress + %d egress entries per CPU: %s\n", PNM_MAP_FLOWS,
 	       PNM_FLOWS, PNM_FLOWS,
 	       pnm_meta_has(&m, PNM_META_FLOWS)

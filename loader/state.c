@@ -342,6 +342,29 @@ static int read_iter(const char *name, char **out, size_t *len)
 	return rc;
 }
 
+static int by_cookie(const void *a, const void *b)
+{
+	uint64_t x = ((const struct pnm_sock_rec *)a)->cookie;
+	uint64_t y = ((const struct pnm_sock_rec *)b)->cookie;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The open-files reader gives a socket once per process holding it (after
+ * a fork, say): one record per cookie stays. Returns how many. */
+static size_t unique_socks(struct pnm_sock_rec *r, size_t n)
+{
+	size_t k = 0;
+
+	if (n < 2)
+		return n;
+	qsort(r, n, sizeof(*r), by_cookie);
+	for (size_t i = 1; i < n; i++)
+		if (r[i].cookie != r[k].cookie)
+			r[++k] = r[i];
+	return k + 1;
+}
+
 int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req,
 		     struct pnm_sock_rec **out, size_t *n)
 {
@@ -360,7 +383,8 @@ int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req
 			return -errno;
 	}
 	rc = read_iter(PNM_SOCKITER, out ? &buf : NULL, &len);
-	if (!rc && req && req->clear_slot)
+	/* The open-files reader cleared pnm_conn's column at its end. */
+	if (!rc && req && req->clear_slot && !pnm_meta_has(m, PNM_META_FILES_READER))
 		rc = read_iter(PNM_CONNITER, NULL, &clen);
 	if (req && !bpf_map_lookup_elem(m->meta, &zero, &meta)) {
 		meta.clear_slot = 0;
@@ -374,6 +398,8 @@ int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req
 	if (out) {
 		*out = (struct pnm_sock_rec *)buf;
 		*n = len / sizeof(**out);
+		if (pnm_meta_has(m, PNM_META_FILES_READER))
+			*n = unique_socks(*out, *n);
 	}
 	return 0;
 }
@@ -493,8 +519,32 @@ static int pin_link(struct bpf_link *link, const char *prog)
 	return rc;
 }
 
+/* Does this kernel load map iterators? Some hardened builds refuse them
+ * (EPERM) while they load the task iterators. */
+static bool map_iters_load(const struct btf *vmlinux)
+{
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_ITER);
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int id = btf__find_by_name_kind(vmlinux, "bpf_iter_bpf_sk_storage_map", BTF_KIND_FUNC);
+	int fd;
+
+	if (id < 0)
+		return false;
+	opts.attach_btf_id = (uint32_t)id;
+	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "pnm_probe", "Dual BSD/GPL", insns,
+			   sizeof(insns) / sizeof(insns[0]), &opts);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* The reader of every socket's own counters, pinned: show reads it; and
- * the iterator over pnm_conn that detach runs. */
+ * the iterator over pnm_conn that detach runs (none with the open-files
+ * reader, which does its work). */
 static int attach_sockiter(struct sock_owner_bpf *so)
 {
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
@@ -502,6 +552,19 @@ static int attach_sockiter(struct sock_owner_bpf *so)
 	struct bpf_link *link;
 	int rc;
 
+	if (so->rodata->pnm_files_reader) {
+		link = bpf_program__attach_iter(so->progs.pnm_sockfiles, NULL);
+		if (!link) {
+			rc = -errno;
+			pr_warn("cannot attach the socket counter reader (iter/task_file): %s",
+				strerror(-rc));
+			return rc;
+		}
+		rc = pin_link(link, "pnm_sockiter");
+		if (rc)
+			pr_warn("cannot pin %s: %s", PNM_SOCKITER, strerror(-rc));
+		return rc;
+	}
 	memset(&info, 0, sizeof(info));
 	info.map.map_fd = (__u32)bpf_map__fd(so->maps.pnm_sockowner);
 	opts.link_info = &info;
@@ -727,6 +790,15 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 	}
 	set_sizes(so->obj, sizes);
 	so->rodata->pnm_ncpus = (uint32_t)pnm_ncpus();
+	so->rodata->pnm_files_reader = !map_iters_load(vmlinux);
+	if (so->rodata->pnm_files_reader) {
+		pr_info("kernel refuses map iterators: socket counters are read from open files");
+		bpf_program__set_autoload(so->progs.pnm_sockiter, false);
+		bpf_program__set_autoload(so->progs.pnm_conniter, false);
+		meta.flags |= PNM_META_FILES_READER;
+	} else {
+		bpf_program__set_autoload(so->progs.pnm_sockfiles, false);
+	}
 	so->rodata->pnm_task_btf =
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_get_current_task_btf,
 					NULL) == 1 &&

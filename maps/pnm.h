@@ -260,6 +260,9 @@ struct pnm_folds {
 #define PNM_META_MADE_XDP_DIR 0x2  /* libxdp made its bpffs directory for us */
 #define PNM_META_XDP_OWNERS 0x4	   /* pnm_skcookie is kept (an XDP ingress was attached) */
 #define PNM_META_FLOWS 0x8	   /* the TC programs use the flow cache (pnm_flows) */
+/* The kernel refused map iterators: PNM_SOCKITER reads open sockets
+ * (iter/task_file), and there is no PNM_CONNITER. */
+#define PNM_META_FILES_READER 0x10
 
 /* Pinned names (bpffs object names are at most 15 characters). */
 #define PNM_MAP_SOCKOWNER "pnm_sockowner"
