@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The flow cache (pnm_flows, per CPU, direct-mapped: ingress by tuple,
- * egress by socket cookie).
+ * The flow cache (pnm_flows, a block per CPU, direct-mapped: ingress by
+ * tuple, egress by socket cookie).
  *
  * Most of what TC ingress costs is finding the receiving socket
  * (bpf_sk_lookup_* takes and drops a reference on it) and touching its
@@ -80,15 +80,28 @@ static __always_inline bool tuple_eq(const struct pnm_tuple *a, const struct pnm
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
 }
 
+/* Entry idx of CPU cpu's block (NULL past the map's end). */
+static __always_inline struct pnm_flow *flow_entry_of(__u32 idx, __u32 cpu)
+{
+	__u32 key = cpu * (2 * PNM_FLOWS) + idx;
+
+	return bpf_map_lookup_elem(&pnm_flows, &key);
+}
+
+/* Entry idx of this CPU's block: for packets, which stay on their CPU. */
+static __always_inline struct pnm_flow *flow_entry(__u32 idx)
+{
+	return flow_entry_of(idx, bpf_get_smp_processor_id());
+}
+
 /*
  * The socket of storage ps changes hands, closes or reconnects: its entry
  * on every CPU stops taking packets. Bytes that entry already took stay its
- * owner's. Kernels without bpf_map_lookup_percpu_elem (Linux < 5.19) have
- * no flow cache (the loader leaves it off).
+ * owner's.
  */
 static __always_inline void flow_kill(__u32 idx, __u64 cookie, __u32 cpu)
 {
-	struct pnm_flow *e = bpf_map_lookup_percpu_elem(&pnm_flows, &idx, cpu);
+	struct pnm_flow *e = flow_entry_of(idx, cpu);
 
 	if (e && e->cookie == cookie)
 		__sync_lock_test_and_set(&e->live, 0);
@@ -104,8 +117,7 @@ static __always_inline void flow_forget(struct pnm_sock *ps)
 	cookie = PNM_ONCE(ps->cookie);
 	in = PNM_ONCE(ps->flow);
 	cpus = PNM_ONCE(ps->cpus);
-	if (!cookie ||
-	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem))
+	if (!cookie)
 		return;
 	out = PNM_FLOWS + flow_index_cookie(cookie);
 	for (cpu = 0; cpu < PNM_MAX_CPUS && cpu < pnm_ncpus; cpu++) {

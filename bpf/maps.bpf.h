@@ -183,9 +183,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_folds SEC(".maps");
 
+/* One block of 2 * PNM_FLOWS entries per possible CPU (the loader sizes
+ * it), not a per-CPU array: an entry's address is then the map's base
+ * plus an offset, without the load of the per-CPU pointer that a per-CPU
+ * array's lookup waits on (a quarter of egress's samples). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2 * PNM_FLOWS); /* ingress, then egress */
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * PNM_FLOWS); /* per CPU: ingress, then egress */
 	__type(key, __u32);
 	__type(value, struct pnm_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -179,10 +179,11 @@ struct pnm_claim_hint {
 	__u32 handovers; /* pnm_handovers when made */
 };
 
-#define PNM_HINTS 64 /* per CPU, by cookie */
-
+/* A block of PNM_HINTS per possible CPU (the loader sizes it), as
+ * pnm_flows: no per-CPU pointer to load first. Tracepoint programs run
+ * with preemption off, so a block is only ever written by its CPU. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PNM_HINTS);
 	__type(key, __u32);
 	__type(value, struct pnm_claim_hint);
@@ -191,7 +192,8 @@ struct {
 static __always_inline void claim_btf(struct sock *sk, struct task_struct *t)
 {
 	__u64 cookie = sk->__sk_common.skc_cookie.counter;
-	__u32 idx = cookie_slot(cookie, __builtin_ctz(PNM_HINTS));
+	__u32 idx = bpf_get_smp_processor_id() * PNM_HINTS +
+		    cookie_slot(cookie, __builtin_ctz(PNM_HINTS));
 	__u32 seen = PNM_ONCE(pnm_handovers);
 	struct pnm_owner me = {};
 	struct pnm_claim_hint *h;

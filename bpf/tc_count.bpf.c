@@ -177,7 +177,8 @@ static __always_inline bool flow_hit(struct pnm_flow *e, const struct pkt *p, __
  * them, were a third of the program's samples. Anything else (IPv6,
  * options past the linear data, no entry) takes the full path.
  */
-static __always_inline bool flow_hit_ipv4(struct __sk_buff *skb)
+static __always_inline bool flow_hit_ipv4(struct __sk_buff *skb, struct pnm_flow **entry,
+					  __u32 *index)
 {
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	__u32 off = pnm_l2_len, ihl, ports, fp, idx, hdr_len, packets;
@@ -215,7 +216,11 @@ static __always_inline bool flow_hit_ipv4(struct __sk_buff *skb)
 	ports = __builtin_bswap32(l4[0]);
 	fp = AF_INET | (__u32)proto << 8;
 	idx = flow_hash(ip[4], ip[3], ports, fp);
-	e = bpf_map_lookup_elem(&pnm_flows, &idx);
+	e = flow_entry(idx);
+	/* Looked up: a miss is not looked up again on the full path, which
+	 * would find the same entry for the same tuple. */
+	*entry = e;
+	*index = idx;
 	if (!e || !flow_live(e))
 		return false;
 	w = (const __u32 *)&e->t;
@@ -321,7 +326,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	__u64 bytes, egress_len = 0, own_cookie = 0;
 	__u32 packets = 1;
 
-	if (dir == PNM_IN && flow_hit_ipv4(skb))
+	if (dir == PNM_IN && flow_hit_ipv4(skb, &e, &idx))
 		return TC_ACT_UNSPEC;
 	if (dir == PNM_OUT) {
 		struct bpf_sock *sk = skb->sk;
@@ -334,7 +339,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		if (sk && egress_len && pnm_flows_on) {
 			own_cookie = skb_sock_cookie(skb, sk);
 			idx = PNM_FLOWS + flow_index_cookie(own_cookie);
-			e = bpf_map_lookup_elem(&pnm_flows, &idx);
+			e = flow_entry(idx);
 			if (flow_hit(e, NULL, own_cookie, at_layer(egress_len, packets), packets))
 				return TC_ACT_UNSPEC;
 		}
@@ -358,9 +363,9 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	 * cookie. */
 	if (own_sk)
 		ref.cookie = own_cookie ? own_cookie : bpf_get_socket_cookie(skb);
-	if (dir == PNM_IN && parsed) {
+	if (dir == PNM_IN && parsed && !e) {
 		idx = flow_index(&p.t);
-		e = bpf_map_lookup_elem(&pnm_flows, &idx);
+		e = flow_entry(idx);
 		if (flow_hit(e, &p, 0, at_layer(bytes, packets), packets))
 			return TC_ACT_UNSPEC;
 	}

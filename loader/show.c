@@ -487,9 +487,7 @@ int cmd_status(int argc, char **argv)
 		       "");
 	printf("  %-14s flow cache, %d ingress + %d egress entries per CPU: %s\n", PNM_MAP_FLOWS,
 	       PNM_FLOWS, PNM_FLOWS,
-	       pnm_meta_has(&m, PNM_META_FLOWS)
-		       ? "on"
-		       : "off (needs bpf_map_lookup_percpu_elem, Linux 5.19, and the close hooks)");
+	       pnm_meta_has(&m, PNM_META_FLOWS) ? "on" : "off (needs the close hooks)");
 	printf("  memory of all maps: %s (socket storage aside)\n",
 	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
 	pnm_snapshot_free(&snap);

@@ -136,20 +136,20 @@ fail:
  * those of an interface's current attach only. */
 static int read_flows(const struct pnm_maps *m, struct pnm_snapshot *s, struct socks *k)
 {
-	size_t vsz = (sizeof(struct pnm_flow) + 7) & ~(size_t)7, n, ncpu = (size_t)pnm_ncpus();
+	size_t vsz = (sizeof(struct pnm_flow) + 7) & ~(size_t)7, n;
 	char *keys, *vals;
 	int rc;
 
-	rc = read_all(m->flows, sizeof(uint32_t), vsz * ncpu, &keys, &vals, &n);
+	rc = read_all(m->flows, sizeof(uint32_t), vsz, &keys, &vals, &n);
 	if (rc)
 		return rc;
 	free(keys);
-	k->flow = calloc(n * ncpu + 1, sizeof(*k->flow));
+	k->flow = calloc(n + 1, sizeof(*k->flow));
 	if (!k->flow) {
 		free(vals);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n * ncpu; i++) {
+	for (size_t i = 0; i < n; i++) {
 		const struct pnm_flow *f = (const void *)(vals + i * vsz);
 		const struct pnm_iface *ifc;
 

@@ -414,8 +414,7 @@ bool pnm_hook_active(const struct pnm_hook *h)
 
 bool pnm_flows_possible(void)
 {
-	/* The hooks that end entries (closes) and the helper they do it
-	 * with (Linux 5.19). */
+	/* The hooks that end entries (closes). */
 	static const char *const need[] = { "pnm_sock_release", "pnm_tcp_state" };
 
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
@@ -423,8 +422,7 @@ bool pnm_flows_possible(void)
 			if (!strcmp(pnm_hooks[j].prog, need[i]) && !pnm_hook_active(&pnm_hooks[j]))
 				return false;
 	}
-	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_map_lookup_percpu_elem,
-				       NULL) == 1;
+	return true;
 }
 
 bool pnm_meta_has(const struct pnm_maps *m, uint32_t flag)
@@ -702,6 +700,9 @@ static void set_sizes(struct bpf_object *obj, const struct pnm_sizes *sizes)
 		    (!strcmp(name, PNM_MAP_CLOSED) || !strcmp(name, PNM_MAP_SKCOOKIE) ||
 		     !strcmp(name, PNM_MAP_CONN)))
 			bpf_map__set_max_entries(map, sizes->sockets);
+		/* A block of entries per possible CPU (bpf/maps.bpf.h). */
+		if (!strcmp(name, PNM_MAP_FLOWS))
+			bpf_map__set_max_entries(map, (uint32_t)pnm_ncpus() * 2 * PNM_FLOWS);
 	}
 }
 
@@ -789,6 +790,7 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 		goto fail;
 	}
 	set_sizes(so->obj, sizes);
+	bpf_map__set_max_entries(so->maps.claim_hints, (uint32_t)pnm_ncpus() * PNM_HINTS);
 	so->rodata->pnm_ncpus = (uint32_t)pnm_ncpus();
 	so->rodata->pnm_files_reader = !map_iters_load(vmlinux);
 	if (so->rodata->pnm_files_reader) {

@@ -84,8 +84,8 @@ int pnm_reuse_maps(struct bpf_object *obj);
 /* Is the link of hook h pinned (i.e. active)? */
 bool pnm_hook_active(const struct pnm_hook *h);
 /* Can the TC programs use the flow cache (pnm_flows): are the hooks that
- * end its entries active, and has the kernel their helper? Asked once, at
- * the first attach (PNM_META_FLOWS). */
+ * end its entries active? Asked once, at the first attach
+ * (PNM_META_FLOWS). */
 bool pnm_flows_possible(void);
 
 /* Let group gid read the pins (directory 0750, files 0640). */

@@ -18,7 +18,7 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 5
+#define PNM_LAYOUT_VERSION 6
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64     /* attached interfaces */
@@ -176,7 +176,8 @@ struct pnm_sock_rec {
 };
 
 /*
- * pnm_flows: the flow cache, per CPU, direct-mapped (bpf/flows.bpf.h):
+ * pnm_flows: the flow cache, a block per possible CPU (key cpu * 2 *
+ * PNM_FLOWS + index), direct-mapped (bpf/flows.bpf.h): in each block,
  * PNM_FLOWS entries for ingress, by tuple, then PNM_FLOWS for egress, by
  * socket cookie. A socket's packets after the first add to their entry
  * (pending) instead of finding the socket (ingress) and its storage again.
@@ -187,6 +188,8 @@ struct pnm_sock_rec {
  * counts for nothing.
  */
 #define PNM_FLOWS 1024 /* entries per CPU, a power of two */
+/* The send/receive hooks' claim hints (bpf/sock_owner.bpf.c), per CPU. */
+#define PNM_HINTS 64
 struct pnm_flow {
 	struct pnm_tuple t;
 	struct pnm_owner owner;
