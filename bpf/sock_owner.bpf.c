@@ -162,6 +162,15 @@ static __always_inline bool counted_sock(const struct sock *sk)
  * accept queue (seen once accepted). */
 const volatile bool pnm_files_reader = false;
 
+/* The TCP or UDP socket an open file is, or NULL. */
+static __always_inline struct sock *file_sock(struct file *file)
+{
+	struct socket *sock = bpf_sock_from_file(file);
+	struct sock *sk = sock ? sock->sk : NULL;
+
+	return sk && counted_sock(sk) ? sk : NULL;
+}
+
 #define PF_KTHREAD 0x00200000
 
 /*
@@ -495,15 +504,21 @@ int pnm_sockiter(struct bpf_iter__bpf_sk_storage_map *ctx)
 	return 0;
 }
 
-/* The detached interface's column of a pnm_conn entry, cleared. */
-static long conn_clear(struct bpf_map *map, __u64 *key, struct pnm_conn *c, __u32 *slot)
+/* The detached interface's column (slot + 1) of a pnm_conn entry,
+ * cleared. */
+static __always_inline void conn_clear_slot(struct pnm_conn *c, __u32 slot)
 {
 	for (int i = 0; i < PNM_CONN_IFACES; i++) {
-		if (c->slot[i] != *slot)
+		if (c->slot[i] != slot)
 			continue;
 		__builtin_memset(&c->c[i], 0, sizeof(c->c[i]));
 		c->slot[i] = 0;
 	}
+}
+
+static long conn_clear(struct bpf_map *map, __u64 *key, struct pnm_conn *c, __u32 *slot)
+{
+	conn_clear_slot(c, *slot);
 	return 0;
 }
 
@@ -512,7 +527,6 @@ int pnm_sockfiles(struct bpf_iter__task_file *ctx)
 {
 	struct file *file = ctx->file;
 	struct pnm_sock *ps;
-	struct socket *sock;
 	struct pnm_meta *m;
 	struct sock *sk;
 	__u32 zero = 0, slot;
@@ -526,11 +540,8 @@ int pnm_sockfiles(struct bpf_iter__task_file *ctx)
 			bpf_for_each_map_elem(&pnm_conn, conn_clear, &slot, 0);
 		return 0;
 	}
-	sock = bpf_sock_from_file(file);
-	if (!sock)
-		return 0;
-	sk = sock->sk;
-	if (!sk || !counted_sock(sk))
+	sk = file_sock(file);
+	if (!sk)
 		return 0;
 	ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
 	if (ps)
@@ -550,14 +561,8 @@ int pnm_conniter(struct bpf_iter__bpf_map_elem *ctx)
 	__u32 zero = 0;
 
 	m = bpf_map_lookup_elem(&pnm_meta, &zero);
-	if (!c || !m || !m->clear_slot)
-		return 0;
-	for (int i = 0; i < PNM_CONN_IFACES; i++) {
-		if (c->slot[i] != m->clear_slot)
-			continue;
-		__builtin_memset(&c->c[i], 0, sizeof(c->c[i]));
-		c->slot[i] = 0;
-	}
+	if (c && m && m->clear_slot)
+		conn_clear_slot(c, m->clear_slot);
 	return 0;
 }
 
@@ -659,17 +664,13 @@ int pnm_seed(struct bpf_iter__task_file *ctx)
 	struct file *file = ctx->file;
 	struct pnm_owner me;
 	struct pnm_sock *cur;
-	struct socket *sock;
 	struct sock *sk;
 	__u64 cookie;
 
 	if (!t || !file)
 		return 0;
-	sock = bpf_sock_from_file(file);
-	if (!sock)
-		return 0;
-	sk = sock->sk;
-	if (!sk || !counted_sock(sk))
+	sk = file_sock(file);
+	if (!sk)
 		return 0;
 	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!cur || cur->owner.tgid)

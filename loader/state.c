@@ -540,58 +540,47 @@ static bool map_iters_load(const struct btf *vmlinux)
 	return true;
 }
 
-/* The reader of every socket's own counters, pinned: show reads it; and
- * the iterator over pnm_conn that detach runs (none with the open-files
- * reader, which does its work). */
-static int attach_sockiter(struct sock_owner_bpf *so)
+/* Iterator prog over map_fd (-1: none), pinned as link_NAME. */
+static int pin_iter(struct bpf_program *prog, int map_fd, const char *name, const char *what)
 {
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	union bpf_iter_link_info info;
 	struct bpf_link *link;
 	int rc;
 
-	if (so->rodata->pnm_files_reader) {
-		link = bpf_program__attach_iter(so->progs.pnm_sockfiles, NULL);
-		if (!link) {
-			rc = -errno;
-			pr_warn("cannot attach the socket counter reader (iter/task_file): %s",
-				strerror(-rc));
-			return rc;
-		}
-		rc = pin_link(link, "pnm_sockiter");
-		if (rc)
-			pr_warn("cannot pin %s: %s", PNM_SOCKITER, strerror(-rc));
-		return rc;
-	}
 	memset(&info, 0, sizeof(info));
-	info.map.map_fd = (__u32)bpf_map__fd(so->maps.pnm_sockowner);
-	opts.link_info = &info;
-	opts.link_info_len = sizeof(info);
-	link = bpf_program__attach_iter(so->progs.pnm_sockiter, &opts);
+	if (map_fd >= 0) {
+		info.map.map_fd = (__u32)map_fd;
+		opts.link_info = &info;
+		opts.link_info_len = sizeof(info);
+	}
+	link = bpf_program__attach_iter(prog, &opts);
 	if (!link) {
 		rc = -errno;
-		pr_warn("cannot attach the socket counter reader (iter/bpf_sk_storage_map, Linux "
-			"5.9+): %s",
-			strerror(-rc));
+		pr_warn("cannot attach %s: %s", what, strerror(-rc));
 		return rc;
 	}
-	rc = pin_link(link, "pnm_sockiter");
-	if (rc) {
-		pr_warn("cannot pin %s: %s", PNM_SOCKITER, strerror(-rc));
-		return rc;
-	}
-	info.map.map_fd = (__u32)bpf_map__fd(so->maps.pnm_conn);
-	link = bpf_program__attach_iter(so->progs.pnm_conniter, &opts);
-	if (!link) {
-		rc = -errno;
-		pr_warn("cannot attach the connection map iterator (iter/bpf_map_elem): %s",
-			strerror(-rc));
-		return rc;
-	}
-	rc = pin_link(link, "pnm_conniter");
+	rc = pin_link(link, name);
 	if (rc)
-		pr_warn("cannot pin %s: %s", PNM_CONNITER, strerror(-rc));
+		pr_warn("cannot pin link_%s: %s", name, strerror(-rc));
 	return rc;
+}
+
+/* The reader of every socket's own counters, pinned: show reads it; and
+ * the iterator over pnm_conn that detach runs (none with the open-files
+ * reader, which does its work). */
+static int attach_sockiter(struct sock_owner_bpf *so)
+{
+	int rc;
+
+	if (so->rodata->pnm_files_reader)
+		return pin_iter(so->progs.pnm_sockfiles, -1, "pnm_sockiter",
+				"the socket counter reader (iter/task_file)");
+	rc = pin_iter(so->progs.pnm_sockiter, bpf_map__fd(so->maps.pnm_sockowner), "pnm_sockiter",
+		      "the socket counter reader (iter/bpf_sk_storage_map, Linux 5.9+)");
+	return rc ? rc
+		  : pin_iter(so->progs.pnm_conniter, bpf_map__fd(so->maps.pnm_conn), "pnm_conniter",
+			     "the connection map iterator (iter/bpf_map_elem)");
 }
 
 static int attach_hooks(struct sock_owner_bpf *so, const struct btf *vmlinux)
