@@ -368,6 +368,9 @@ static size_t unique_socks(struct pnm_sock_rec *r, size_t n)
 int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req,
 		     struct pnm_sock_rec **out, size_t *n)
 {
+	/* The open-files reader gives a socket once per holder, and clears
+	 * pnm_conn's column itself at its end. */
+	bool files = pnm_meta_has(m, PNM_META_FILES_READER);
 	struct pnm_meta meta;
 	uint32_t zero = 0;
 	char *buf = NULL;
@@ -383,8 +386,7 @@ int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req
 			return -errno;
 	}
 	rc = read_iter(PNM_SOCKITER, out ? &buf : NULL, &len);
-	/* The open-files reader cleared pnm_conn's column at its end. */
-	if (!rc && req && req->clear_slot && !pnm_meta_has(m, PNM_META_FILES_READER))
+	if (!rc && req && req->clear_slot && !files)
 		rc = read_iter(PNM_CONNITER, NULL, &clen);
 	if (req && !bpf_map_lookup_elem(m->meta, &zero, &meta)) {
 		meta.clear_slot = 0;
@@ -398,7 +400,7 @@ int pnm_sockets_read(const struct pnm_maps *m, const struct pnm_sockets_req *req
 	if (out) {
 		*out = (struct pnm_sock_rec *)buf;
 		*n = len / sizeof(**out);
-		if (pnm_meta_has(m, PNM_META_FILES_READER))
+		if (files)
 			*n = unique_socks(*out, *n);
 	}
 	return 0;
