@@ -21,10 +21,19 @@
  * Set by the loader for each attached interface: one program instance per
  * interface, so the packet path needs no per-packet configuration lookup
  * and interfaces with the same ifindex in two network namespaces stay apart.
+ * Immediates the loader writes into the instructions (maps/pnm.h): opaque
+ * to the compiler, exact constants to the verifier, which drops the
+ * branches they rule out.
  */
-const volatile __u32 pnm_slot = 0;
-const volatile __u32 pnm_l2_len = 14;
-const volatile __u32 pnm_layer = PNM_L2;
+#define PNM_CONST(id)                                                                             \
+	({                                                                                        \
+		__u64 __v;                                                                        \
+		asm volatile("%0 = %1 ll" : "=r"(__v) : "i"((__u64)PNM_CONST_MARK << 32 | (id))); \
+		__v;                                                                              \
+	})
+#define pnm_slot ((__u32)PNM_CONST(PNM_C_SLOT))
+#define pnm_l2_len ((__u32)PNM_CONST(PNM_C_L2_LEN))
+#define pnm_layer ((__u32)PNM_CONST(PNM_C_LAYER))
 
 struct pkt {
 	struct pnm_tuple t; /* local/remote from this host's point of view */

@@ -87,7 +87,7 @@ static __always_inline __u64 skb_sock_cookie(struct __sk_buff *skb, struct bpf_s
 }
 
 /* The network namespace of this instance's interface (nsfs inode). */
-const volatile __u64 pnm_netns_ino = 0;
+#define pnm_netns_ino PNM_CONST(PNM_C_NETNS_INO)
 
 /*
  * Wire bytes and packets of what may be a GSO/GRO super-packet: each segment
@@ -143,8 +143,8 @@ static __always_inline bool owner_from_other_netns(struct __sk_buff *skb, struct
 
 /* This instance's generation (pnm_if_cfg.gen), and whether the hooks that
  * end flow-cache entries are all there (the loader's check). */
-const volatile __u32 pnm_gen = 0;
-const volatile bool pnm_flows_on = false;
+#define pnm_gen ((__u32)PNM_CONST(PNM_C_GEN))
+#define pnm_flows_on ((bool)PNM_CONST(PNM_C_FLOWS_ON))
 
 /* A flow taken for another only when idle this long (ns). */
 #define PNM_FLOW_IDLE 100000000ULL

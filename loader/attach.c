@@ -268,6 +268,49 @@ static uint32_t attach_gen(void)
 	return g ? g : 1;
 }
 
+/*
+ * The load-time constants of an interface's packet programs (maps/pnm.h):
+ * each marked 64-bit immediate gets its value. A mark with an id we do not
+ * know fails the load rather than run with it.
+ */
+static int set_consts(struct bpf_object *obj, const uint64_t val[PNM_C_COUNT])
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj)
+	{
+		size_t n = bpf_program__insn_cnt(prog);
+		struct bpf_insn *insn = malloc(n * sizeof(*insn));
+		int rc;
+
+		if (!insn)
+			return -ENOMEM;
+		memcpy(insn, bpf_program__insns(prog), n * sizeof(*insn));
+		for (size_t i = 0; i + 1 < n; i++) {
+			uint32_t id = (uint32_t)insn[i].imm;
+
+			if (insn[i].code != (BPF_LD | BPF_IMM | BPF_DW))
+				continue;
+			if (!insn[i].src_reg && (uint32_t)insn[i + 1].imm == PNM_CONST_MARK) {
+				if (!id || id >= PNM_C_COUNT) {
+					free(insn);
+					pr_warn("program %s has an unknown load-time constant (%u)",
+						bpf_program__name(prog), id);
+					return -EINVAL;
+				}
+				insn[i].imm = (int32_t)(uint32_t)val[id];
+				insn[i + 1].imm = (int32_t)(uint32_t)(val[id] >> 32);
+			}
+			i++; /* its second half */
+		}
+		rc = bpf_program__set_insns(prog, insn, n);
+		free(insn);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* This interface's instance of the TC programs (egress only with XDP). */
 static int load_tc(const struct pnm_maps *m, const struct pnm_if_cfg *cfg, uint32_t slot,
 		   struct tc_count_bpf **out)
@@ -279,15 +322,18 @@ static int load_tc(const struct pnm_maps *m, const struct pnm_if_cfg *cfg, uint3
 	*out = tc;
 	if (!tc)
 		return -errno;
-	tc->rodata->pnm_slot = slot;
-	tc->rodata->pnm_l2_len = cfg->l2_len;
-	tc->rodata->pnm_layer = cfg->layer;
-	tc->rodata->pnm_netns_ino = cfg->netns_ino;
-	tc->rodata->pnm_gen = cfg->gen;
-	tc->rodata->pnm_flows_on = pnm_meta_has(m, PNM_META_FLOWS);
 	if (cfg->flags & PNM_IF_XDP)
 		bpf_program__set_autoload(tc->progs.pnm_tc_ingress, false);
-	rc = pnm_reuse_maps(tc->obj);
+	rc = set_consts(tc->obj, (uint64_t[PNM_C_COUNT]){
+					 [PNM_C_SLOT] = slot,
+					 [PNM_C_L2_LEN] = cfg->l2_len,
+					 [PNM_C_LAYER] = cfg->layer,
+					 [PNM_C_GEN] = cfg->gen,
+					 [PNM_C_FLOWS_ON] = pnm_meta_has(m, PNM_META_FLOWS),
+					 [PNM_C_NETNS_INO] = cfg->netns_ino,
+				 });
+	if (!rc)
+		rc = pnm_reuse_maps(tc->obj);
 	return rc ? rc : tc_count_bpf__load(tc);
 }
 
@@ -322,10 +368,13 @@ static int attach_xdp(const struct pnm_maps *m, struct pnm_if_cfg *cfg, uint32_t
 	x = xdp_count_bpf__open_opts(&opts);
 	if (!x)
 		return -errno;
-	x->rodata->pnm_slot = slot;
-	x->rodata->pnm_l2_len = cfg->l2_len;
-	x->rodata->pnm_layer = cfg->layer;
-	rc = pnm_reuse_maps(x->obj);
+	rc = set_consts(x->obj, (uint64_t[PNM_C_COUNT]){
+					[PNM_C_SLOT] = slot,
+					[PNM_C_L2_LEN] = cfg->l2_len,
+					[PNM_C_LAYER] = cfg->layer,
+				});
+	if (!rc)
+		rc = pnm_reuse_maps(x->obj);
 	/* The XDP program finds owners in pnm_skcookie: from now on the
 	 * socket hooks keep it, and the sockets that exist get theirs. */
 	if (!rc) {

@@ -106,6 +106,24 @@ enum pnm_layer {
 #define PNM_L1_OVERHEAD 24
 #define PNM_ETH_MIN_FRAME 60
 
+/*
+ * The packet programs' load-time constants (bpf/count.bpf.h): each use is
+ * a 64-bit immediate load of PNM_CONST_MARK << 32 | id, which the loader
+ * rewrites to the interface's value before the program is loaded, as
+ * Cilium's LOAD_CONSTANT does. The value is then part of the instruction:
+ * no load from .rodata, a cache line every cold run would miss.
+ */
+#define PNM_CONST_MARK 0x706e6d63u /* "pnmc" */
+enum pnm_const_id {
+	PNM_C_SLOT = 1,	 /* the interface's slot */
+	PNM_C_L2_LEN,	 /* its link-layer header length */
+	PNM_C_LAYER,	 /* enum pnm_layer */
+	PNM_C_GEN,	 /* pnm_if_cfg.gen of this attach */
+	PNM_C_FLOWS_ON,	 /* PNM_META_FLOWS: the flow cache is on */
+	PNM_C_NETNS_INO, /* its network namespace (nsfs inode) */
+	PNM_C_COUNT
+};
+
 struct pnm_if_cfg {
 	__u64 netns_ino;	 /* its network namespace (nsfs inode) */
 	__u32 ifindex;		 /* in that namespace */

@@ -688,6 +688,14 @@ test_xdp_ingress() {
 	pnm status
 	printf '%s\n' "$PNM_OUT" | grep -Eq "^  $PNMT_IF0 .*ingress XDP \(native, libxdp\) ok, egress $PNMT_HOOK_RE ok" ||
 		soft_fail "status does not show the XDP ingress in place: $PNM_OUT"
+	# Both objects' programs run with the interface's constants written
+	# into their instructions: no load-time constant mark is left.
+	local xl
+	xl=$(bpftool prog dump xlated name pnm_xdp_ingress && bpftool prog dump xlated name pnm_tc_egress) ||
+		fail "bpftool prog dump xlated failed"
+	[ "$(grep -c . <<<"$xl")" -gt 100 ] || fail "no translated program to look at: $xl"
+	! grep -qi "0x706e6d63" <<<"$xl" ||
+		fail "a load-time constant was left unwritten: $(grep -i -m3 0x706e6d63 <<<"$xl")"
 	curl_run_sum "$dir" xdp "$url" "$filter"
 	pnm_json "$dir/xdp.json" -p "$RUN_PID"
 	read -r -a xdp < <(json_procs "$dir/xdp.json" "$PNMT_IF0" "$RUN_PID")
