@@ -4,7 +4,9 @@
 #  - the kernel's own ns per run of every attached program
 #    (kernel.bpf_stats_enabled) under a TCP stream and a 64-byte UDP flood,
 #    each sent and received (egress and ingress each get the data packets),
-#    next to an empty TC program attached at the same time (the floor);
+#    and a TCP stream received with offloads off (one run per 1500-byte
+#    packet, as in the comparison with nethogs), next to an empty TC
+#    program attached at the same time (the floor);
 #  - iperf3 TCP throughput, attached vs detached, alternated (twice as
 #    many pairs as the rest);
 #  - 64-byte UDP packets per second, attached vs detached, alternated;
@@ -119,18 +121,20 @@ for h in ingress egress; do
 	tc filter add dev "$PNMT_IF0" "$h" prio 60000 bpf da obj "$EMPTY" sec tc ||
 		{ echo "cannot attach the empty program" >&2; exit 1; }
 done
-for load in tcp tcp_recv udp64 udp64_recv; do
+for load in tcp tcp_recv tcp_recv_off udp64 udp64_recv; do
+	[ $load = tcp_recv_off ] && offloads off
 	for ((i = 0; i < REPS; i++)); do
 		prog_stats >"$OUT/s0"
 		case $load in
 		tcp) iperf_tcp >/dev/null ;;
-		tcp_recv) iperf_tcp -R >/dev/null ;;
+		tcp_recv | tcp_recv_off) iperf_tcp -R >/dev/null ;;
 		udp64) iperf_udp64 >/dev/null ;;
 		udp64_recv) iperf_udp64 -R >/dev/null ;;
 		esac
 		prog_stats >"$OUT/s1"
 		LC_ALL=C join "$OUT/s0" "$OUT/s1" | awk -v l=$load '$5 > $3 { printf "cost.%s.%s %.1f\n", l, $1, ($4 - $2) / ($5 - $3) }' >>"$R"
 	done
+	[ $load = tcp_recv_off ] && offloads on
 done
 for h in ingress egress; do tc filter del dev "$PNMT_IF0" "$h" prio 60000; done
 [ -n "${empty_clsact:-}" ] && tc qdisc del dev "$PNMT_IF0" clsact
@@ -164,8 +168,10 @@ ifbytes() { echo "$(cat "/sys/class/net/$PNMT_IF0/statistics/rx_bytes")" \
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # bpf_ns: "run_time_ns run_cnt" of pnm-tc's programs, summed.
 bpf_ns() { prog_stats | awk '$1 != "pnm_bench_empty" { t += $2; n += $3 } END { printf "%d %d\n", t, n }'; }
-# The floor per program run, measured above: the empty program's median.
-floor_ns=$(awk '$1 ~ /pnm_bench_empty$/ { print $2 }' "$R" | sort -n |
+# The floor per program run, measured above under the same load (a TCP
+# download, offloads off): the empty program's median. A cold run (a
+# super-packet, a flood's packet after each system call) costs it more.
+floor_ns=$(awk '$1 == "cost.tcp_recv_off.pnm_bench_empty" { print $2 }' "$R" | sort -n |
 	awk '{ v[NR] = $1 } END { print NR ? (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) : 0 }')
 sysctl -qw kernel.bpf_stats_enabled=1
 "$PNM_TC" attach "$PNMT_IF0" >/dev/null
