@@ -74,93 +74,104 @@ struct socks {
 	size_t nflow;
 };
 
+/* Room for need elements of sz bytes in *arr, whose capacity *cap doubles
+ * as it grows. */
+static bool room(void *arr, size_t *cap, size_t need, size_t sz)
+{
+	void *grown;
+	size_t want = *cap ? *cap : 256;
+
+	if (need <= *cap)
+		return true;
+	while (want < need)
+		want *= 2;
+	memcpy(&grown, arr, sizeof(grown));
+	grown = realloc(grown, want * sz);
+	if (!grown)
+		return false;
+	memcpy(arr, &grown, sizeof(grown));
+	*cap = want;
+	return true;
+}
+
+/* A batch of n entries: keys of ksz bytes, values of vsz bytes. */
+typedef int (*batch_fn)(void *ctx, const char *keys, const char *vals, size_t n);
+
 /*
- * Every entry of a hash map, read in batches (a few system calls, not two
- * per entry): *n keys of ksz bytes in *keys, values of vsz bytes (per-CPU
- * maps: all CPUs' copies) in *vals. The caller frees both.
+ * Every entry of a map, read in batches (a few system calls, not two per
+ * entry) into one batch's buffers, used again for the next: fn keeps what
+ * it needs of each. Per-CPU maps give all CPUs' copies of a value. Whole
+ * maps read at once were most of what show touched: the flow cache alone
+ * is 4096 entries of 112 B on 2 CPUs, nearly all of them empty, and on a
+ * VM each page touched for the first time is a dear page fault.
  */
-static int read_all(int fd, size_t ksz, size_t vsz, char **keys, char **vals, size_t *n)
+static int read_batches(int fd, size_t ksz, size_t vsz, batch_fn fn, void *ctx)
 {
 	enum { BATCH = 1024 };
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	uint64_t in = 0, out = 0; /* the kernel's position: a bucket number */
-	size_t cap = 0;
+	/* Zeroed: valgrind does not see the kernel fill them. */
+	char *keys = calloc(BATCH, ksz), *vals = calloc(BATCH, vsz);
 	bool first = true;
-	int err;
+	int err = keys && vals ? 0 : ENOMEM;
 
-	*keys = *vals = NULL;
-	*n = 0;
-	for (;;) {
+	while (!err) {
 		uint32_t got = BATCH;
+		bool last;
 
-		err = 0;
-		if (*n + BATCH > cap) {
-			size_t old = cap;
-			char *k, *v;
-
-			cap = 2 * cap + BATCH;
-			k = realloc(*keys, cap * ksz);
-			if (k)
-				*keys = k;
-			v = k ? realloc(*vals, cap * vsz) : NULL;
-			if (v)
-				*vals = v;
-			if (!k || !v) {
-				err = ENOMEM;
-				goto fail;
-			}
-			/* Zeroed: valgrind does not see the kernel fill them. */
-			memset(k + old * ksz, 0, (cap - old) * ksz);
-			memset(v + old * vsz, 0, (cap - old) * vsz);
-		}
-		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out, *keys + *n * ksz,
-					 *vals + *n * vsz, &got, &opts))
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &got, &opts))
 			err = errno;
-		if (err && err != ENOENT)
-			goto fail;
-		*n += got; /* the last batch (ENOENT) may have some too */
+		last = err == ENOENT; /* which may still bring some */
+		if (last)
+			err = 0;
+		if (!err && got)
+			err = -fn(ctx, keys, vals, got);
+		if (last)
+			break;
 		first = false;
 		in = out;
-		if (err == ENOENT)
-			return 0;
 	}
-fail:
-	free(*keys);
-	free(*vals);
-	*keys = *vals = NULL;
-	*n = 0;
+	free(keys);
+	free(vals);
 	return -err;
 }
 
 /* The flow cache's pending bytes, every CPU's entries (bpf/flows.bpf.h):
  * those of an interface's current attach only. */
-static int read_flows(const struct pnm_maps *m, struct pnm_snapshot *s, struct socks *k)
-{
-	size_t vsz = (sizeof(struct pnm_flow) + 7) & ~(size_t)7, n;
-	char *keys, *vals;
-	int rc;
+struct flows_ctx {
+	struct pnm_snapshot *s;
+	struct socks *k;
+	size_t cap;
+};
 
-	rc = read_all(m->flows, sizeof(uint32_t), vsz, &keys, &vals, &n);
-	if (rc)
-		return rc;
-	free(keys);
-	k->flow = calloc(n + 1, sizeof(*k->flow));
-	if (!k->flow) {
-		free(vals);
-		return -ENOMEM;
-	}
+static int flows_batch(void *ctx, const char *keys, const char *vals, size_t n)
+{
+	struct flows_ctx *x = ctx;
+	size_t vsz = (sizeof(struct pnm_flow) + 7) & ~(size_t)7;
+
+	(void)keys;
 	for (size_t i = 0; i < n; i++) {
 		const struct pnm_flow *f = (const void *)(vals + i * vsz);
 		const struct pnm_iface *ifc;
 
 		if (!f->slot || !(f->pending.bytes | f->pending.packets))
 			continue;
-		ifc = pnm_snapshot_iface_by_slot(s, f->slot - 1);
-		if (ifc && ifc->gen == f->gen)
-			k->flow[k->nflow++] = *f;
+		ifc = pnm_snapshot_iface_by_slot(x->s, f->slot - 1);
+		if (!ifc || ifc->gen != f->gen)
+			continue;
+		if (!room(&x->k->flow, &x->cap, x->k->nflow + 1, sizeof(*f)))
+			return -ENOMEM;
+		x->k->flow[x->k->nflow++] = *f;
 	}
-	free(vals);
 	return 0;
+}
+
+static int read_flows(const struct pnm_maps *m, struct pnm_snapshot *s, struct socks *k)
+{
+	struct flows_ctx x = { .s = s, .k = k };
+
+	return read_batches(m->flows, sizeof(uint32_t), (sizeof(struct pnm_flow) + 7) & ~(size_t)7,
+			    flows_batch, &x);
 }
 
 static int by_owner(const void *a, const void *b)
@@ -206,30 +217,48 @@ static int by_process(const void *a, const void *b)
 
 /* Names, parents and exits from pnm_procinfo, joined to the processes
  * (both in PID order: one pass). */
+struct info_row {
+	struct pnm_owner o;
+	struct pnm_proc_info info;
+};
+
+struct names_ctx {
+	struct info_row *rows;
+	size_t n, cap;
+};
+
+static int names_batch(void *ctx, const char *keys, const char *vals, size_t n)
+{
+	struct names_ctx *x = ctx;
+
+	if (!room(&x->rows, &x->cap, x->n + n, sizeof(*x->rows)))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++, x->n++) {
+		memcpy(&x->rows[x->n].o, keys + i * sizeof(struct pnm_owner),
+		       sizeof(struct pnm_owner));
+		memcpy(&x->rows[x->n].info, vals + i * sizeof(struct pnm_proc_info),
+		       sizeof(struct pnm_proc_info));
+	}
+	return 0;
+}
+
 static int read_names(const struct pnm_maps *m, struct pnm_snapshot *s)
 {
-	struct info_row {
-		struct pnm_owner o;
-		struct pnm_proc_info info;
-	} * rows;
+	struct names_ctx x = { 0 };
+	struct info_row *rows;
 	size_t n, j = 0;
-	char *keys, *vals;
 	int rc;
 
-	rc = read_all(m->procinfo, sizeof(struct pnm_owner), sizeof(struct pnm_proc_info), &keys,
-		      &vals, &n);
-	if (rc)
+	rc = read_batches(m->procinfo, sizeof(struct pnm_owner), sizeof(struct pnm_proc_info),
+			  names_batch, &x);
+	if (rc) {
+		free(x.rows);
 		return rc;
-	rows = calloc(n ? n : 1, sizeof(*rows));
-	for (size_t i = 0; rows && i < n; i++) {
-		memcpy(&rows[i].o, keys + i * sizeof(rows[i].o), sizeof(rows[i].o));
-		memcpy(&rows[i].info, vals + i * sizeof(rows[i].info), sizeof(rows[i].info));
 	}
-	free(keys);
-	free(vals);
-	if (!rows)
-		return -ENOMEM;
-	qsort(rows, n, sizeof(*rows), by_owner);
+	rows = x.rows;
+	n = x.n;
+	if (n > 1)
+		qsort(rows, n, sizeof(*rows), by_owner);
 	for (size_t i = 0; i < s->nprocs; i++) {
 		struct pnm_proc *p = &s->procs[i];
 		struct pnm_owner o = { .start_ns = p->start_ns, .tgid = p->pid };
@@ -252,35 +281,53 @@ static int read_names(const struct pnm_maps *m, struct pnm_snapshot *s)
 	return 0;
 }
 
-static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s)
+/* pnm_procstat's entries, all CPUs' counters summed, as rows. */
+struct procs_ctx {
+	struct proc_row *rows;
+	size_t n, cap;
+};
+
+/* A pnm_procstat value: one 8-byte-aligned copy per possible CPU. */
+static size_t traffic_vsz(void)
 {
-	size_t vsz = ((sizeof(struct pnm_traffic) + 7) & ~(size_t)7) * (size_t)pnm_ncpus();
-	struct proc_row *rows = NULL, *r;
-	size_t n = 0, cap = 0, nstat;
-	char *keys, *vals;
-	int rc;
+	return ((sizeof(struct pnm_traffic) + 7) & ~(size_t)7) * (size_t)pnm_ncpus();
+}
 
-	/* Read all, then group by process: no search per row. */
-	rc = read_all(m->procstat, sizeof(struct pnm_proc_key), vsz, &keys, &vals, &nstat);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < nstat; i++) {
+static int procs_batch(void *ctx, const char *keys, const char *vals, size_t n)
+{
+	size_t vsz = traffic_vsz();
+	struct procs_ctx *x = ctx;
+
+	for (size_t i = 0; i < n; i++) {
 		const struct pnm_traffic *tr = (const void *)(vals + i * vsz);
+		struct proc_row *r = next_row(&x->rows, &x->n, &x->cap);
 
-		r = next_row(&rows, &n, &cap);
-		if (!r) {
-			free(keys);
-			free(vals);
-			free(rows);
+		if (!r)
 			return -ENOMEM;
-		}
 		memcpy(&r->key, keys + i * sizeof(r->key), sizeof(r->key));
 		memset(&r->c, 0, sizeof(r->c));
 		for (int c = 0; c < pnm_ncpus(); c++)
 			pnm_counts_from(&r->c, tr[c].dir);
 	}
-	free(keys);
-	free(vals);
+	return 0;
+}
+
+static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s)
+{
+	struct procs_ctx x = { 0 };
+	struct proc_row *rows, *r;
+	size_t n, cap;
+	int rc;
+
+	/* Read all, then group by process: no search per row. */
+	rc = read_batches(m->procstat, sizeof(struct pnm_proc_key), traffic_vsz(), procs_batch, &x);
+	rows = x.rows;
+	n = x.n;
+	cap = x.cap;
+	if (rc) {
+		free(rows);
+		return rc;
+	}
 	/* A socket's owner has what it counted since its last fold. */
 	for (size_t i = 0; i < k->n; i++) {
 		const struct pnm_sock_rec *sr = &k->rec[i];
@@ -405,39 +452,55 @@ static void conn_merge(struct pnm_conn *a, const struct pnm_conn *b)
 
 /* Every connection: the live sockets' own counters and pnm_conn's (read in
  * batches), one per socket cookie. */
+struct conns_ctx {
+	struct conn_rec *recs;
+	size_t n, cap;
+};
+
+static int conns_batch(void *ctx, const char *keys, const char *vals, size_t n)
+{
+	struct conns_ctx *x = ctx;
+
+	if (!room(&x->recs, &x->cap, x->n + n, sizeof(*x->recs)))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++, x->n++) {
+		struct conn_rec *r = &x->recs[x->n];
+
+		memcpy(&r->cookie, keys + i * sizeof(uint64_t), sizeof(uint64_t));
+		r->live = false;
+		memcpy(&r->c, vals + i * sizeof(struct pnm_conn), sizeof(struct pnm_conn));
+	}
+	return 0;
+}
+
 static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struct conn_rec **out,
 			  size_t *count)
 {
+	struct conns_ctx x = { 0 };
 	struct conn_rec *recs;
-	size_t n = 0, nmap;
-	char *keys, *vals;
+	size_t n;
 	int rc;
 
-	rc = read_all(m->conn, sizeof(uint64_t), sizeof(struct pnm_conn), &keys, &vals, &nmap);
-	if (rc)
-		return rc;
-	recs = calloc(k->n + nmap + k->nflow + 1, sizeof(*recs));
-	if (!recs) {
-		free(keys);
-		free(vals);
+	if (!room(&x.recs, &x.cap, k->n + k->nflow + 1, sizeof(*x.recs)))
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < k->n; i++) {
 		if (k->rec[i].flags & PNM_SOCK_RETIRED)
 			continue; /* its connection is in pnm_conn */
-		recs[n].cookie = k->rec[i].cookie;
-		recs[n].live = true;
-		recs[n++].c = k->rec[i].conn;
+		x.recs[x.n].cookie = k->rec[i].cookie;
+		x.recs[x.n].live = true;
+		x.recs[x.n++].c = k->rec[i].conn;
 	}
-	for (size_t i = 0; i < nmap; i++, n++) {
-		memcpy(&recs[n].cookie, keys + i * sizeof(uint64_t), sizeof(uint64_t));
-		memcpy(&recs[n].c, vals + i * sizeof(struct pnm_conn), sizeof(struct pnm_conn));
+	rc = read_batches(m->conn, sizeof(uint64_t), sizeof(struct pnm_conn), conns_batch, &x);
+	if (rc || !room(&x.recs, &x.cap, x.n + k->nflow, sizeof(*x.recs))) {
+		free(x.recs);
+		return rc ? rc : -ENOMEM;
 	}
-	free(keys);
-	free(vals);
+	recs = x.recs;
+	n = x.n;
 	for (size_t i = 0; i < k->nflow; i++, n++) {
 		const struct pnm_flow *f = &k->flow[i];
 
+		memset(&recs[n], 0, sizeof(recs[n]));
 		recs[n].cookie = f->cookie;
 		recs[n].c.t = f->t;
 		recs[n].c.owner = f->owner;
