@@ -78,17 +78,17 @@ struct socks {
  * as it grows. */
 static bool room(void *arr, size_t *cap, size_t need, size_t sz)
 {
-	void *grown;
+	void *old, *grown;
 	size_t want = *cap ? *cap : 256;
 
 	if (need <= *cap)
 		return true;
 	while (want < need)
 		want *= 2;
-	memcpy(&grown, arr, sizeof(grown));
-	grown = realloc(grown, want * sz);
+	memcpy(&old, arr, sizeof(old));
+	grown = realloc(old, want * sz);
 	if (!grown)
-		return false;
+		return false; /* *arr is still the caller's to free */
 	memcpy(arr, &grown, sizeof(grown));
 	*cap = want;
 	return true;
