@@ -251,7 +251,13 @@ tool_stop() {
 # sample count (PERF_HZ per CPU). With offloads off (every frame a packet
 # for both tools: the figure above), then on (GSO super-packets cross the
 # veth; as deployed on most hosts), keys with ".offloads_on".
+# pnm-tc's send and receive hooks fire for every process of the host, the
+# peer's sender in its namespace too: what they cost in the peer's
+# processes, outside the TC hooks, is also given apart (pnm_peer_hooks).
+# A remote peer would not cost this host that; nethogs' tap sees each
+# packet once on the interface either way.
 PERF_HZ=${PERF_HZ:-2999}
+peer_pids=$(ip netns pids "$PNMT_NS" | paste -sd, -)
 for offl in off on; do
 	offloads "$offl"
 	sfx=
@@ -268,24 +274,32 @@ for offl in off on; do
 				>/dev/null 2>&1 9>&-
 			read -r rx1 tx1 < <(ifbytes)
 			tool_stop $mode
-			perf script -i "$OUT/perf.data" -F comm,ip,sym 2>/dev/null |
+			perf script -i "$OUT/perf.data" -F comm,pid,ip,sym 2>/dev/null |
 				"$PNMT_PY" -c '
 import re, sys
 mode, hz, b = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+peer = {int(p) for p in sys.argv[5].split(",") if p}
 own = {"nethogs": ("nethogs", re.compile(r"(tpacket_rcv|packet_rcv|dev_queue_xmit_nit)$")),
        "pnm": ("pnm-tc", re.compile(r"(bpf_prog_[0-9a-f]+_pnm_.*|sch_handle_(ingress|egress)|tcx_run|"
                                     r"tc_run|tcf_classify|bpf_trace_run[0-9]+|__bpf_trace_.*|"
                                     r"__cgroup_bpf_run_filter_.*)$"))}[mode]
-n = 0
+tc = re.compile(r"(bpf_prog_[0-9a-f]+_pnm_tc_.*|sch_handle_(ingress|egress)|tcx_run|tc_run|tcf_classify)$")
+n = n_peer = 0
 for block in sys.stdin.read().split("\n\n"):
     lines = block.strip().split("\n")
     if not lines[0]:
         continue
+    head = lines[0].split()
     syms = [l.split()[1].split("+")[0] for l in lines[1:] if len(l.split()) > 1]
-    if lines[0].split()[0] == own[0] or any(own[1].match(x) for x in syms):
+    if head[0] == own[0] or any(own[1].match(x) for x in syms):
         n += 1
-print("perf_cpu_s_per_gb.%s%s %.5f" % (mode, sys.argv[4], n / hz / (b / 1e9)))
-' "$mode" "$PERF_HZ" $((rx1 - rx0 + tx1 - tx0)) "$sfx" >>"$R"
+        if mode == "pnm" and int(head[-1]) in peer and not any(tc.match(x) for x in syms):
+            n_peer += 1
+gb = b / 1e9
+print("perf_cpu_s_per_gb.%s%s %.5f" % (mode, sys.argv[4], n / hz / gb))
+if mode == "pnm":
+    print("perf_cpu_s_per_gb.pnm_peer_hooks%s %.5f" % (sys.argv[4], n_peer / hz / gb))
+' "$mode" "$PERF_HZ" $((rx1 - rx0 + tx1 - tx0)) "$sfx" "$peer_pids" >>"$R"
 		done
 	done
 done
@@ -364,6 +378,12 @@ for sfx in ("", ".offloads_on"):
     if a and b and statistics.median(b) > 0:
         ratios[key] = statistics.median(a) / statistics.median(b)
         ratios[key + "_pairs"] = statistics.median(x / y for x, y in zip(a, b) if y)
+    # Without the hooks run for the peer's own system calls (a remote peer).
+    p = vals.get("perf_cpu_s_per_gb.pnm_peer_hooks" + sfx)
+    if a and b and p and len(p) == len(b):
+        local = [x - y for x, y in zip(b, p)]
+        if statistics.median(local) > 0:
+            ratios[key + "_remote_peer"] = statistics.median(a) / statistics.median(local)
 m = {k: vals.get("machine_cpu_s_per_gb." + k) for k in ("none", "nethogs", "pnm")}
 if all(m.values()):
     base = statistics.median(m["none"])
