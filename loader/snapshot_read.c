@@ -397,15 +397,10 @@ static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pn
 	return read_names(m, s);
 }
 
-struct proc_idx {
-	uint32_t pid;
-	uint64_t start_ns;
-	struct pnm_proc *p;
-};
-
-static int cmp_idx(const void *a, const void *b)
+/* Processes by PID, then start: the order read_procs appends them in. */
+static int cmp_proc(const void *a, const void *b)
 {
-	const struct proc_idx *x = a, *y = b;
+	const struct pnm_proc *x = a, *y = b;
 
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
@@ -526,30 +521,25 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 	return 0;
 }
 
-/* Each connection to its owner. */
+/* Each connection to its owner, found among the processes while they are
+ * still in PID order (before pnm_snapshot_finish sorts them). */
 static int read_conns(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s)
 {
-	struct proc_idx *idx = calloc(s->nprocs ? s->nprocs : 1, sizeof(*idx));
 	struct conn_rec *recs = NULL;
 	size_t n = 0;
-	int rc;
+	int rc = read_conn_recs(m, k, &recs, &n);
 
-	if (!idx)
-		return -ENOMEM;
-	rc = read_conn_recs(m, k, &recs, &n);
-	for (size_t i = 0; i < s->nprocs; i++)
-		idx[i] = (struct proc_idx){ s->procs[i].pid, s->procs[i].start_ns, &s->procs[i] };
-	qsort(idx, s->nprocs, sizeof(*idx), cmp_idx);
 	for (size_t i = 0; i < n && !rc; i++) {
-		struct proc_idx key = { recs[i].c.owner.tgid, recs[i].c.owner.start_ns, NULL };
-		struct proc_idx *hit =
-			s->nprocs ? bsearch(&key, idx, s->nprocs, sizeof(*idx), cmp_idx) : NULL;
+		struct pnm_proc key = { .pid = recs[i].c.owner.tgid,
+					.start_ns = recs[i].c.owner.start_ns };
+		struct pnm_proc *hit =
+			s->nprocs ? bsearch(&key, s->procs, s->nprocs, sizeof(key), cmp_proc)
+				  : NULL;
 
 		/* An owner without counters (a full map): nothing to add to. */
 		if (hit)
-			rc = pnm_proc_add_conn(hit->p, &recs[i].c);
+			rc = pnm_proc_add_conn(hit, &recs[i].c);
 	}
-	free(idx);
 	free(recs);
 	return rc;
 }
@@ -577,11 +567,10 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 	if (!rc)
 		rc = read_procs(m, &k, s);
 	free(buf);
-	if (!rc) {
-		pnm_snapshot_finish(s);
-		/* After the sort: connections point at their owners. */
+	if (!rc)
 		rc = read_conns(m, &k, s);
-	}
+	if (!rc)
+		pnm_snapshot_finish(s);
 	free(k.rec);
 	free(k.flow);
 	if (rc)
