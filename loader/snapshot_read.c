@@ -94,6 +94,13 @@ static bool room(void *arr, size_t *cap, size_t need, size_t sz)
 	return true;
 }
 
+/* A value of sz bytes as batch reads and per-CPU lookups lay it out:
+ * 8-byte aligned. */
+static size_t val_size(size_t sz)
+{
+	return (sz + 7) & ~(size_t)7;
+}
+
 /* A batch of n entries: keys of ksz bytes, values of vsz bytes. */
 typedef int (*batch_fn)(void *ctx, const char *keys, const char *vals, size_t n);
 
@@ -147,7 +154,7 @@ struct flows_ctx {
 static int flows_batch(void *ctx, const char *keys, const char *vals, size_t n)
 {
 	struct flows_ctx *x = ctx;
-	size_t vsz = (sizeof(struct pnm_flow) + 7) & ~(size_t)7;
+	size_t vsz = val_size(sizeof(struct pnm_flow));
 
 	(void)keys;
 	for (size_t i = 0; i < n; i++) {
@@ -170,7 +177,7 @@ static int read_flows(const struct pnm_maps *m, struct pnm_snapshot *s, struct s
 {
 	struct flows_ctx x = { .s = s, .k = k };
 
-	return read_batches(m->flows, sizeof(uint32_t), (sizeof(struct pnm_flow) + 7) & ~(size_t)7,
+	return read_batches(m->flows, sizeof(uint32_t), val_size(sizeof(struct pnm_flow)),
 			    flows_batch, &x);
 }
 
@@ -191,16 +198,7 @@ struct proc_row {
 /* Room for one more row. */
 static struct proc_row *next_row(struct proc_row **rows, size_t *n, size_t *cap)
 {
-	if (*n == *cap) {
-		struct proc_row *grown;
-
-		*cap = *cap ? 2 * *cap : 256;
-		grown = realloc(*rows, *cap * sizeof(*grown));
-		if (!grown)
-			return NULL;
-		*rows = grown;
-	}
-	return &(*rows)[(*n)++];
+	return room(rows, cap, *n + 1, sizeof(**rows)) ? &(*rows)[(*n)++] : NULL;
 }
 
 static int by_process(const void *a, const void *b)
@@ -290,7 +288,7 @@ struct procs_ctx {
 /* A pnm_procstat value: one 8-byte-aligned copy per possible CPU. */
 static size_t traffic_vsz(void)
 {
-	return ((sizeof(struct pnm_traffic) + 7) & ~(size_t)7) * (size_t)pnm_ncpus();
+	return val_size(sizeof(struct pnm_traffic)) * (size_t)pnm_ncpus();
 }
 
 static int procs_batch(void *ctx, const char *keys, const char *vals, size_t n)
@@ -556,7 +554,7 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 	if (!clock_gettime(CLOCK_BOOTTIME, &now))
 		s->now_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 	/* Per-CPU values come as one 8-byte-aligned slot per possible CPU. */
-	buf = calloc((size_t)pnm_ncpus(), (sizeof(struct pnm_if_stats) + 7) & ~(size_t)7);
+	buf = calloc((size_t)pnm_ncpus(), val_size(sizeof(struct pnm_if_stats)));
 	if (!buf)
 		return -ENOMEM;
 	rc = pnm_sockets_read(m, NULL, &k.rec, &k.n);
