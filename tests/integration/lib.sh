@@ -378,10 +378,13 @@ wait_ready() {
 CAP_PID=
 capture_start() {
 	local file=$1 filter=${2:-} i
-	local fargs=()
+	local fargs=() pre=()
 	[ -n "$filter" ] && fargs=(-f "$filter")
+	# PNMT_CAP_NS: capture inside that netns (ip netns exec execs tshark, so
+	# CAP_PID is tshark's).
+	[ -n "${PNMT_CAP_NS:-}" ] && pre=(ip netns exec "$PNMT_CAP_NS")
 	rm -f "$file" "$file.err"
-	tshark -B 256 -i "${PNMT_CAP_IF:-$PNMT_IF0}" -s 128 "${fargs[@]}" -w "$file" >/dev/null \
+	"${pre[@]}" tshark -B 256 -i "${PNMT_CAP_IF:-$PNMT_IF0}" -s 128 "${fargs[@]}" -w "$file" >/dev/null \
 		2>"$file.err" 9>&- &
 	CAP_PID=$!
 	at_cleanup "kill_wait $CAP_PID INT"
