@@ -93,8 +93,9 @@ int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c);
 /* By label ("eth0", "NETNS/eth0"). */
 struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *label);
 struct pnm_iface *pnm_snapshot_iface_by_slot(struct pnm_snapshot *s, uint32_t slot);
-/* Order processes by total bytes (descending), give each its JSON key
- * (the newest instance of a PID gets "PID", older ones "PID.1", ...). */
+/* Order processes by PID, then start (oldest first), and give each its
+ * JSON key (the newest instance of a PID gets "PID", older ones "PID.1",
+ * ...). Reports order their rows by the view's sort key. */
 void pnm_snapshot_finish(struct pnm_snapshot *s);
 void pnm_snapshot_free(struct pnm_snapshot *s);
 

@@ -519,8 +519,8 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 	return 0;
 }
 
-/* Each connection to its owner, found among the processes while they are
- * still in PID order (before pnm_snapshot_finish sorts them). */
+/* Each connection to its owner, found among the processes (in PID
+ * order). */
 static int read_conns(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s)
 {
 	struct conn_rec *recs = NULL;

@@ -92,16 +92,16 @@ static void snapshot_keys_and_order(void **state)
 	(void)state;
 	build(&s);
 	assert_int_equal(s.nprocs, 3);
-	/* Sorted by total bytes: pid 100 (1050+5200), then 200 and old 100. */
+	/* By PID, oldest instance first, whatever order they came in: the
+	 * old 100 (added last), 100 on two interfaces, 200. */
 	assert_int_equal(s.procs[0].pid, 100);
-	assert_int_equal(s.procs[0].nifs, 2);
-	assert_string_equal(s.procs[0].key, "100");
-	for (size_t i = 1; i < s.nprocs; i++) {
-		if (s.procs[i].pid == 100)
-			assert_string_equal(s.procs[i].key, "100.1");
-		else
-			assert_string_equal(s.procs[i].key, "200");
-	}
+	assert_int_equal(s.procs[0].start_ns, 10);
+	assert_string_equal(s.procs[0].key, "100.1");
+	assert_int_equal(s.procs[1].pid, 100);
+	assert_int_equal(s.procs[1].nifs, 2);
+	assert_string_equal(s.procs[1].key, "100");
+	assert_int_equal(s.procs[2].pid, 200);
+	assert_string_equal(s.procs[2].key, "200");
 	pnm_snapshot_free(&s);
 }
 
