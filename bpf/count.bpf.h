@@ -171,6 +171,8 @@ static __always_inline bool owner_by_tuple(void *ctx, __u32 ifindex, const struc
 			ref->cookie = found > 0 ? sock_cookie(sk) : 0;
 			ref->state = p->t.proto == IPPROTO_TCP ? (__u8)sk->state : 0;
 			ref->connected = sk->dst_port != 0;
+			ref->unconn_ok =
+				!ref->connected && p->t.proto == IPPROTO_UDP && !sock_reuseport(sk);
 		}
 		bpf_sk_release(sk);
 		/* A socket with an owner record decides; without, try the

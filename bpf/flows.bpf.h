@@ -21,7 +21,19 @@
  * locked instructions in opposite order (the owner side bumps epoch, then
  * reads those; the packet side writes them, sets live, then reads epoch),
  * so an entry made during such a change is ended by one side or the other.
+ *
+ * An unconnected UDP socket receives from anyone: its entries are keyed by
+ * each sender's tuple, as many as it has senders, and the socket cannot
+ * list them. They carry the generation pnm_flowgen had when taken, and one
+ * bump of it ends them all: when such a socket changes hands, closes or
+ * connects, and when another socket may start taking its packets (a bind
+ * or connect of a socket that can share a port: SO_REUSEADDR, or bound to
+ * a device). Sockets of a SO_REUSEPORT group get none (which member a
+ * sender's packets reach changes with the group), nor do sockets that have
+ * received fewer than PNM_UNCONN_MIN packets (a DNS lookup's socket would
+ * only churn entries and bump the generation when it closes).
  */
+#define PNM_UNCONN_MIN 16
 #ifndef PNM_FLOWS_BPF_H
 #define PNM_FLOWS_BPF_H
 
@@ -34,6 +46,7 @@ struct sock_ref {
 	__u32 epoch;	     /* ps->epoch, read before its owner */
 	__u8 state;	     /* BPF_TCP_* for TCP, 0 for UDP */
 	bool connected;	     /* one remote: its tuple is its own (cacheable) */
+	bool unconn_ok;	     /* unconnected UDP, in no SO_REUSEPORT group */
 };
 
 /* CPUs whose entries flow_forget visits (set by the loader). */
@@ -94,6 +107,24 @@ static __always_inline struct pnm_flow *flow_entry(__u32 idx)
 	return flow_entry_of(idx, bpf_get_smp_processor_id());
 }
 
+/* The generation of unconnected sockets' entries, now (0: unknown, none
+ * made). */
+static __always_inline __u32 flowgen(void)
+{
+	__u32 zero = 0, *g = bpf_map_lookup_elem(&pnm_flowgen, &zero);
+
+	return g ? PNM_ONCE(*g) | 1 : 0;
+}
+
+/* End every unconnected socket's entries. */
+static __always_inline void flowgen_bump(void)
+{
+	__u32 zero = 0, *g = bpf_map_lookup_elem(&pnm_flowgen, &zero);
+
+	if (g)
+		__sync_fetch_and_add(g, 2);
+}
+
 /*
  * The socket of storage ps changes hands, closes or reconnects: its entry
  * on every CPU stops taking packets. Bytes that entry already took stay its
@@ -114,6 +145,8 @@ static __always_inline void flow_forget(struct pnm_sock *ps)
 
 	__sync_fetch_and_add(&ps->epoch, 1);
 	/* All set before any entry of the socket's goes live. */
+	if (PNM_ONCE(ps->flags) & PNM_SOCK_UNCONN_FLOWS)
+		flowgen_bump();
 	cookie = PNM_ONCE(ps->cookie);
 	in = PNM_ONCE(ps->flow);
 	cpus = PNM_ONCE(ps->cpus);

@@ -195,6 +195,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_flows SEC(".maps");
 
+/* The generation of the flow cache's entries for unconnected sockets
+ * (bpf/flows.bpf.h): odd, bumped by 2 to end all of them at once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_flowgen SEC(".maps");
+
 /*
  * The owner is two words that a claim on one CPU may rewrite while a packet
  * on another reads them. The writer clears tgid first and sets it last; the

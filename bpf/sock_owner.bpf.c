@@ -619,7 +619,24 @@ int pnm_sendmsg6(struct bpf_sock_addr *ctx)
 	return claim_sendmsg(ctx);
 }
 
-/* A UDP socket connects elsewhere: its old tuple is no longer its own. */
+/* May another UDP socket have (or get) the same local port as sk, and so
+ * the packets of a sender the flow cache has given to another: bound to a
+ * device, or SO_REUSEADDR/SO_REUSEPORT. True when it cannot be told. */
+static __always_inline bool port_may_be_shared(struct bpf_sock *sk)
+{
+	struct sock *s;
+
+	if (!bpf_rdonly_cast)
+		return true;
+	s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+	return s->__sk_common.skc_bound_dev_if ||
+	       BPF_CORE_READ_BITFIELD(&s->__sk_common, skc_reuse) ||
+	       BPF_CORE_READ_BITFIELD(&s->__sk_common, skc_reuseport);
+}
+
+/* A UDP socket connects elsewhere: its old tuple is no longer its own. One
+ * that shares its port takes its new peer's packets from the socket the
+ * flow cache has for them. */
 static __always_inline int forget_on_connect(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
@@ -629,8 +646,31 @@ static __always_inline int forget_on_connect(struct bpf_sock_addr *ctx)
 		ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
 		if (ps)
 			flow_forget(ps);
+		if (port_may_be_shared(sk))
+			flowgen_bump();
 	}
 	return 1; /* never deny */
+}
+
+/* A UDP socket bound to a port another socket may have: the packets the
+ * flow cache gives that one by sender may be its own now. */
+static __always_inline int forget_on_bind(struct bpf_sock *ctx)
+{
+	if (ctx->protocol == IPPROTO_UDP && port_may_be_shared(ctx))
+		flowgen_bump();
+	return 1; /* never deny */
+}
+
+SEC("cgroup/post_bind4")
+int pnm_post_bind4(struct bpf_sock *ctx)
+{
+	return forget_on_bind(ctx);
+}
+
+SEC("cgroup/post_bind6")
+int pnm_post_bind6(struct bpf_sock *ctx)
+{
+	return forget_on_bind(ctx);
 }
 
 SEC("cgroup/connect4")

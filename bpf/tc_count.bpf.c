@@ -74,6 +74,17 @@ static __always_inline __u64 sock_cookie(struct bpf_sock *sk)
 	return s->__sk_common.skc_cookie.counter;
 }
 
+/* In a SO_REUSEPORT group (true when it cannot be told). */
+static __always_inline bool sock_reuseport(struct bpf_sock *sk)
+{
+	struct sock *s;
+
+	if (!pnm_ksym_exists(bpf_rdonly_cast))
+		return true;
+	s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+	return BPF_CORE_READ_BITFIELD(&s->__sk_common, skc_reuseport);
+}
+
 #include "count.bpf.h"
 
 /* The cookie of a packet's own socket, read in place: every socket pnm-tc
@@ -152,7 +163,8 @@ static __always_inline bool owner_from_other_netns(struct __sk_buff *skb, struct
 /* Does entry e still count, and for this instance's interface? */
 static __always_inline bool flow_live(const struct pnm_flow *e)
 {
-	return PNM_ONCE(e->live) && e->slot == pnm_slot + 1 && e->gen == pnm_gen;
+	return PNM_ONCE(e->live) && e->slot == pnm_slot + 1 && e->gen == pnm_gen &&
+	       (!e->ugen || e->ugen == flowgen());
 }
 
 /* A packet of a cached flow: counted on its entry (ingress: e is its
@@ -238,6 +250,7 @@ static __always_inline bool flow_hit_ipv4(struct __sk_buff *skb, struct pnm_flow
 static __always_inline void flow_evict(struct pnm_flow *e)
 {
 	struct pnm_counter c = e->pending;
+	struct pnm_tuple t = e->t;
 	__u32 slot = e->slot - 1;
 	int dir = e->dir == PNM_OUT ? PNM_OUT : PNM_IN;
 	struct pnm_if_cfg *cfg;
@@ -248,9 +261,14 @@ static __always_inline void flow_evict(struct pnm_flow *e)
 	e->pending.bytes = 0;
 	e->pending.packets = 0;
 	cfg = bpf_map_lookup_elem(&pnm_ifcfg, &slot);
+	if (e->ugen) {
+		/* An unconnected socket's connection has no remote end. */
+		__builtin_memset(t.remote, 0, sizeof(t.remote));
+		t.rport = 0;
+	}
 	if (cfg && cfg->gen == e->gen) {
 		proc_add(slot, &e->owner, dir, c.bytes, c.packets);
-		conn = conn_get(e->cookie, &e->owner, e->state, &e->t);
+		conn = conn_get(e->cookie, &e->owner, e->state, &t);
 		if (conn)
 			conn_add(conn, slot, &e->owner, e->state, dir, c.bytes, c.packets);
 	}
@@ -261,11 +279,18 @@ static __always_inline void flow_evict(struct pnm_flow *e)
  * Not while it serves another flow that is busy. */
 static __always_inline bool flow_can_take(struct pnm_flow *e, const struct sock_ref *ref, int dir)
 {
+	struct pnm_sock *ps = ref->ps;
 	__u64 now;
 
-	if (!pnm_flows_on || !e || !ref->ps || !ref->cookie || (dir == PNM_IN && !ref->connected))
+	if (!pnm_flows_on || !e || !ps || !ref->cookie)
 		return false;
-	if (!e->live)
+	/* Ingress by tuple: a connected socket's, or an unconnected one's
+	 * that has received a few packets already (bpf/flows.bpf.h). */
+	if (dir == PNM_IN && !ref->connected &&
+	    (!ref->unconn_ok ||
+	     PNM_ONCE(ps->in[0].packets) + PNM_ONCE(ps->in[1].packets) < PNM_UNCONN_MIN))
+		return false;
+	if (!e->live || (e->ugen && e->ugen != flowgen()))
 		return true;
 	/* Busy if it counted since the last look, or lately. */
 	now = bpf_ktime_get_ns();
@@ -285,15 +310,25 @@ static __always_inline void flow_take(struct pnm_flow *e, __u32 idx, const struc
 {
 	struct pnm_sock *ps = ref->ps;
 	__u64 cpu_bit = 1ULL << (bpf_get_smp_processor_id() & 63);
+	bool unconn = !ref->connected && dir == PNM_IN;
 
 	if (e->slot && (e->pending.bytes | e->pending.packets))
 		flow_evict(e);
 	__sync_lock_test_and_set(&e->live, 0);
 	e->t = p->t;
-	if (!ref->connected) {
+	if (!ref->connected && !unconn) {
 		/* An unconnected socket's connection has no remote end. */
 		__builtin_memset(e->t.remote, 0, sizeof(e->t.remote));
 		e->t.rport = 0;
+	}
+	e->ugen = 0;
+	if (unconn) {
+		/* Flagged before the generation is read (see flow_forget). */
+		if (!(PNM_ONCE(ps->flags) & PNM_SOCK_UNCONN_FLOWS))
+			__sync_fetch_and_or(&ps->flags, PNM_SOCK_UNCONN_FLOWS);
+		e->ugen = flowgen();
+		if (!e->ugen)
+			return;
 	}
 	e->owner = *o;
 	e->cookie = ref->cookie;
@@ -304,7 +339,7 @@ static __always_inline void flow_take(struct pnm_flow *e, __u32 idx, const struc
 	e->last = bpf_ktime_get_ns();
 	e->seen = 0;
 	PNM_ONCE(ps->cookie) = ref->cookie;
-	if (dir == PNM_IN)
+	if (dir == PNM_IN && !unconn)
 		PNM_ONCE(ps->flow) = idx + 1;
 	if (!(PNM_ONCE(ps->cpus) & cpu_bit))
 		__sync_fetch_and_or(&ps->cpus, cpu_bit);

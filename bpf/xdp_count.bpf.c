@@ -49,6 +49,13 @@ static __always_inline __u64 sock_cookie(struct bpf_sock *sk)
 	return s->__sk_common.skc_cookie.counter;
 }
 
+/* XDP keeps no flow cache: whether a socket could have entries by tuple
+ * does not matter here. */
+static __always_inline bool sock_reuseport(struct bpf_sock *sk)
+{
+	return true;
+}
+
 #include "count.bpf.h"
 
 SEC("xdp")

@@ -65,6 +65,38 @@ iperf_tcp() { iperf3 -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -t "$SECS" "$@" -J 2>/
 iperf_udp64() { iperf3 -u -c "$PNMT_IP1" -p "$PNMT_IPERF_PORT" -b 0 -l 64 -t "$SECS" "$@" -J 2>/dev/null |
 	"$PNMT_PY" -c 'import json,sys; s=json.load(sys.stdin)["end"]["sum"]; print((s["packets"]-s["lost_packets"])/s["seconds"])'; }
 
+# udp64_unconn: the peer floods 64-byte datagrams for SECS seconds into a
+# socket here bound to the wildcard address and never connected (as a DNS
+# or QUIC server's), which reads them.
+udp64_unconn() {
+	local port=$((PNMT_IPERF_PORT + 2)) rpid
+	"$PNMT_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.settimeout(1)
+try:
+    while True:
+        s.recv(2048)
+except OSError:
+    pass
+' "$port" 9>&- &
+	rpid=$!
+	sleep 0.3
+	nsx "$PNMT_PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+d, b, end = (sys.argv[1], int(sys.argv[2])), b"u" * 64, time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    for _ in range(1000):
+        try:
+            s.sendto(b, d)
+        except OSError:
+            pass
+' "$PNMT_IP0" "$port" "$SECS" 9>&-
+	wait "$rpid"
+}
+
 # The peer echoes 1-byte datagrams; pingpong prints round trips per second.
 nsx "$PNMT_PY" -c '
 import socket, sys
@@ -122,7 +154,7 @@ for h in ingress egress; do
 	tc filter add dev "$PNMT_IF0" "$h" prio 60000 bpf da obj "$EMPTY" sec tc ||
 		{ echo "cannot attach the empty program" >&2; exit 1; }
 done
-for load in tcp tcp_recv tcp_recv_off udp64 udp64_recv; do
+for load in tcp tcp_recv tcp_recv_off udp64 udp64_recv udp64_unconn; do
 	[ $load = tcp_recv_off ] && offloads off
 	for ((i = 0; i < REPS; i++)); do
 		prog_stats >"$OUT/s0"
@@ -131,6 +163,7 @@ for load in tcp tcp_recv tcp_recv_off udp64 udp64_recv; do
 		tcp_recv | tcp_recv_off) iperf_tcp -R >/dev/null ;;
 		udp64) iperf_udp64 >/dev/null ;;
 		udp64_recv) iperf_udp64 -R >/dev/null ;;
+		udp64_unconn) udp64_unconn ;;
 		esac
 		prog_stats >"$OUT/s1"
 		LC_ALL=C join "$OUT/s0" "$OUT/s1" | awk -v l=$load '$5 > $3 { printf "cost.%s.%s %.1f\n", l, $1, ($4 - $2) / ($5 - $3) }' >>"$R"

@@ -168,7 +168,15 @@ static int flows_batch(void *ctx, const char *keys, const char *vals, size_t n)
 			continue;
 		if (!room(&x->k->flow, &x->cap, x->k->nflow + 1, sizeof(*f)))
 			return -ENOMEM;
-		x->k->flow[x->k->nflow++] = *f;
+		x->k->flow[x->k->nflow] = *f;
+		if (f->ugen) {
+			/* A sender to an unconnected socket: not its remote end. */
+			struct pnm_tuple *t = &x->k->flow[x->k->nflow].t;
+
+			memset(t->remote, 0, sizeof(t->remote));
+			t->rport = 0;
+		}
+		x->k->nflow++;
 	}
 	return 0;
 }

@@ -48,6 +48,14 @@ const struct pnm_hook pnm_hooks[] = {
 	  "UDP reconnects: the flow cache forgets the old peer (cgroup/connect4)", true },
 	{ "pnm_connect6", "",
 	  "UDP reconnects: the flow cache forgets the old peer (cgroup/connect6)", true },
+	{ "pnm_post_bind4", "",
+	  "UDP binds to a shareable port: the flow cache forgets unconnected senders "
+	  "(cgroup/post_bind4)",
+	  true },
+	{ "pnm_post_bind6", "",
+	  "UDP binds to a shareable port: the flow cache forgets unconnected senders "
+	  "(cgroup/post_bind6)",
+	  true },
 	{ "pnm_tcp_send", "tcp_sendmsg_locked",
 	  "TCP sends before transmit (tp_btf/tcp_sendmsg_locked)", false },
 	{ "pnm_send", "sock_send_length", "sends in process context (tp_btf/sock_send_length)",

@@ -18,7 +18,7 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 6
+#define PNM_LAYOUT_VERSION 7
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64     /* attached interfaces */
@@ -185,6 +185,9 @@ struct pnm_conn {
  */
 #define PNM_SOCK_RETIRED 0x1  /* closed: its bytes go to the maps now */
 #define PNM_SOCK_RELEASED 0x2 /* closed by its last holder (TCP may still be closing) */
+/* Unconnected (UDP) with flow-cache entries by a sender's tuple: ending
+ * them ends every such entry (bpf/flows.bpf.h). */
+#define PNM_SOCK_UNCONN_FLOWS 0x4
 struct pnm_sock_rec {
 	__u64 cookie;
 	struct pnm_conn conn; /* closed: PNM_SOCK_RELEASED */
@@ -218,9 +221,10 @@ struct pnm_flow {
 	__u32 slot;		    /* interface slot + 1; 0: never used */
 	__u32 gen;		    /* pnm_if_cfg.gen of that interface */
 	__u32 live;		    /* packets of t still count here */
+	__u32 ugen;		    /* unconnected socket's: pnm_flowgen when taken; else 0 */
 	__u8 state;		    /* BPF_TCP_* (TCP), 0 for UDP */
 	__u8 dir;		    /* PNM_IN: by tuple; PNM_OUT: by socket cookie */
-	__u8 pad[2];
+	__u8 pad[6];
 };
 
 /*
@@ -303,6 +307,7 @@ struct pnm_folds {
 #define PNM_MAP_EVDST "pnm_evdst"
 #define PNM_MAP_FOLDS "pnm_folds"
 #define PNM_MAP_FLOWS "pnm_flows"
+#define PNM_MAP_FLOWGEN "pnm_flowgen"
 /* The pinned iterator link that reads every socket's counters. */
 #define PNM_SOCKITER "link_pnm_sockiter"
 /* The pinned iterator that clears a detached interface's pnm_conn column. */

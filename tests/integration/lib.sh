@@ -371,6 +371,16 @@ wait_ready() {
 	fail "$2 did not get ready"
 }
 
+# wait_file FILE WHAT: wait (5 s at most) for FILE to exist.
+wait_file() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -e "$1" ] && return 0
+		sleep 0.05
+	done
+	fail "$2 did not happen"
+}
+
 # --------------------------------------------------------------- capture ---
 
 # capture_start FILE [FILTER]: tshark on pnmt0 (root netns) writing FILE.

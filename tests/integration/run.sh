@@ -245,6 +245,118 @@ EOF2
 	check_soft_failures
 }
 
+# Unconnected UDP receivers get flow-cache entries by sender (after
+# PNM_UNCONN_MIN packets); every change that may send a sender's packets to
+# another socket ends them. One sender tuple throughout; each receiver
+# counts what it got, and pnm-tc must give each exactly that. The receivers
+# share the port (SO_REUSEADDR), the newest one taking what is sent:
+#  r0 then r1 bind: r1 gets the packets, from the cache after 16;
+#  r2 binds: r2 gets them (the bind ends r1's entries);
+#  r0, which never received, connects to the sender: r0 gets them (the
+#  connect ends r2's); r0 closes: r2 gets them again;
+#  r1 and r2 close, r3 binds (no SO_REUSEADDR): r3 gets them (r2's close
+#  ends its entries).
+test_udp_unconnected_cache() {
+	local dir port=$((PNMT_IPERF_PORT + 6)) sport=$((PNMT_IPERF_PORT + 7)) want=0 r n pid got
+	local -A rpids=()
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+	cat >"$dir/recv.py" <<'EOF2'
+import os, socket, sys
+name, d, ip, port, reuse, sip, sport = sys.argv[1:8]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+if reuse == "1":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind((ip, int(port)))
+s.settimeout(0.05)
+n, said, connected = 0, -1, False
+def say(what, v):
+    with open(f"{d}/{name}.{what}.tmp", "w") as f:
+        f.write(f"{os.getpid()} {v}\n")
+    os.rename(f"{d}/{name}.{what}.tmp", f"{d}/{name}.{what}")
+say("ready", 0)
+while not os.path.exists(f"{d}/{name}.stop"):
+    if not connected and os.path.exists(f"{d}/{name}.connect"):
+        s.connect((sip, int(sport)))
+        connected = True
+        say("connected", n)
+    try:
+        s.recv(2048)
+        n += 1
+    except socket.timeout:
+        if n != said:
+            say("n", n)
+            said = n
+say("n", n)
+EOF2
+	# recv_start NAME REUSE: a receiver on the port; its PID in rpids.
+	recv_start() {
+		"$PNMT_PY" "$dir/recv.py" "$1" "$dir" 0.0.0.0 "$port" "$2" "$PNMT_IP1" "$sport" 9>&- &
+		at_cleanup "kill_wait $!"
+		rpids[$1]=$!
+		wait_file "$dir/$1.ready" "receiver $1"
+	}
+	# batch N: N datagrams of 100 B from the peer's fixed port, then wait
+	# until the receivers have counted them all. Always from CPU 0: each
+	# CPU has its own entries, and a stale one is only met on its CPU. No
+	# SO_REUSEADDR: its bind would end every entry itself.
+	batch() {
+		local i t
+		nsx taskset -c 0 "$PNMT_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+for _ in range(int(sys.argv[5])):
+    s.sendto(b"u" * 100, (sys.argv[3], int(sys.argv[4])))
+' "$PNMT_IP1" "$sport" "$PNMT_IP0" "$port" "$1" 9>&- || fail "sender failed"
+		want=$((want + $1))
+		for ((i = 0; i < 100; i++)); do
+			t=$(cat "$dir"/r*.n 2>/dev/null | awk '{ s += $2 } END { print s + 0 }')
+			[ "$t" -ge "$want" ] && return 0
+			sleep 0.05
+		done
+		fail "receivers counted $t of $want datagrams"
+	}
+	recv_start r0 1
+	recv_start r1 1
+	batch 100
+	# The cache took the flow: an entry by the sender's tuple, live.
+	n=$(bpftool map dump pinned /sys/fs/bpf/pnm-tc/pnm_flows -j 2>/dev/null |
+		"$PNMT_PY" -c '
+import json, sys
+print(sum(1 for e in json.load(sys.stdin)
+          if e.get("formatted", e).get("value", {}).get("ugen", 0) and
+             e.get("formatted", e).get("value", {}).get("live", 0)))')
+	[ "${n:-0}" -ge 1 ] || fail "no live flow-cache entry for the unconnected receiver"
+	info "ok   live flow-cache entries of unconnected sockets after 100 datagrams: $n"
+	recv_start r2 1
+	batch 100
+	touch "$dir/r0.connect"
+	wait_file "$dir/r0.connected" "r0's connect"
+	batch 100
+	touch "$dir/r0.stop"
+	wait "${rpids[r0]}" 2>/dev/null
+	batch 100
+	touch "$dir/r1.stop" "$dir/r2.stop"
+	for r in r1 r2; do
+		wait "${rpids[$r]}" 2>/dev/null
+	done
+	recv_start r3 0
+	batch 100
+	touch "$dir/r3.stop"
+	wait "${rpids[r3]}" 2>/dev/null
+	pnm_json "$dir/show.json"
+	for r in r0 r1 r2 r3; do
+		read -r pid n <"$dir/$r.n"
+		read -r got _ _ _ _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$pid")
+		assert_eq "$r (pid $pid) received $n datagrams: bytes_in" "$got" "$((n * 142))"
+	done
+	check_soft_failures
+}
+
 # Loopback: every packet counts once on the sending side (the sender's
 # bytes_out) and once on the receiving side (the receiver's bytes_in), and
 # the two ends are never swapped. The lo of the peer's netns, with TSO off:
@@ -1987,6 +2099,7 @@ test_no_attach_show() {
 ALL_TESTS=(
 	test_tcp_client_download
 	test_flow_cache
+	test_udp_unconnected_cache
 	test_container_netns
 	test_xdp_ingress
 	test_watch_rates
