@@ -256,8 +256,9 @@ EOF2
 #  connect ends r2's); r0 closes: r2 gets them again;
 #  r1 and r2 close, r3 binds (no SO_REUSEADDR): r3 gets them (r2's close
 #  ends its entries).
+# Over IPv4, then IPv6 (receivers bound to ::, the peer's address v6).
 test_udp_unconnected_cache() {
-	local dir port=$((PNMT_IPERF_PORT + 6)) sport=$((PNMT_IPERF_PORT + 7)) want=0 r n pid got
+	local dir port sport want r n pid got fam
 	local -A rpids=()
 	topo_up
 	new_dir
@@ -266,7 +267,7 @@ test_udp_unconnected_cache() {
 	cat >"$dir/recv.py" <<'EOF2'
 import os, socket, sys
 name, d, ip, port, reuse, sip, sport = sys.argv[1:8]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
 if reuse == "1":
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -294,65 +295,76 @@ say("n", n)
 EOF2
 	# recv_start NAME REUSE: a receiver on the port; its PID in rpids.
 	recv_start() {
-		"$PNMT_PY" "$dir/recv.py" "$1" "$dir" 0.0.0.0 "$port" "$2" "$PNMT_IP1" "$sport" 9>&- &
+		local any=0.0.0.0 sip=$PNMT_IP1
+		[ "$fam" = 6 ] && any=:: sip=$PNMT_IP6_1
+		"$PNMT_PY" "$dir/recv.py" "$fam$1" "$dir" "$any" "$port" "$2" "$sip" "$sport" 9>&- &
 		at_cleanup "kill_wait $!"
 		rpids[$1]=$!
-		wait_file "$dir/$1.ready" "receiver $1"
+		wait_file "$dir/$fam$1.ready" "receiver $1 (IPv$fam)"
 	}
 	# batch N: N datagrams of 100 B from the peer's fixed port, then wait
 	# until the receivers have counted them all. Always from CPU 0: each
 	# CPU has its own entries, and a stale one is only met on its CPU. No
 	# SO_REUSEADDR: its bind would end every entry itself.
 	batch() {
-		local i t
+		local i t src=$PNMT_IP1 dst=$PNMT_IP0
+		[ "$fam" = 6 ] && src=$PNMT_IP6_1 dst=$PNMT_IP6_0
 		nsx taskset -c 0 "$PNMT_PY" -c '
 import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], int(sys.argv[2])))
 for _ in range(int(sys.argv[5])):
     s.sendto(b"u" * 100, (sys.argv[3], int(sys.argv[4])))
-' "$PNMT_IP1" "$sport" "$PNMT_IP0" "$port" "$1" 9>&- || fail "sender failed"
+' "$src" "$sport" "$dst" "$port" "$1" 9>&- || fail "sender failed"
 		want=$((want + $1))
 		for ((i = 0; i < 100; i++)); do
-			t=$(cat "$dir"/r*.n 2>/dev/null | awk '{ s += $2 } END { print s + 0 }')
+			t=$(cat "$dir/$fam"r*.n 2>/dev/null | awk '{ s += $2 } END { print s + 0 }')
 			[ "$t" -ge "$want" ] && return 0
 			sleep 0.05
 		done
-		fail "receivers counted $t of $want datagrams"
+		fail "receivers counted $t of $want datagrams (IPv$fam)"
 	}
-	recv_start r0 1
-	recv_start r1 1
-	batch 100
-	# The cache took the flow: an entry by the sender's tuple, live.
-	n=$(bpftool map dump pinned /sys/fs/bpf/pnm-tc/pnm_flows -j 2>/dev/null |
-		"$PNMT_PY" -c '
+	for fam in 4 6; do
+		port=$((PNMT_IPERF_PORT + 6 + fam)) sport=$((PNMT_IPERF_PORT + 16 + fam)) want=0
+		recv_start r0 1
+		recv_start r1 1
+		batch 100
+		# The cache took the flow: a live entry by the sender's tuple.
+		n=$(bpftool map dump pinned /sys/fs/bpf/pnm-tc/pnm_flows -j 2>/dev/null |
+			"$PNMT_PY" -c '
 import json, sys
-print(sum(1 for e in json.load(sys.stdin)
-          if e.get("formatted", e).get("value", {}).get("ugen", 0) and
-             e.get("formatted", e).get("value", {}).get("live", 0)))')
-	[ "${n:-0}" -ge 1 ] || fail "no live flow-cache entry for the unconnected receiver"
-	info "ok   live flow-cache entries of unconnected sockets after 100 datagrams: $n"
-	recv_start r2 1
-	batch 100
-	touch "$dir/r0.connect"
-	wait_file "$dir/r0.connected" "r0's connect"
-	batch 100
-	touch "$dir/r0.stop"
-	wait "${rpids[r0]}" 2>/dev/null
-	batch 100
-	touch "$dir/r1.stop" "$dir/r2.stop"
-	for r in r1 r2; do
-		wait "${rpids[$r]}" 2>/dev/null
-	done
-	recv_start r3 0
-	batch 100
-	touch "$dir/r3.stop"
-	wait "${rpids[r3]}" 2>/dev/null
-	pnm_json "$dir/show.json"
-	for r in r0 r1 r2 r3; do
-		read -r pid n <"$dir/$r.n"
-		read -r got _ _ _ _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$pid")
-		assert_eq "$r (pid $pid) received $n datagrams: bytes_in" "$got" "$((n * 142))"
+fam = {"4": 2, "6": 10}[sys.argv[1]]
+n = 0
+for e in json.load(sys.stdin):
+    v = e.get("formatted", e).get("value", {})
+    n += bool(v.get("ugen") and v.get("live") and v.get("t", {}).get("family") == fam)
+print(n)' "$fam")
+		[ "${n:-0}" -ge 1 ] || fail "no live flow-cache entry for the unconnected receiver (IPv$fam)"
+		info "ok   IPv$fam: live flow-cache entries of unconnected sockets after 100 datagrams: $n"
+		recv_start r2 1
+		batch 100
+		touch "$dir/${fam}r0.connect"
+		wait_file "$dir/${fam}r0.connected" "r0's connect (IPv$fam)"
+		batch 100
+		touch "$dir/${fam}r0.stop"
+		wait "${rpids[r0]}" 2>/dev/null
+		batch 100
+		touch "$dir/${fam}r1.stop" "$dir/${fam}r2.stop"
+		for r in r1 r2; do
+			wait "${rpids[$r]}" 2>/dev/null
+		done
+		recv_start r3 0
+		batch 100
+		touch "$dir/${fam}r3.stop"
+		wait "${rpids[r3]}" 2>/dev/null
+		pnm_json "$dir/show$fam.json"
+		for r in r0 r1 r2 r3; do
+			read -r pid n <"$dir/$fam$r.n"
+			read -r got _ _ _ _ _ < <(json_procs "$dir/show$fam.json" "$PNMT_IF0" "$pid")
+			# 100 B and the UDP, IP and Ethernet headers.
+			assert_eq "IPv$fam: $r (pid $pid) received $n datagrams: bytes_in" "$got" \
+				"$((n * (fam == 4 ? 142 : 162)))"
+		done
 	done
 	check_soft_failures
 }
