@@ -31,9 +31,15 @@
  * a device). Sockets of a SO_REUSEPORT group get none (which member a
  * sender's packets reach changes with the group), nor do sockets that have
  * received fewer than PNM_UNCONN_MIN packets (a DNS lookup's socket would
- * only churn entries and bump the generation when it closes).
+ * only churn entries and bump the generation when it closes), nor do
+ * sockets that changed hands, closed or connected PNM_UNCONN_MAX_CHANGES
+ * times (one socket read by a server's worker processes in turn would bump
+ * it at each turn). The generation an entry carries is the one read
+ * before its socket was looked up: a bump between the lookup and the entry
+ * leaves the entry stale from the start.
  */
 #define PNM_UNCONN_MIN 16
+#define PNM_UNCONN_MAX_CHANGES 32
 #ifndef PNM_FLOWS_BPF_H
 #define PNM_FLOWS_BPF_H
 
@@ -47,6 +53,7 @@ struct sock_ref {
 	__u8 state;	     /* BPF_TCP_* for TCP, 0 for UDP */
 	bool connected;	     /* one remote: its tuple is its own (cacheable) */
 	bool unconn_ok;	     /* unconnected UDP, in no SO_REUSEPORT group */
+	__u32 ugen;	     /* pnm_flowgen before the socket was looked up */
 };
 
 /* CPUs whose entries flow_forget visits (set by the loader). */
@@ -116,13 +123,15 @@ static __always_inline __u32 flowgen(void)
 	return g ? PNM_ONCE(*g) | 1 : 0;
 }
 
-/* End every unconnected socket's entries. */
+/* End every unconnected socket's entries. A fetching atomic, its result
+ * used: fully ordered on every architecture (a plain atomic add is not
+ * ordered with the loads that follow it on arm64). */
 static __always_inline void flowgen_bump(void)
 {
 	__u32 zero = 0, *g = bpf_map_lookup_elem(&pnm_flowgen, &zero);
 
 	if (g)
-		__sync_fetch_and_add(g, 2);
+		pnm_use(__sync_fetch_and_add(g, 2));
 }
 
 /*
@@ -143,7 +152,7 @@ static __always_inline void flow_forget(struct pnm_sock *ps)
 	__u32 in, out, cpu;
 	__u64 cookie, cpus;
 
-	__sync_fetch_and_add(&ps->epoch, 1);
+	pnm_use(__sync_fetch_and_add(&ps->epoch, 1));
 	/* All set before any entry of the socket's goes live. */
 	if (PNM_ONCE(ps->flags) & PNM_SOCK_UNCONN_FLOWS)
 		flowgen_bump();

@@ -216,6 +216,12 @@ struct {
 /* BPF has no fence instruction: this keeps the compiler's order; x86 keeps
  * stores and loads in program order, weaker CPUs narrow the window only. */
 #define pnm_barrier() asm volatile("" ::: "memory")
+/* A value kept alive: an atomic whose result is used is a fetching one. */
+#define pnm_use(x)                                   \
+	do {                                         \
+		__u64 pnm_used_ = (__u64)(x);        \
+		asm volatile("" : : "r"(pnm_used_)); \
+	} while (0)
 
 static __always_inline void write_owner(struct pnm_owner *dst, const struct pnm_owner *src)
 {

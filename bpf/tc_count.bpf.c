@@ -82,7 +82,8 @@ static __always_inline bool sock_reuseport(struct bpf_sock *sk)
 	if (!pnm_ksym_exists(bpf_rdonly_cast))
 		return true;
 	s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
-	return BPF_CORE_READ_BITFIELD(&s->__sk_common, skc_reuseport);
+	/* SO_REUSEPORT cleared after joining leaves it in its group. */
+	return BPF_CORE_READ_BITFIELD(&s->__sk_common, skc_reuseport) || s->sk_reuseport_cb;
 }
 
 #include "count.bpf.h"
@@ -287,7 +288,7 @@ static __always_inline bool flow_can_take(struct pnm_flow *e, const struct sock_
 	/* Ingress by tuple: a connected socket's, or an unconnected one's
 	 * that has received a few packets already (bpf/flows.bpf.h). */
 	if (dir == PNM_IN && !ref->connected &&
-	    (!ref->unconn_ok ||
+	    (!ref->unconn_ok || !ref->ugen || ref->epoch >= PNM_UNCONN_MAX_CHANGES ||
 	     PNM_ONCE(ps->in[0].packets) + PNM_ONCE(ps->in[1].packets) < PNM_UNCONN_MIN))
 		return false;
 	if (!e->live || (e->ugen && e->ugen != flowgen()))
@@ -325,10 +326,8 @@ static __always_inline void flow_take(struct pnm_flow *e, __u32 idx, const struc
 	if (unconn) {
 		/* Flagged before the generation is read (see flow_forget). */
 		if (!(PNM_ONCE(ps->flags) & PNM_SOCK_UNCONN_FLOWS))
-			__sync_fetch_and_or(&ps->flags, PNM_SOCK_UNCONN_FLOWS);
-		e->ugen = flowgen();
-		if (!e->ugen)
-			return;
+			pnm_use(__sync_fetch_and_or(&ps->flags, PNM_SOCK_UNCONN_FLOWS));
+		e->ugen = ref->ugen;
 	}
 	e->owner = *o;
 	e->cookie = ref->cookie;
@@ -404,8 +403,11 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		if (flow_hit(e, &p, 0, at_layer(bytes, packets), packets))
 			return TC_ACT_UNSPEC;
 	}
-	if (!owned && parsed)
+	if (!owned && parsed) {
+		if (dir == PNM_IN)
+			ref.ugen = flowgen();
 		owned = owner_by_tuple(skb, skb->ifindex, &p, dir, &o, &ref);
+	}
 	if (!owned && dir == PNM_IN) {
 		ref.ps = NULL; /* the sender's socket: its process's counters only */
 		owned = owner_from_other_netns(skb, &o);

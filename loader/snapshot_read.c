@@ -413,20 +413,26 @@ static int cmp_proc(const void *a, const void *b)
 	return x->start_ns == y->start_ns ? 0 : x->start_ns < y->start_ns ? -1 : 1;
 }
 
+/* Where a connection record comes from, the one that describes it first:
+ * the socket's storage (open), pnm_conn (closed or not), a flow-cache
+ * entry (only its counters: its tuple may be one sender's, its owner
+ * older). */
+enum conn_src { CONN_LIVE, CONN_MAP, CONN_FLOW };
+
 struct conn_rec {
 	uint64_t cookie;
-	bool live; /* from the socket's storage, not pnm_conn */
+	enum conn_src src;
 	struct pnm_conn c;
 };
 
-/* By cookie, the live record first. */
+/* By cookie, the describing record first. */
 static int by_cookie(const void *a, const void *b)
 {
 	const struct conn_rec *x = a, *y = b;
 
 	if (x->cookie != y->cookie)
 		return x->cookie < y->cookie ? -1 : 1;
-	return x->live == y->live ? 0 : x->live ? -1 : 1;
+	return x->src == y->src ? 0 : x->src < y->src ? -1 : 1;
 }
 
 /* b's counters into a, column by column (a socket counted partly in its
@@ -468,7 +474,7 @@ static int conns_batch(void *ctx, const char *keys, const char *vals, size_t n)
 		struct conn_rec *r = &x->recs[x->n];
 
 		memcpy(&r->cookie, keys + i * sizeof(uint64_t), sizeof(uint64_t));
-		r->live = false;
+		r->src = CONN_MAP;
 		memcpy(&r->c, vals + i * sizeof(struct pnm_conn), sizeof(struct pnm_conn));
 	}
 	return 0;
@@ -488,7 +494,7 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 		if (k->rec[i].flags & PNM_SOCK_RETIRED)
 			continue; /* its connection is in pnm_conn */
 		x.recs[x.n].cookie = k->rec[i].cookie;
-		x.recs[x.n].live = true;
+		x.recs[x.n].src = CONN_LIVE;
 		x.recs[x.n++].c = k->rec[i].conn;
 	}
 	rc = read_batches(m->conn, sizeof(uint64_t), sizeof(struct pnm_conn), conns_batch, &x);
@@ -502,6 +508,7 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 		const struct pnm_flow *f = &k->flow[i];
 
 		memset(&recs[n], 0, sizeof(recs[n]));
+		recs[n].src = CONN_FLOW;
 		recs[n].cookie = f->cookie;
 		recs[n].c.t = f->t;
 		recs[n].c.owner = f->owner;
@@ -510,7 +517,7 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 		recs[n].c.c[0][f->dir == PNM_OUT ? PNM_OUT : PNM_IN] = f->pending;
 	}
 	qsort(recs, n, sizeof(*recs), by_cookie);
-	/* One per cookie: the live one (first) takes the other's counts. */
+	/* One per cookie: the first takes the others' counts. */
 	if (n) {
 		size_t w = 0;
 
