@@ -38,10 +38,11 @@
  * before its socket was looked up: a bump between the lookup and the entry
  * leaves the entry stale from the start.
  */
-#define PNM_UNCONN_MIN 16
-#define PNM_UNCONN_MAX_CHANGES 32
 #ifndef PNM_FLOWS_BPF_H
 #define PNM_FLOWS_BPF_H
+
+#define PNM_UNCONN_MIN 16
+#define PNM_UNCONN_MAX_CHANGES 32
 
 #include "counters.bpf.h"
 

@@ -324,7 +324,8 @@ static __always_inline void flow_take(struct pnm_flow *e, __u32 idx, const struc
 	}
 	e->ugen = 0;
 	if (unconn) {
-		/* Flagged before the generation is read (see flow_forget). */
+		/* Flagged before the epoch is read again (see flow_forget);
+		 * the generation was read before the lookup. */
 		if (!(PNM_ONCE(ps->flags) & PNM_SOCK_UNCONN_FLOWS))
 			pnm_use(__sync_fetch_and_or(&ps->flags, PNM_SOCK_UNCONN_FLOWS));
 		e->ugen = ref->ugen;

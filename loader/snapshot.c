@@ -115,8 +115,7 @@ struct pnm_proc *pnm_snapshot_append(struct pnm_snapshot *s, uint32_t pid, uint6
 	return add_row(s, pid, start_ns, slot, c, false);
 }
 
-/* By PID, then oldest instance first: the order the maps are read in. */
-static int by_pid_start(const void *a, const void *b)
+int pnm_proc_cmp(const void *a, const void *b)
 {
 	const struct pnm_proc *x = a, *y = b;
 
@@ -134,10 +133,10 @@ void pnm_snapshot_finish(struct pnm_snapshot *s)
 	 * more sorts here (by bytes, then PIDs' instances) were a tenth of
 	 * a 10000-process show. */
 	for (i = 1; i < s->nprocs; i++)
-		if (by_pid_start(&s->procs[i - 1], &s->procs[i]) > 0)
+		if (pnm_proc_cmp(&s->procs[i - 1], &s->procs[i]) > 0)
 			break;
 	if (i < s->nprocs)
-		qsort(s->procs, s->nprocs, sizeof(*s->procs), by_pid_start);
+		qsort(s->procs, s->nprocs, sizeof(*s->procs), pnm_proc_cmp);
 	/* The newest instance of a PID is "PID", older ones "PID.1", ... */
 	for (i = 0; i < s->nprocs; i = end) {
 		for (end = i + 1; end < s->nprocs && s->procs[end].pid == s->procs[i].pid; end++)

@@ -93,6 +93,9 @@ int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c);
 /* By label ("eth0", "NETNS/eth0"). */
 struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *label);
 struct pnm_iface *pnm_snapshot_iface_by_slot(struct pnm_snapshot *s, uint32_t slot);
+/* Processes by PID, then oldest instance first (qsort/bsearch): the order
+ * the maps are read in, and a finished snapshot's. */
+int pnm_proc_cmp(const void *a, const void *b);
 /* Order processes by PID, then start (oldest first), and give each its
  * JSON key (the newest instance of a PID gets "PID", older ones "PID.1",
  * ...). Reports order their rows by the view's sort key. */

@@ -403,16 +403,6 @@ static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pn
 	return read_names(m, s);
 }
 
-/* Processes by PID, then start: the order read_procs appends them in. */
-static int cmp_proc(const void *a, const void *b)
-{
-	const struct pnm_proc *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->start_ns == y->start_ns ? 0 : x->start_ns < y->start_ns ? -1 : 1;
-}
-
 /* Where a connection record comes from, the one that describes it first:
  * the socket's storage (open), pnm_conn (closed or not), a flow-cache
  * entry (only its counters: its tuple may be one sender's, its owner
@@ -546,7 +536,7 @@ static int read_conns(const struct pnm_maps *m, const struct socks *k, struct pn
 		struct pnm_proc key = { .pid = recs[i].c.owner.tgid,
 					.start_ns = recs[i].c.owner.start_ns };
 		struct pnm_proc *hit =
-			s->nprocs ? bsearch(&key, s->procs, s->nprocs, sizeof(key), cmp_proc)
+			s->nprocs ? bsearch(&key, s->procs, s->nprocs, sizeof(key), pnm_proc_cmp)
 				  : NULL;
 
 		/* An owner without counters (a full map): nothing to add to. */
