@@ -245,13 +245,21 @@ static __always_inline bool flow_hit_ipv4(struct __sk_buff *skb, struct pnm_flow
 	return true;
 }
 
+/* An unconnected socket's connection has no remote end: t's is cleared. */
+static __always_inline void no_remote(struct pnm_tuple *t)
+{
+	__builtin_memset(t->remote, 0, sizeof(t->remote));
+	t->rport = 0;
+}
+
 /* An entry's pending bytes to the maps: its owner's pnm_procstat entry and
  * its socket's pnm_conn entry, if its interface is still the one it
  * counted for. */
 static __always_inline void flow_evict(struct pnm_flow *e)
 {
 	struct pnm_counter c = e->pending;
-	struct pnm_tuple t = e->t;
+	const struct pnm_tuple *ct = &e->t;
+	struct pnm_tuple t;
 	__u32 slot = e->slot - 1;
 	int dir = e->dir == PNM_OUT ? PNM_OUT : PNM_IN;
 	struct pnm_if_cfg *cfg;
@@ -263,13 +271,14 @@ static __always_inline void flow_evict(struct pnm_flow *e)
 	e->pending.packets = 0;
 	cfg = bpf_map_lookup_elem(&pnm_ifcfg, &slot);
 	if (e->ugen) {
-		/* An unconnected socket's connection has no remote end. */
-		__builtin_memset(t.remote, 0, sizeof(t.remote));
-		t.rport = 0;
+		/* Keyed by one sender: not the socket's remote end. */
+		t = e->t;
+		no_remote(&t);
+		ct = &t;
 	}
 	if (cfg && cfg->gen == e->gen) {
 		proc_add(slot, &e->owner, dir, c.bytes, c.packets);
-		conn = conn_get(e->cookie, &e->owner, e->state, &t);
+		conn = conn_get(e->cookie, &e->owner, e->state, ct);
 		if (conn)
 			conn_add(conn, slot, &e->owner, e->state, dir, c.bytes, c.packets);
 	}
@@ -317,11 +326,8 @@ static __always_inline void flow_take(struct pnm_flow *e, __u32 idx, const struc
 		flow_evict(e);
 	__sync_lock_test_and_set(&e->live, 0);
 	e->t = p->t;
-	if (!ref->connected && !unconn) {
-		/* An unconnected socket's connection has no remote end. */
-		__builtin_memset(e->t.remote, 0, sizeof(e->t.remote));
-		e->t.rport = 0;
-	}
+	if (!ref->connected && !unconn)
+		no_remote(&e->t);
 	e->ugen = 0;
 	if (unconn) {
 		/* Flagged before the epoch is read again (see flow_forget);
