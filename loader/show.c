@@ -234,7 +234,9 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 int pnm_show_read(struct pnm_show *a, const struct pnm_maps *m, struct pnm_snapshot *snap,
 		  bool strict)
 {
-	int rc = pnm_snapshot_read(m, snap);
+	/* Only JSON, --details and --by show connections. */
+	int rc = pnm_snapshot_read(m, snap,
+				   a->json || a->view.details || a->view.by ? PNM_SNAP_CONNS : 0);
 
 	if (rc) {
 		pr_warn("cannot read the counters: %s", strerror(-rc));
@@ -430,7 +432,7 @@ int cmd_status(int argc, char **argv)
 		explain_open_error(rc);
 		return PNM_EXIT_FAIL;
 	}
-	if ((c = pnm_snapshot_read(&m, &snap))) {
+	if ((c = pnm_snapshot_read(&m, &snap, 0))) {
 		pr_warn("cannot read the counters: %s", strerror(-c));
 		pnm_maps_close(&m);
 		return PNM_EXIT_FAIL;

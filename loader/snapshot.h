@@ -105,8 +105,15 @@ void pnm_snapshot_free(struct pnm_snapshot *s);
 /* Seconds process p has run (until its exit, if known). */
 double pnm_proc_runtime(const struct pnm_snapshot *s, const struct pnm_proc *p);
 
-/* Read the pinned maps (snapshot_read.c). */
+/* What a snapshot reads besides the processes' and interfaces' counters. */
+enum pnm_snap_parts {
+	/* Each process's connections (conns, tcp_conns, udp_conns): with
+	 * 10000 processes, a fifth of a show that prints none of them. */
+	PNM_SNAP_CONNS = 1,
+};
+
+/* Read the pinned maps (snapshot_read.c); parts: enum pnm_snap_parts. */
 struct pnm_maps;
-int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s);
+int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s, unsigned int parts);
 
 #endif

@@ -547,7 +547,7 @@ static int read_conns(const struct pnm_maps *m, const struct socks *k, struct pn
 	return rc;
 }
 
-static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
+static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s, unsigned int parts)
 {
 	struct socks k = { 0 };
 	struct timespec now;
@@ -570,7 +570,7 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s)
 	if (!rc)
 		rc = read_procs(m, &k, s);
 	free(buf);
-	if (!rc)
+	if (!rc && (parts & PNM_SNAP_CONNS))
 		rc = read_conns(m, &k, s);
 	if (!rc)
 		pnm_snapshot_finish(s);
@@ -599,12 +599,12 @@ static bool no_fold(const struct pnm_maps *m, uint64_t *begun)
  * hands or closing thousands of times a second can outpace that: the last
  * read then stands, with an error of at most the bytes in flight.
  */
-int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s)
+int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s, unsigned int parts)
 {
 	for (int tries = 1;; tries++) {
 		uint64_t before = 0, after = 0;
 		bool quiet = no_fold(m, &before);
-		int rc = read_once(m, s);
+		int rc = read_once(m, s, parts);
 
 		if (rc)
 			return rc;
