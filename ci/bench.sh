@@ -225,10 +225,17 @@ for ((i = 0; i < REPS; i++)); do
 	sleep 2.5 # nethogs' next refresh
 	t1=$(cpu_ticks "$nh")
 	kill_wait "$nh"
-	s0=$(date +%s%N)
-	"$PNM_TC" show -p "$ip" --json >"$OUT/pnm.json" 2>/dev/null
-	# show's own CPU: its wall time bounds it (one process, no waiting).
-	show_ns=$(($(date +%s%N) - s0))
+	# show's own CPU (user + system, from its rusage), not its wall time:
+	# `date` around it added its own start.
+	# A difference: children's times survive exec (a python launcher's).
+	show_ns=$("$PNMT_PY" -c '
+import resource, subprocess, sys
+cpu = lambda r: r.ru_utime + r.ru_stime
+r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as out:
+    subprocess.run(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)
+r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(int((cpu(r1) - cpu(r0)) * 1e9))' "$OUT/pnm.json" "$PNM_TC" show -p "$ip" --json)
 	"$PNMT_PY" - "$OUT/nethogs" "$OUT/pnm.json" "$ip" $((rx1 - rx0)) $((tx1 - tx0)) \
 		$((b1 - b0 + show_ns)) $((t1 - t0)) "$hz" $((n1 - n0)) "$floor_ns" >>"$R" <<'EOF'
 import json, sys
@@ -374,13 +381,17 @@ m = re.search(r"memory of all maps: ([0-9.]+) (KiB|MiB|GiB)", sys.stdin.read())
 print(int(float(m.group(1)) * {"KiB": 1024, "MiB": 1 << 20, "GiB": 1 << 30}[m.group(2)]))')"
 "$PNMT_TRAFFIC" many "$PNMT_IP1" 9 10000 1 100 >"$OUT/many" 9>&- || echo "many failed" >&2
 raw processes "$("$PNM_TC" show --json | "$PNMT_PY" -c 'import json,sys; print(len(json.load(sys.stdin)["processes"]))')"
-for ((i = 0; i < REPS; i++)); do
-	for what in json table; do
-		t0=$(date +%s%N)
-		if [ $what = json ]; then "$PNM_TC" show --json >/dev/null; else "$PNM_TC" show >/dev/null; fi
-		raw "show_ms.$what" "$(( ($(date +%s%N) - t0) / 1000 ))e-3"
-	done
-done
+# From start to exit, timed by the caller: `date` around the command adds
+# its own start (about 15 ms on a VM with dear page faults).
+"$PNMT_PY" - "$PNM_TC" "$REPS" >>"$R" <<'EOF'
+import subprocess, sys, time
+tool, reps = sys.argv[1], int(sys.argv[2])
+for _ in range(reps):
+    for what, args in (("json", ["show", "--json"]), ("table", ["show"])):
+        t0 = time.perf_counter()
+        subprocess.run([tool] + args, stdout=subprocess.DEVNULL, check=True)
+        print("show_ms.%s %.3f" % (what, (time.perf_counter() - t0) * 1e3))
+EOF
 "$PNM_TC" detach >/dev/null
 
 "$PNMT_PY" - "$R" "$OUT" "$REPS" <<'EOF'

@@ -234,10 +234,16 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 int pnm_show_read(struct pnm_show *a, const struct pnm_maps *m, struct pnm_snapshot *snap,
 		  bool strict)
 {
-	/* Only JSON, --details and --by show connections. */
-	int rc = pnm_snapshot_read(m, snap,
-				   a->json || a->view.details || a->view.by ? PNM_SNAP_CONNS : 0);
+	unsigned int parts = 0;
+	int rc;
 
+	/* JSON has each process's count of connections; --details and --by
+	 * show them. */
+	if (a->view.details || a->view.by)
+		parts = PNM_SNAP_CONNS;
+	else if (a->json)
+		parts = PNM_SNAP_CONN_COUNTS;
+	rc = pnm_snapshot_read(m, snap, parts);
 	if (rc) {
 		pr_warn("cannot read the counters: %s", strerror(-rc));
 		return rc;

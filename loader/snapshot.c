@@ -153,10 +153,21 @@ void pnm_snapshot_finish(struct pnm_snapshot *s)
 	}
 }
 
-int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c)
+void pnm_proc_count_conn(struct pnm_proc *p, const struct pnm_conn *c)
 {
 	bool any = false;
 
+	for (int i = 0; i < PNM_CONN_IFACES; i++)
+		any |= c->slot[i] != 0;
+	/* Listening sockets (handshakes) are not connections. */
+	if (any && !c->closed && c->t.proto == IPPROTO_TCP && c->state != PNM_TCP_LISTEN)
+		p->tcp_conns++;
+	else if (any && !c->closed && c->t.proto == IPPROTO_UDP)
+		p->udp_conns++;
+}
+
+int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c)
+{
 	for (int i = 0; i < PNM_CONN_IFACES; i++) {
 		struct pnm_conn_row *r, *grown;
 
@@ -173,13 +184,8 @@ int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c)
 		r->state = c->state;
 		r->closed = c->closed;
 		pnm_counts_from(&r->c, c->c[i]);
-		any = true;
 	}
-	/* Listening sockets (handshakes) are not connections. */
-	if (any && !c->closed && c->t.proto == IPPROTO_TCP && c->state != PNM_TCP_LISTEN)
-		p->tcp_conns++;
-	else if (any && !c->closed && c->t.proto == IPPROTO_UDP)
-		p->udp_conns++;
+	pnm_proc_count_conn(p, c);
 	return 0;
 }
 

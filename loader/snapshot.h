@@ -88,7 +88,9 @@ struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t
 struct pnm_proc *pnm_snapshot_append(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
 				     uint32_t slot, const struct pnm_counts *c);
 struct pnm_proc *pnm_snapshot_find(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns);
-/* Add one socket's counters (from pnm_conn) to its owner p. */
+/* Count one socket among its owner p's open connections (tcp_conns,
+ * udp_conns); add_conn also adds its counters as p's rows (conns). */
+void pnm_proc_count_conn(struct pnm_proc *p, const struct pnm_conn *c);
 int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c);
 /* By label ("eth0", "NETNS/eth0"). */
 struct pnm_iface *pnm_snapshot_iface(struct pnm_snapshot *s, const char *label);
@@ -107,9 +109,12 @@ double pnm_proc_runtime(const struct pnm_snapshot *s, const struct pnm_proc *p);
 
 /* What a snapshot reads besides the processes' and interfaces' counters. */
 enum pnm_snap_parts {
-	/* Each process's connections (conns, tcp_conns, udp_conns): with
-	 * 10000 processes, a fifth of a show that prints none of them. */
-	PNM_SNAP_CONNS = 1,
+	/* How many connections each process has open (tcp_conns,
+	 * udp_conns): with 10000 processes, reading them was a fifth of a
+	 * show that prints none. */
+	PNM_SNAP_CONN_COUNTS = 1,
+	/* And each connection (conns): PNM_SNAP_CONN_COUNTS too. */
+	PNM_SNAP_CONNS = 3,
 };
 
 /* Read the pinned maps (snapshot_read.c); parts: enum pnm_snap_parts. */

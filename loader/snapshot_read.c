@@ -525,8 +525,9 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 }
 
 /* Each connection to its owner, found among the processes (in PID
- * order). */
-static int read_conns(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s)
+ * order): counted, and with rows its counters added. */
+static int read_conns(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s,
+		      bool rows)
 {
 	struct conn_rec *recs = NULL;
 	size_t n = 0;
@@ -540,8 +541,10 @@ static int read_conns(const struct pnm_maps *m, const struct socks *k, struct pn
 				  : NULL;
 
 		/* An owner without counters (a full map): nothing to add to. */
-		if (hit)
+		if (hit && rows)
 			rc = pnm_proc_add_conn(hit, &recs[i].c);
+		else if (hit)
+			pnm_proc_count_conn(hit, &recs[i].c);
 	}
 	free(recs);
 	return rc;
@@ -570,8 +573,8 @@ static int read_once(const struct pnm_maps *m, struct pnm_snapshot *s, unsigned 
 	if (!rc)
 		rc = read_procs(m, &k, s);
 	free(buf);
-	if (!rc && (parts & PNM_SNAP_CONNS))
-		rc = read_conns(m, &k, s);
+	if (!rc && (parts & PNM_SNAP_CONN_COUNTS))
+		rc = read_conns(m, &k, s, (parts & PNM_SNAP_CONNS) == PNM_SNAP_CONNS);
 	if (!rc)
 		pnm_snapshot_finish(s);
 	free(k.rec);
