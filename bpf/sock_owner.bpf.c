@@ -411,12 +411,14 @@ int BPF_PROG(pnm_tcp_state, struct sock *sk, int oldstate, int newstate)
 SEC("cgroup/sock_release")
 int pnm_sock_release(struct bpf_sock *ctx)
 {
+	__u32 proto = ctx->protocol; /* read once: not again through ctx + 12 */
+	struct pnm_tuple t = { .proto = (__u8)proto };
 	struct pnm_sock *ps;
 	struct pnm_conn *c;
 	__u64 cookie;
 
 	if ((ctx->family != AF_INET && ctx->family != AF_INET6) ||
-	    (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP))
+	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
 	if (xdp_owners())
@@ -424,27 +426,32 @@ int pnm_sock_release(struct bpf_sock *ctx)
 	ps = bpf_sk_storage_get(&pnm_sockowner, ctx, 0, 0);
 	if (ps)
 		__sync_fetch_and_or(&ps->flags, PNM_SOCK_RELEASED);
+	/* cgroup/sock_release cannot read the local address; without
+	 * bpf_rdonly_cast (Linux < 6.2) the closed connection is listed
+	 * without its addresses. */
+	if (bpf_rdonly_cast && (proto == IPPROTO_UDP || (ps && pnm_files_reader)))
+		tuple_of_sock(bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct sock)), &t);
 	/* Also TCP when the socket reader sees only open sockets: what the
 	 * socket counts from now on (its FIN exchange, the rest of its send
 	 * queue) goes to the maps, where show sees it. */
-	if (ps && (ctx->protocol == IPPROTO_UDP || pnm_files_reader)) {
-		struct pnm_tuple t = { .proto = (__u8)ctx->protocol };
-
-		/* cgroup/sock_release cannot read the local address; without
-		 * bpf_rdonly_cast (Linux < 6.2) the closed connection is
-		 * listed without its addresses. */
-		if (bpf_rdonly_cast)
-			tuple_of_sock(bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct sock)),
-				      &t);
-		retire(ps, cookie, &t, ctx->protocol == IPPROTO_TCP ? PNM_TCP_CLOSE : 0);
-	}
+	if (ps && (proto == IPPROTO_UDP || pnm_files_reader))
+		retire(ps, cookie, &t, proto == IPPROTO_TCP ? PNM_TCP_CLOSE : 0);
 	/* Its per-connection counters stay, marked closed, until the LRU
 	 * needs the room. */
 	c = bpf_map_lookup_elem(&pnm_conn, &cookie);
 	if (c) {
 		c->closed = 1;
-		if (ctx->protocol == IPPROTO_TCP)
+		if (proto == IPPROTO_TCP)
 			c->state = BPF_TCP_CLOSE;
+		/* A UDP socket's entry may have been made from a datagram
+		 * (a flow-cache entry keyed by its sender, a third interface,
+		 * XDP) while it was unconnected: its local address was the
+		 * datagram's destination (a broadcast address, say), its
+		 * remote end the sender or none, whatever connect came later.
+		 * From now on the entry alone describes the socket: the
+		 * socket's own tuple. */
+		if (proto == IPPROTO_UDP && t.lport)
+			c->t = t;
 	}
 	return 1;
 }

@@ -256,9 +256,11 @@ EOF2
 #  connect ends r2's); r0 closes: r2 gets them again;
 #  r1 and r2 close, r3 binds (no SO_REUSEADDR): r3 gets them (r2's close
 #  ends its entries).
+# Closed, each one's connection in --details is its socket's: the wildcard
+# address and its port (r0: the sender, whom it connected to).
 # Over IPv4, then IPv6 (receivers bound to ::, the peer's address v6).
 test_udp_unconnected_cache() {
-	local dir port sport want r n pid got fam
+	local dir port sport want r n pid got fam any src dst ends
 	local -A rpids=()
 	topo_up
 	new_dir
@@ -326,6 +328,8 @@ for _ in range(int(sys.argv[5])):
 	}
 	for fam in 4 6; do
 		port=$((PNMT_IPERF_PORT + 6 + fam)) sport=$((PNMT_IPERF_PORT + 16 + fam)) want=0
+		any=0.0.0.0 src=$PNMT_IP1 dst=$PNMT_IP0
+		[ "$fam" = 6 ] && any=:: src=$PNMT_IP6_1 dst=$PNMT_IP6_0
 		recv_start r0 1
 		recv_start r1 1
 		batch 100
@@ -358,12 +362,33 @@ print(n)' "$fam")
 		touch "$dir/${fam}r3.stop"
 		wait "${rpids[r3]}" 2>/dev/null
 		pnm_json "$dir/show$fam.json"
+		pnm_json "$dir/details$fam.json" -d
 		for r in r0 r1 r2 r3; do
 			read -r pid n <"$dir/$fam$r.n"
 			read -r got _ _ _ _ _ < <(json_procs "$dir/show$fam.json" "$PNMT_IF0" "$pid")
 			# 100 B and the UDP, IP and Ethernet headers.
 			assert_eq "IPv$fam: $r (pid $pid) received $n datagrams: bytes_in" "$got" \
 				"$((n * (fam == 4 ? 142 : 162)))"
+			# Closed, its connection is the socket's own: bound to the
+			# wildcard address, r0 connected to the sender later.
+			# Entries keyed by the sender once gave it the datagrams'
+			# destination as its address.
+			if [ $r = r0 ]; then ends="$dst $port $src $sport"; else ends="$any $port $any 0"; fi
+			# shellcheck disable=SC2086
+			read -r got ends < <("$PNMT_PY" - "$dir/details$fam.json" "$pid" $ends <<'EOF2'
+import ipaddress, json, sys
+f, pid, la, lp, ra, rp = sys.argv[1:]
+p = json.load(open(f))["processes"].get(pid, {})
+def ep(a, port):
+    a = ipaddress.ip_address(a.strip("[]"))
+    return "%s:%s" % (a if a.version == 4 else "[%s]" % a, port)
+def conn(s):
+    return ep(*s.rsplit(":", 1))
+got = sorted({"%s>%s" % (conn(c["local"]), conn(c["remote"])) for c in p.get("connections", [])})
+print(",".join(got) or "none", "%s>%s" % (ep(la, lp), ep(ra, rp)))
+EOF2
+)
+			assert_eq "IPv$fam: $r's closed connection in --details" "$got" "$ends"
 		done
 	done
 	check_soft_failures
