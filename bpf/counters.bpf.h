@@ -85,7 +85,9 @@ static __always_inline bool sock_add(struct pnm_sock *ps, __u32 slot, __u8 state
 		return false;
 	col = dir == PNM_IN ? &ps->in[i] : &ps->out[i];
 	__sync_fetch_and_add(&col->bytes, bytes);
-	__sync_fetch_and_add(&col->packets, packets);
+	/* Fetching: fully ordered before the caller's look at the flags
+	 * (sock_add_late), on arm64 too. */
+	pnm_use(__sync_fetch_and_add(&col->packets, packets));
 	return true;
 }
 
@@ -163,6 +165,27 @@ static __always_inline void fold(struct pnm_sock *ps, const struct pnm_owner *o)
 				proc_add(slot - 1, o, dir, b, p);
 		}
 	}
+}
+
+/*
+ * After sock_add: the socket may have retired meanwhile on another CPU
+ * (closed), and its fold (retire) may have read the counters before this
+ * packet's add; what the storage holds after that would be lost with it.
+ * Both sides are fully ordered atomics (the add here, the flag there), so
+ * when the fold missed the add, the flag is seen here: fold again. Folds
+ * chain (fold above): a byte both saw moves once. The connection's own
+ * entry (pnm_conn) took the counters whole at retire and misses such a
+ * packet.
+ */
+static __always_inline void sock_add_late(struct pnm_sock *ps, const struct pnm_owner *o)
+{
+	struct pnm_folds *f;
+
+	if (!(PNM_ONCE(ps->flags) & PNM_SOCK_RETIRED))
+		return;
+	f = fold_begin();
+	fold(ps, o);
+	fold_end(f);
 }
 
 #endif /* PNM_COUNTERS_BPF_H */

@@ -424,6 +424,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	 * here go to a flow-cache entry (egress: only the packet's own
 	 * socket's, whose cookie keys it). */
 	if (owned && sock_add(ref.ps, pnm_slot, ref.state, dir, bytes, packets)) {
+		sock_add_late(ref.ps, &o);
 		if ((dir == PNM_IN || own_sk) && flow_can_take(e, &ref, dir)) {
 			if (!parsed)
 				parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
