@@ -59,6 +59,8 @@ FUZZ_SECONDS ?= 20
 FUZZ_MODS := loader/parse.c loader/format.c
 # Traffic generators with known owners, for the integration tests.
 HELPERS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests/%,$(wildcard tests/helpers/*.c))
+# The benchmark's own programs: the floors pnm-tc's costs are set against.
+BENCH_OBJS := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%.o,$(wildcard tests/bench/*.bpf.c))
 
 C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h loader/*.c loader/*.h iface/*.c iface/*.h \
 	tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c tests/bench/*.c)
@@ -129,7 +131,7 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz.c $(FUZZ_MODS) | $(OUTPUT)/fuzz
 	$(Q)$(CLANG) -g -O1 -std=gnu11 -Wall -Wextra -Werror -Imaps -Iloader -DFUZZ_$* \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $^ -o $@
 
-$(OUTPUT)/bench/empty_tc.bpf.o: tests/bench/empty_tc.bpf.c
+$(OUTPUT)/bench/%.bpf.o: tests/bench/%.bpf.c
 	$(Q)mkdir -p $(@D)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu -c $< -o $@
@@ -137,7 +139,7 @@ $(OUTPUT)/bench/empty_tc.bpf.o: tests/bench/empty_tc.bpf.c
 # The cost of pnm-tc, measured (ci/bench.sh); writes .output/bench/report.*
 bench:
 	$(Q)$(MAKE) --no-print-directory deps DEPS_EXTRA="$(DEPS_BENCH)"
-	$(Q)$(MAKE) --no-print-directory all $(HELPERS) $(OUTPUT)/bench/empty_tc.bpf.o
+	$(Q)$(MAKE) --no-print-directory all $(HELPERS) $(BENCH_OBJS)
 	$(Q)bash ci/bench.sh
 
 fuzz: $(FUZZ_BINS)

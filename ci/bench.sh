@@ -16,8 +16,9 @@
 #    plus one show) and each one's error on the process's bytes against the
 #    interface counters (nothing else crosses the veth); then each tool's
 #    CPU per GB from perf samples of the whole machine, its kernel-side
-#    work included (offloads off, then on); then the whole machine's CPU per GB with neither,
-#    nethogs alone, pnm-tc alone (twice as many rounds);
+#    work included (offloads off, then on), beside programs that do nothing
+#    on pnm-tc's hooks (the hooks' own cost); then the whole machine's CPU
+#    per GB with neither, nethogs alone, pnm-tc alone;
 #  - map memory at defaults, and show's latency with 10000 processes.
 # Writes .output/bench/report.{json,md} and prints the summary.
 set -u
@@ -30,6 +31,8 @@ REPS=${BENCH_REPS:-5}
 SECS=${BENCH_SECONDS:-3}
 OUT=.output/bench
 EMPTY=$OUT/empty_tc.bpf.o
+HOOKS_FLOOR=$OUT/hooks_floor.bpf.o
+PNMT_FLOOR=${PNMT_FLOOR:-.output/tests/pnmt_floor}
 mkdir -p "$OUT"
 PNMT_TMP=$(mktemp -d)
 trap 'run_cleanups; rm -rf "$PNMT_TMP"' EXIT
@@ -44,6 +47,8 @@ if ! mountpoint -q /sys/fs/bpf; then
 	mount -t bpf bpf /sys/fs/bpf || exit 1
 	at_cleanup "umount /sys/fs/bpf"
 fi
+# section TITLE: where the run is, and since when.
+section() { echo "== $* (at $(($(date +%s) - BENCH_T0)) s)"; }
 R=$OUT/raw
 : >"$R"
 # raw KEY VALUE: one measurement.
@@ -134,7 +139,7 @@ for p in json.load(sys.stdin):
 for n in sorted(t):
     print(n, t[n][0], t[n][1])'; }
 
-echo "== per-program cost (kernel.bpf_stats_enabled), $REPS x ${SECS}s per load"
+section "per-program cost (kernel.bpf_stats_enabled), $REPS x ${SECS}s per load"
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 at_cleanup "sysctl -qw kernel.bpf_stats_enabled=$old_stats"
@@ -179,7 +184,7 @@ sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 # Single TCP runs on this kind of VM spread by 10% either way, more than
 # what is measured: TCP gets twice the pairs, and each ratio is also
 # reported as the median of its back-to-back pairs.
-echo "== throughput, packets, ping-pong: detached vs attached, alternated $REPS times (TCP $((2 * REPS)))"
+section "throughput, packets, ping-pong: detached vs attached, alternated $REPS times (TCP $((2 * REPS)))"
 for ((i = 0; i < 2 * REPS; i++)); do
 	for mode in detached attached; do
 		[ $mode = attached ] && "$PNM_TC" attach "$PNMT_IF0" >/dev/null
@@ -192,7 +197,7 @@ for ((i = 0; i < 2 * REPS; i++)); do
 	done
 done
 
-echo "== against nethogs: one ${NH_BYTES:=1G} download watched by both, $REPS times"
+section "against nethogs: one ${NH_BYTES:=1G} download watched by both, $REPS times"
 # Offloads off: one frame per packet, so that the interface counters are
 # the wire truth (a GRO super-packet counts its headers once there).
 offloads off
@@ -200,6 +205,20 @@ offloads off
 ifbytes() { echo "$(cat "/sys/class/net/$PNMT_IF0/statistics/rx_bytes")" \
 	"$(cat "/sys/class/net/$PNMT_IF0/statistics/tx_bytes")"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_ns OUT CMD...: CMD's own CPU time in ns (user + system, from its
+# rusage), its standard output to OUT. Not its wall time: `date` around it
+# added its own start. A difference: children's times survive exec (a
+# python launcher's).
+cpu_ns() {
+	"$PNMT_PY" -c '
+import resource, subprocess, sys
+cpu = lambda r: r.ru_utime + r.ru_stime
+r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as out:
+    subprocess.run(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)
+r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(int((cpu(r1) - cpu(r0)) * 1e9))' "$@"
+}
 # bpf_ns: "run_time_ns run_cnt" of pnm-tc's programs, summed.
 bpf_ns() { prog_stats | awk '$1 != "pnm_bench_empty" { t += $2; n += $3 } END { printf "%d %d\n", t, n }'; }
 # The floor per program run, measured above under the same load (a TCP
@@ -225,17 +244,7 @@ for ((i = 0; i < REPS; i++)); do
 	sleep 2.5 # nethogs' next refresh
 	t1=$(cpu_ticks "$nh")
 	kill_wait "$nh"
-	# show's own CPU (user + system, from its rusage), not its wall time:
-	# `date` around it added its own start.
-	# A difference: children's times survive exec (a python launcher's).
-	show_ns=$("$PNMT_PY" -c '
-import resource, subprocess, sys
-cpu = lambda r: r.ru_utime + r.ru_stime
-r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-with open(sys.argv[1], "w") as out:
-    subprocess.run(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)
-r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(int((cpu(r1) - cpu(r0)) * 1e9))' "$OUT/pnm.json" "$PNM_TC" show -p "$ip" --json)
+	show_ns=$(cpu_ns "$OUT/pnm.json" "$PNM_TC" show -p "$ip" --json)
 	"$PNMT_PY" - "$OUT/nethogs" "$OUT/pnm.json" "$ip" $((rx1 - rx0)) $((tx1 - tx0)) \
 		$((b1 - b0 + show_ns)) $((t1 - t0)) "$hz" $((n1 - n0)) "$floor_ns" >>"$R" <<'EOF'
 import json, sys
@@ -270,13 +279,32 @@ tool_start() {
 		nh=$!
 		sleep 2 # nethogs reads /proc and opens its capture
 		;;
-	pnm) "$PNM_TC" attach "$PNMT_IF0" >/dev/null ;;
+	pnm)
+		# As deployed: attached once, shown many times. The first show
+		# after an attach is the first to read some 2 MB of the maps'
+		# memory, which this VM charges per page (about 4 ms): a cost
+		# per attach, not per GB, kept apart as nethogs' start is.
+		"$PNM_TC" attach "$PNMT_IF0" >/dev/null
+		raw show_cpu_ms.first_after_attach \
+			"$(cpu_ns /dev/null "$PNM_TC" show --json | awk '{ print $1 / 1e6 }')"
+		;;
+	floor)
+		"$PNMT_FLOOR" "$HOOKS_FLOOR" "$PNMT_IF0" >"$OUT/floor" 2>&1 9>&- &
+		fl=$!
+		for ((w = 0; w < 50; w++)); do
+			grep -q '^ready$' "$OUT/floor" && break
+			kill -0 "$fl" 2>/dev/null || break
+			sleep 0.1
+		done
+		grep -q '^ready$' "$OUT/floor" || { cat "$OUT/floor" >&2; exit 1; }
+		;;
 	esac
 }
 tool_stop() {
 	case $1 in
 	nethogs) kill_wait "$nh" ;;
 	pnm) "$PNM_TC" detach >/dev/null ;;
+	floor) kill_wait "$fl" ;;
 	esac
 }
 
@@ -297,15 +325,20 @@ tool_stop() {
 # processes, outside the TC hooks, is also given apart (pnm_peer_hooks).
 # A remote peer would not cost this host that; nethogs' tap sees each
 # packet once on the interface either way.
+# The same for programs that do nothing on each of those hooks
+# (tests/bench/hooks_floor.bpf.c: the tcx ingress and egress hooks, the
+# send, receive and TCP send tracepoints): the hooks' own cost, which any
+# program there pays before it does any work. nethogs over it is the most
+# any tool on these hooks could reach on this machine.
 PERF_HZ=${PERF_HZ:-2999}
 peer_pids=$(ip netns pids "$PNMT_NS" | paste -sd, -)
 for offl in off on; do
 	offloads "$offl"
 	sfx=
 	[ "$offl" = on ] && sfx=.offloads_on
-	echo "== against nethogs, perf-sampled (each tool with its kernel work), offloads $offl, $REPS times"
+	section "against nethogs, perf-sampled (each tool with its kernel work), offloads $offl, $REPS times"
 	for ((i = 0; i < REPS; i++)); do
-		for mode in nethogs pnm; do
+		for mode in nethogs pnm floor; do
 			tool_start $mode
 			read -r rx0 tx0 < <(ifbytes)
 			show=true
@@ -320,11 +353,13 @@ for offl in off on; do
 import re, sys
 mode, hz, b = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 peer = {int(p) for p in sys.argv[5].split(",") if p}
+hooks = lambda progs: re.compile(r"(bpf_prog_[0-9a-f]+_%s_.*|sch_handle_(ingress|egress)|tcx_run|"
+                                 r"tc_run|tcf_classify|bpf_trace_run[0-9]+|__bpf_trace_.*|"
+                                 r"__cgroup_bpf_run_filter_.*)$" % progs)
 own = {"nethogs": ("nethogs", re.compile(r"(tpacket_rcv|packet_rcv|dev_queue_xmit_nit)$")),
-       "pnm": ("pnm-tc", re.compile(r"(bpf_prog_[0-9a-f]+_pnm_.*|sch_handle_(ingress|egress)|tcx_run|"
-                                    r"tc_run|tcf_classify|bpf_trace_run[0-9]+|__bpf_trace_.*|"
-                                    r"__cgroup_bpf_run_filter_.*)$"))}[mode]
-tc = re.compile(r"(bpf_prog_[0-9a-f]+_pnm_tc_.*|sch_handle_(ingress|egress)|tcx_run|tc_run|tcf_classify)$")
+       "pnm": ("pnm-tc", hooks("pnm")), "floor": (None, hooks("floor"))}[mode]
+tc = re.compile(r"(bpf_prog_[0-9a-f]+_(pnm_tc|floor_tc)_.*|sch_handle_(ingress|egress)|tcx_run|tc_run|"
+                r"tcf_classify)$")
 n = n_peer = 0
 for block in sys.stdin.read().split("\n\n"):
     lines = block.strip().split("\n")
@@ -334,12 +369,12 @@ for block in sys.stdin.read().split("\n\n"):
     syms = [l.split()[1].split("+")[0] for l in lines[1:] if len(l.split()) > 1]
     if head[0] == own[0] or any(own[1].match(x) for x in syms):
         n += 1
-        if mode == "pnm" and int(head[-1]) in peer and not any(tc.match(x) for x in syms):
+        if mode != "nethogs" and int(head[-1]) in peer and not any(tc.match(x) for x in syms):
             n_peer += 1
 gb = b / 1e9
 print("perf_cpu_s_per_gb.%s%s %.5f" % (mode, sys.argv[4], n / hz / gb))
-if mode == "pnm":
-    print("perf_cpu_s_per_gb.pnm_peer_hooks%s %.5f" % (sys.argv[4], n_peer / hz / gb))
+if mode != "nethogs":
+    print("perf_cpu_s_per_gb.%s_peer_hooks%s %.5f" % (mode, sys.argv[4], n_peer / hz / gb))
 ' "$mode" "$PERF_HZ" $((rx1 - rx0 + tx1 - tx0)) "$sfx" "$peer_pids" >>"$R"
 		done
 	done
@@ -351,12 +386,13 @@ rm -f "$OUT/perf.data" "$OUT/perf.data.old"
 # download with neither tool, nethogs alone, pnm-tc alone, alternated: what
 # each costs the host, including the kernel's work for it (nethogs' packet
 # copies in softirq, pnm-tc's programs) and one read of its result.
-# Its noise on a small VM is as large as the tools' shares: twice the
-# rounds, and each tool's share also taken against the run with neither
-# just before it (the median of those differences).
-echo "== whole-machine CPU per GB: none, nethogs alone, pnm-tc alone, $((2 * REPS)) times"
+# Its noise on a small VM is as large as the tools' shares (the sampled
+# comparison above is the precise one): each tool's share is also taken
+# against the run with neither just before it (the median of those
+# differences).
+section "whole-machine CPU per GB: none, nethogs alone, pnm-tc alone, $REPS times"
 busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-for ((i = 0; i < 2 * REPS; i++)); do
+for ((i = 0; i < REPS; i++)); do
 	for mode in none nethogs pnm; do
 		tool_start $mode
 		read -r rx0 tx0 < <(ifbytes)
@@ -373,7 +409,7 @@ for ((i = 0; i < 2 * REPS; i++)); do
 done
 offloads on
 
-echo "== scale: map memory, show with 10000 processes"
+section "scale: map memory, show with 10000 processes"
 "$PNM_TC" attach "$PNMT_IF0" >/dev/null
 raw maps_bytes.default "$("$PNM_TC" status | "$PNMT_PY" -c '
 import re, sys
@@ -429,6 +465,17 @@ for sfx in ("", ".offloads_on"):
         local = [x - y for x, y in zip(b, p)]
         if statistics.median(local) > 0:
             ratios[key + "_remote_peer"] = statistics.median(a) / statistics.median(local)
+    # The hooks alone (empty programs): the most any tool on them reaches,
+    # and nethogs against what pnm-tc's programs and show add to them.
+    f, fp = vals.get("perf_cpu_s_per_gb.floor" + sfx), vals.get("perf_cpu_s_per_gb.floor_peer_hooks" + sfx)
+    fkey = "perf_cpu_per_gb_nethogs_over_hooks_floor" + sfx.replace(".", "_")
+    if a and f and statistics.median(f) > 0:
+        ratios[fkey] = statistics.median(a) / statistics.median(f)
+        if fp and len(fp) == len(f) and statistics.median(x - y for x, y in zip(f, fp)) > 0:
+            ratios[fkey + "_remote_peer"] = statistics.median(a) / statistics.median(
+                x - y for x, y in zip(f, fp))
+    if a and b and f and statistics.median(b) > statistics.median(f):
+        ratios[key + "_above_hooks_floor"] = statistics.median(a) / (statistics.median(b) - statistics.median(f))
 m = {k: vals.get("machine_cpu_s_per_gb." + k) for k in ("none", "nethogs", "pnm")}
 if all(m.values()):
     base = statistics.median(m["none"])
