@@ -119,13 +119,30 @@ static __always_inline int claim(void *sk, const struct pnm_owner *me, struct ta
 	ps = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!ps)
 		return -1;
-	if (ps->owner.tgid == me->tgid && ps->owner.start_ns == me->start_ns)
+	if (ps->owner.tgid == me->tgid && ps->owner.start_ns == me->start_ns) {
+		/* The listener's owner serves its accepted socket itself. */
+		if (PNM_ONCE(ps->flags) & PNM_SOCK_ACCEPTED)
+			__sync_fetch_and_and(&ps->flags, ~PNM_SOCK_ACCEPTED);
 		return 0;
+	}
 	note_process(t, me);
 	/* A new socket (no owner yet) has counted nothing and has no
 	 * flow-cache entries: the common case, without the brackets. */
 	if (!read_owner(&ps->owner, &old)) {
 		write_owner(&ps->owner, me);
+		return 1;
+	}
+	/* An accepted socket's first user (a worker of the listener's
+	 * owner, or the daemon a launcher handed the listener to): what the
+	 * socket counted since the accept is the user's, so no fold. It made
+	 * no flow-cache entries meanwhile; the epoch's bump ends one a packet
+	 * may be making with the listener's owner right now. No handover
+	 * either: no CPU has a claim hint for the socket (a claim leaves one,
+	 * and the first claim clears the flag). */
+	if (PNM_ONCE(ps->flags) & PNM_SOCK_ACCEPTED) {
+		write_owner(&ps->owner, me);
+		__sync_fetch_and_and(&ps->flags, ~PNM_SOCK_ACCEPTED);
+		flow_forget(ps);
 		return 1;
 	}
 	/* What the socket counted so far was the old owner's. */
@@ -812,13 +829,16 @@ int pnm_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		/* An accepted socket got its listener's owner by cloning; no
 		 * process-context hook has seen it yet. It gets its cookie
-		 * here, as a created one does in sock_create. */
+		 * here, as a created one does in sock_create, and waits for
+		 * its first user (PNM_SOCK_ACCEPTED). */
 		cookie = bpf_get_socket_cookie(skops);
 		sk = skops->sk;
 		if (sk) {
 			o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-			if (o && read_owner(&o->owner, &owner))
+			if (o && read_owner(&o->owner, &owner)) {
 				set_cookie_owner(cookie, &owner);
+				__sync_fetch_and_or(&o->flags, PNM_SOCK_ACCEPTED);
+			}
 		}
 		__attribute__((fallthrough));
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:

@@ -294,6 +294,10 @@ static __always_inline bool flow_can_take(struct pnm_flow *e, const struct sock_
 
 	if (!pnm_flows_on || !e || !ps || !ref->cookie)
 		return false;
+	/* Accepted, not used yet: its first user takes its counters, and
+	 * would not take an entry's (PNM_SOCK_ACCEPTED). */
+	if (PNM_ONCE(ps->flags) & PNM_SOCK_ACCEPTED)
+		return false;
 	/* Ingress by tuple: a connected socket's, or an unconnected one's
 	 * that has received a few packets already (bpf/flows.bpf.h). */
 	if (dir == PNM_IN && !ref->connected &&

@@ -139,11 +139,13 @@ static long summary_rows(const struct pnm_rates *r, const struct pnm_view *v, st
 		const struct pnm_rate_entry *e = &r->e[i];
 
 		if (!pnm_view_wants(v, e->pid, e->start_ns, e->name) ||
-		    (e->in == e->in0 && e->out == e->out0 && !v->pids && !v->procs))
+		    (e->in <= e->in0 && e->out <= e->out0 && !v->pids && !v->procs))
 			continue;
 		rows[n].e = e;
-		rows[n].in = e->in - e->in0;
-		rows[n].out = e->out - e->out0;
+		/* A process's count can go down: an accepted socket's bytes
+		 * move from its listener's owner to its first user. */
+		rows[n].in = e->in > e->in0 ? e->in - e->in0 : 0;
+		rows[n].out = e->out > e->out0 ? e->out - e->out0 : 0;
 		n++;
 	}
 	sum_sort = v->sort;

@@ -188,6 +188,11 @@ struct pnm_conn {
 /* Unconnected (UDP) with flow-cache entries by a sender's tuple: ending
  * them ends every such entry (bpf/flows.bpf.h). */
 #define PNM_SOCK_UNCONN_FLOWS 0x4
+/* Accepted, with its listener's owner, and no process has sent or
+ * received on it yet: the first that does takes what it counted so far
+ * (the request that came before the accept), and until then it makes no
+ * flow-cache entries (their bytes would stay the listener owner's). */
+#define PNM_SOCK_ACCEPTED 0x8
 struct pnm_sock_rec {
 	__u64 cookie;
 	struct pnm_conn conn; /* closed: PNM_SOCK_RELEASED */

@@ -111,6 +111,82 @@ test_tcp_server_workers() {
 	check_soft_failures
 }
 
+# A listener one process opened and another serves (a launcher and its
+# worker; nginx's master and workers; systemd's socket activation): the
+# request that came in before the worker's accept, and everything after,
+# is the worker's. The listener's owner keeps the handshake: the SYN and
+# the handshake's last ACK in, the SYN-ACK out. Before, it also kept all
+# the accepted socket counted until the worker's first read.
+test_tcp_accept_adopt() {
+	local dir port=$PNMT_HTTP_PORT size=30000 launcher worker tbi tpi tbo tpo
+	local lbi lpi lbo lpo wbi
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	offloads off # one frame per packet in the capture
+	pnm_attach "$PNMT_IF0"
+	"$PNMT_PY" -c '
+import os, socket, sys, time
+ip, port, trig, size = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((ip, port))
+s.listen(4)
+worker = os.fork()
+if worker == 0:
+    # Accepts once the request is in: nobody has read the socket yet.
+    while not os.path.exists(trig):
+        time.sleep(0.02)
+    c, _ = s.accept()
+    n = 0
+    while n < size:
+        b = c.recv(65536)
+        if not b:
+            break
+        n += len(b)
+    c.sendall(b"r" * 100000)
+    c.close()
+    os._exit(0 if n == size else 1)
+print("ready", os.getpid(), worker, flush=True)
+_, st = os.waitpid(worker, 0)
+sys.exit(os.waitstatus_to_exitcode(st))
+' "$PNMT_IP0" "$port" "$dir/go" "$size" >"$dir/launcher" 9>&- &
+	launcher=$!
+	at_cleanup "kill_wait $launcher"
+	wait_ready "$dir/launcher" "the launcher"
+	worker=$(awk '/^ready/ { print $3 }' "$dir/launcher")
+	capture_start "$dir/cap.pcap" "tcp port $port and host $PNMT_IP1"
+	nsx "$PNMT_PY" -c '
+import socket, sys, time
+ip, port, trig, size = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+c = socket.create_connection((ip, port))
+c.sendall(b"q" * size)
+time.sleep(0.5)  # the request reaches the accept queue first
+open(trig, "w").close()
+n = 0
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    n += len(b)
+sys.exit(0 if n == 100000 else 1)
+' "$PNMT_IP0" "$port" "$dir/go" "$size" 9>&- || fail "the client failed"
+	wait "$launcher" || fail "the launcher's worker failed"
+	capture_stop "$dir/cap.pcap"
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap")
+	info "launcher $launcher, worker $worker; capture: in ${tbi}B/${tpi}p out ${tbo}B/${tpo}p"
+	pnm_json "$dir/show.json"
+	assert_pids_counts "launcher + worker: " "$dir/show.json" "$PNMT_IF0" "$launcher $worker" \
+		"$tbi $tpi $tbo $tpo"
+	read -r lbi lpi lbo lpo _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$launcher")
+	read -r wbi _ _ _ _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$worker")
+	info "launcher: in ${lbi}B/${lpi}p out ${lbo}B/${lpo}p; worker: in ${wbi}B"
+	[ "$lpi" -le 2 ] || soft_fail "the launcher has $lpi packets in (${lbi}B), want the SYN and the ACK"
+	[ "$lpo" -le 1 ] || soft_fail "the launcher has $lpo packets out (${lbo}B), want the SYN-ACK"
+	[ "$wbi" -ge "$size" ] || soft_fail "the worker has ${wbi}B in, less than the ${size}B request"
+	check_soft_failures
+}
+
 # iperf3_server: one-shot iperf3 server in the peer netns; sets IPERF_SRV_PID.
 IPERF_SRV_PID=
 iperf3_server() {
@@ -2155,6 +2231,7 @@ ALL_TESTS=(
 	test_valgrind
 	test_escaped_name
 	test_tcp_server_workers
+	test_tcp_accept_adopt
 	test_udp_iperf3
 	test_ipv6
 	test_offloads_on

@@ -384,8 +384,12 @@ static void rates_and_summary(void **state)
 	/* A process that appears now moved all its bytes in the interval. */
 	pnm_snapshot_add(&s, 300, 7000, 2, &c_a);
 	pnm_snapshot_finish(&s);
+	/* And pid 100's count went down: an accepted socket's bytes moved
+	 * to the process that first used it. */
+	pnm_snapshot_find(&s, 100, 5000)->ifs[0].c.bytes_in -= 600;
 	p = pnm_snapshot_find(&s, 200, 6000);
 	assert_int_equal(pnm_rates_update(&r, &s, NULL, 1.0), 0);
+	assert_true(pnm_snapshot_find(&s, 100, 5000)->rate_in == 0.0);
 	assert_true(p->rate_out == 1000.0);
 	assert_true(p->peak_out == 2000.0);
 	assert_true(pnm_snapshot_find(&s, 300, 7000)->rate_in == 1000.0);
