@@ -282,8 +282,9 @@ tool_start() {
 	pnm)
 		# As deployed: attached once, shown many times. The first show
 		# after an attach is the first to read some 2 MB of the maps'
-		# memory, which this VM charges per page (about 4 ms): a cost
-		# per attach, not per GB, kept apart as nethogs' start is.
+		# memory, which this VM charges per page (11 to 14 ms of CPU
+		# against about 5 for a later one): a cost per attach, not per
+		# GB, kept apart as nethogs' start is.
 		"$PNM_TC" attach "$PNMT_IF0" >/dev/null
 		raw show_cpu_ms.first_after_attach \
 			"$(cpu_ns /dev/null "$PNM_TC" show --json | awk '{ print $1 / 1e6 }')"
