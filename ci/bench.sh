@@ -454,27 +454,31 @@ if a and b and statistics.median(b) > 0:
 b = vals.get("pnm.cpu_s_per_gb_above_floor")
 if a and b and statistics.median(b) > 0:
     ratios["cpu_per_gb_nethogs_over_pnm_above_floor"] = statistics.median(a) / statistics.median(b)
+# nethogs (a) over t less what t's hooks cost in the peer's own system
+# calls (p), run by run: as with a remote peer. None when not known.
+def over_local(a, t, p):
+    if not (a and t and p and len(p) == len(t)):
+        return None
+    local = statistics.median(x - y for x, y in zip(t, p))
+    return statistics.median(a) / local if local > 0 else None
 for sfx in ("", ".offloads_on"):
     a, b = vals.get("perf_cpu_s_per_gb.nethogs" + sfx), vals.get("perf_cpu_s_per_gb.pnm" + sfx)
     key = "perf_cpu_per_gb_nethogs_over_pnm" + sfx.replace(".", "_")
     if a and b and statistics.median(b) > 0:
         ratios[key] = statistics.median(a) / statistics.median(b)
         ratios[key + "_pairs"] = statistics.median(x / y for x, y in zip(a, b) if y)
-    # Without the hooks run for the peer's own system calls (a remote peer).
-    p = vals.get("perf_cpu_s_per_gb.pnm_peer_hooks" + sfx)
-    if a and b and p and len(p) == len(b):
-        local = [x - y for x, y in zip(b, p)]
-        if statistics.median(local) > 0:
-            ratios[key + "_remote_peer"] = statistics.median(a) / statistics.median(local)
+    r = over_local(a, b, vals.get("perf_cpu_s_per_gb.pnm_peer_hooks" + sfx))
+    if r is not None:
+        ratios[key + "_remote_peer"] = r
     # The hooks alone (empty programs): the most any tool on them reaches,
     # and nethogs against what pnm-tc's programs and show add to them.
-    f, fp = vals.get("perf_cpu_s_per_gb.floor" + sfx), vals.get("perf_cpu_s_per_gb.floor_peer_hooks" + sfx)
+    f = vals.get("perf_cpu_s_per_gb.floor" + sfx)
     fkey = "perf_cpu_per_gb_nethogs_over_hooks_floor" + sfx.replace(".", "_")
     if a and f and statistics.median(f) > 0:
         ratios[fkey] = statistics.median(a) / statistics.median(f)
-        if fp and len(fp) == len(f) and statistics.median(x - y for x, y in zip(f, fp)) > 0:
-            ratios[fkey + "_remote_peer"] = statistics.median(a) / statistics.median(
-                x - y for x, y in zip(f, fp))
+        r = over_local(a, f, vals.get("perf_cpu_s_per_gb.floor_peer_hooks" + sfx))
+        if r is not None:
+            ratios[fkey + "_remote_peer"] = r
     if a and b and f and statistics.median(b) > statistics.median(f):
         ratios[key + "_above_hooks_floor"] = statistics.median(a) / (statistics.median(b) - statistics.median(f))
 m = {k: vals.get("machine_cpu_s_per_gb." + k) for k in ("none", "nethogs", "pnm")}
