@@ -49,7 +49,8 @@ APP_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(APP_SRCS))
 
 # Unit tests: the pure user-side modules, rebuilt with sanitizers.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-UNIT_MODS := loader/parse.c loader/format.c loader/snapshot.c loader/report.c loader/rates.c
+UNIT_MODS := loader/parse.c loader/format.c loader/snapshot.c loader/report.c loader/rates.c \
+	loader/log.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 # libFuzzer targets (tests/fuzz/fuzz.c, one binary per parser); make check
 # runs each for FUZZ_SECONDS from its corpus in tests/fuzz/corpus/.

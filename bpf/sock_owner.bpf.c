@@ -27,6 +27,16 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
 
+/* What became of each program here at load, for status (the loader writes
+ * it; no program reads it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PNM_HOOK_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pnm_hook_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_hookstate SEC(".maps");
+
 /* start_boottime: the clock /proc/PID/stat's starttime also uses. */
 static __always_inline void owner_of(struct task_struct *t, struct pnm_owner *o)
 {
@@ -590,6 +600,53 @@ int pnm_conniter(struct bpf_iter__bpf_map_elem *ctx)
 	return 0;
 }
 
+/*
+ * Kernels that refuse both map iterators and socket storage through an
+ * open file (its sock->sk is an untrusted pointer to some verifiers) get
+ * the records from the TCP and UDP socket tables: iter/tcp and iter/udp
+ * hand the program trusted sockets. Each walks the network namespace of
+ * the process that opens it, so the loader reads them once per namespace.
+ * Every socket in the tables is seen, held by a process or not (orphaned,
+ * in an accept queue).
+ */
+SEC("iter/tcp")
+int pnm_tcpiter(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp = skc ? bpf_skc_to_tcp_sock(skc) : NULL;
+	struct pnm_sock *ps;
+
+	if (!tp)
+		return 0; /* the end, or a request or time-wait socket */
+	ps = bpf_sk_storage_get(&pnm_sockowner, tp, 0, 0);
+	if (ps)
+		sock_rec_emit(ctx->meta->seq, (struct sock *)tp, ps);
+	return 0;
+}
+
+SEC("iter/udp")
+int pnm_udpiter(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *udp = ctx->udp_sk;
+	struct pnm_sock *ps;
+	struct pnm_meta *m;
+	__u32 zero = 0, slot;
+
+	if (!udp) {
+		/* The end of a pass: pnm_conn's column too, as pnm_sockfiles
+		 * does (once per namespace read: clearing is idempotent). */
+		m = bpf_map_lookup_elem(&pnm_meta, &zero);
+		slot = m ? m->clear_slot : 0;
+		if (slot)
+			bpf_for_each_map_elem(&pnm_conn, conn_clear, &slot, 0);
+		return 0;
+	}
+	ps = bpf_sk_storage_get(&pnm_sockowner, udp, 0, 0);
+	if (ps)
+		sock_rec_emit(ctx->meta->seq, (struct sock *)udp, ps);
+	return 0;
+}
+
 /* Unconnected UDP sends, before the datagram is built. */
 static __always_inline int claim_sendmsg(struct bpf_sock_addr *ctx)
 {
@@ -745,6 +802,86 @@ int pnm_seed(struct bpf_iter__task_file *ctx)
 	write_owner(&cur->owner, &me);
 	set_cookie_owner(cookie, &me);
 	seeded++;
+	return 0;
+}
+
+/*
+ * Seeding where pnm_seed is refused: the open-files pass only notes which
+ * process first holds each socket (by the socket's address, never leaving
+ * the kernel), and passes over each namespace's socket tables (trusted
+ * sockets) give them their owner.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PNM_SEED_SOCKETS);
+	__type(key, __u64);
+	__type(value, struct pnm_owner);
+} seed_holders SEC(".maps");
+
+/* Sockets left unseeded because seed_holders was full. */
+__u64 seed_full;
+
+SEC("iter/task_file")
+int pnm_seedfiles(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *t = ctx->task;
+	struct file *file = ctx->file;
+	struct pnm_owner me;
+	struct sock *sk;
+	__u64 key;
+
+	if (!t || !file)
+		return 0;
+	sk = file_sock(file);
+	if (!sk)
+		return 0;
+	key = (__u64)sk;
+	if (bpf_map_lookup_elem(&seed_holders, &key))
+		return 0; /* held by an earlier process too */
+	owner_of(t, &me);
+	if (bpf_map_update_elem(&seed_holders, &key, &me, BPF_NOEXIST)) {
+		seed_full++;
+		return 0;
+	}
+	note_process(t, &me);
+	return 0;
+}
+
+static __always_inline void seed_sock(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct pnm_owner *holder = bpf_map_lookup_elem(&seed_holders, &key), me;
+	struct pnm_sock *cur;
+	__u64 cookie;
+
+	if (!holder)
+		return;
+	me = *holder;
+	cur = bpf_sk_storage_get(&pnm_sockowner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!cur || cur->owner.tgid)
+		return;
+	cookie = bpf_get_socket_cookie(sk); /* as sock_create would */
+	write_owner(&cur->owner, &me);
+	set_cookie_owner(cookie, &me);
+	seeded++;
+}
+
+SEC("iter/tcp")
+int pnm_tcpseed(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp = skc ? bpf_skc_to_tcp_sock(skc) : NULL;
+
+	if (tp)
+		seed_sock((struct sock *)tp);
+	return 0;
+}
+
+SEC("iter/udp")
+int pnm_udpseed(struct bpf_iter__udp *ctx)
+{
+	if (ctx->udp_sk)
+		seed_sock((struct sock *)ctx->udp_sk);
 	return 0;
 }
 

@@ -229,3 +229,79 @@ int pnm_join_host_mounts(void)
 	close(fd);
 	return rc;
 }
+
+static bool seen_ino(const uint64_t *seen, size_t n, uint64_t ino)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seen[i] == ino)
+			return true;
+	return false;
+}
+
+int pnm_netns_each(int (*fn)(void *arg), void *arg)
+{
+	const char *dirs[] = { PNM_NETNS_RUN_DIR, "/proc" };
+	uint64_t *seen = NULL;
+	size_t n = 0, cap = 0;
+	struct stat self;
+	int prev, rc;
+
+	prev = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (prev < 0 || fstat(prev, &self)) {
+		rc = pnm_neg_errno();
+		if (prev >= 0)
+			close(prev);
+		return rc;
+	}
+	rc = fn(arg);
+	seen = malloc(64 * sizeof(*seen));
+	if (!seen) {
+		close(prev);
+		return rc ? rc : -ENOMEM;
+	}
+	cap = 64;
+	seen[n++] = self.st_ino;
+	for (size_t i = 0; i < 2 && !rc; i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *e;
+
+		while (d && !rc && (e = readdir(d))) {
+			char path[PATH_MAX];
+			struct stat st;
+			int fd;
+
+			if (e->d_name[0] == '.' || (i && !isdigit((unsigned char)e->d_name[0])))
+				continue;
+			if (i)
+				snprintf(path, sizeof(path), "/proc/%s/ns/net", e->d_name);
+			else
+				snprintf(path, sizeof(path), "%s/%s", dirs[i], e->d_name);
+			/* Another file system than nsfs: not a namespace. */
+			if (stat(path, &st) || st.st_dev != self.st_dev ||
+			    seen_ino(seen, n, st.st_ino))
+				continue;
+			if (n == cap) {
+				uint64_t *grown = realloc(seen, 2 * cap * sizeof(*seen));
+
+				if (!grown) {
+					rc = -ENOMEM;
+					break;
+				}
+				seen = grown;
+				cap *= 2;
+			}
+			seen[n++] = st.st_ino;
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue; /* gone meanwhile */
+			if (!setns(fd, CLONE_NEWNET))
+				rc = fn(arg);
+			close(fd);
+		}
+		if (d)
+			closedir(d);
+	}
+	free(seen);
+	pnm_netns_leave(prev);
+	return rc;
+}

@@ -17,6 +17,17 @@ extern int pnm_verbosity;
 void pnm_log(enum pnm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pnm_log_setup_libbpf(void);
 
+/* While set, what libbpf says of a program that failed to load: its name
+ * and the first line that says why (the verifier's error). NULL stops. */
+struct pnm_load_failure {
+	char prog[64];
+	char reason_of[64]; /* the program reason is about */
+	char reason[216];
+};
+void pnm_log_capture(struct pnm_load_failure *f);
+/* One libbpf warning, as the capture reads it (for tests). */
+void pnm_load_failure_parse(struct pnm_load_failure *f, const char *msg);
+
 /* -errno after a failed libc call; never 0, even if errno was not set. */
 #define pnm_neg_errno() (errno ? -errno : -EIO)
 

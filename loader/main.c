@@ -135,9 +135,12 @@ static const struct cmd cmds[] = {
 	  "                           connected UDP sockets cache their route)\n"
 	  "  -j, --json               one JSON object per event, and for the summary\n"
 	  "  -t, --time DURATION      stop after DURATION (30s, 5m, 1h)\n" },
-	{ "status", cmd_status, "status [-v]",
+	{ "status", cmd_status, "status [-j] [-v]",
 	  "Show what is attached where, whether the filters are still in place,\n"
-	  "which attribution hooks this kernel runs, and how full the maps are.\n" },
+	  "which attribution hooks this kernel runs (and why not the others:\n"
+	  "refused by its verifier, absent from it, or turned off), which socket\n"
+	  "reader and seeder it uses, and how full the maps are.\n"
+	  "  -j, --json               the same as one JSON object\n" },
 	{ "help", cmd_help, "help [COMMAND]", "Show help for pnm-tc or one command.\n" },
 };
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* show and status: read the pinned counters, never change them. */
+/* show: read the pinned counters, never change them. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -20,8 +20,7 @@
 #include "show.h"
 #include "state.h"
 
-/* Say why the maps could not be opened. */
-static int explain_open_error(int rc)
+int pnm_explain_open_error(int rc)
 {
 	if (rc == -ENOENT)
 		pr_warn("nothing is attached; start with 'pnm-tc attach IFACE'");
@@ -34,7 +33,7 @@ static int explain_open_error(int rc)
 
 static int open_maps(struct pnm_maps *m)
 {
-	return explain_open_error(pnm_maps_open(m));
+	return pnm_explain_open_error(pnm_maps_open(m));
 }
 
 /* -p PIDs with no counters: shown with zeros if they run; else an error
@@ -318,187 +317,4 @@ out:
 	pnm_snapshot_free(&snap);
 	pnm_maps_close(&m);
 	return ret;
-}
-
-/* The kernel memory a map holds, from its fdinfo (what bpftool shows). */
-static unsigned long long map_memory(int fd)
-{
-	char path[64], line[128];
-	unsigned long long bytes = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %llu", &bytes) == 1)
-			break;
-	fclose(f);
-	return bytes;
-}
-
-/* Entries in a map, its capacity and its memory; returns the memory. */
-static unsigned long long map_fill(int fd, const char *name)
-{
-	struct bpf_map_info info = {};
-	uint32_t len = sizeof(info);
-	unsigned char key[64] = { 0 }, next[64];
-	unsigned long long mem = map_memory(fd);
-	unsigned long n = 0;
-	bool have = false;
-	char membuf[16];
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.key_size > sizeof(key))
-		return mem;
-	while (!bpf_map_get_next_key(fd, have ? key : NULL, next)) {
-		memcpy(key, next, info.key_size);
-		have = true;
-		n++;
-	}
-	printf("  %-14s %7lu / %-7u entries (%5.1f%%) %10s\n", name, n, info.max_entries,
-	       info.max_entries ? 100.0 * (double)n / info.max_entries : 0.0,
-	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
-	return mem;
-}
-
-/* Our hooks on one interface, checked inside its namespace; true when one
- * is missing. */
-static bool print_hooks(const struct pnm_if_cfg *cfg)
-{
-	bool missing = false;
-	int prev;
-
-	if (pnm_netns_enter(cfg->netns_ino, cfg->netns, &prev)) {
-		printf("its network namespace cannot be entered\n");
-		return true;
-	}
-	for (int d = 0; d < PNM_NDIR; d++) {
-		struct pnm_filter f = pnm_filter_of(cfg, d);
-		char buf[32];
-		uint32_t id;
-		bool ok;
-
-		if (d == PNM_IN && (cfg->flags & PNM_IF_XDP)) {
-			ok = pnm_xdp_attached(cfg->ifindex, cfg->prog_id[d]);
-			printf("ingress XDP (%s, libxdp) %s",
-			       cfg->flags & PNM_IF_XDP_SKB ? "generic" : "native",
-			       ok ? "ok" : "MISSING");
-		} else {
-			ok = !pnm_filter_query(cfg->ifindex, d, &f, &id) && id == cfg->prog_id[d];
-			printf("%s %s %s", d == PNM_IN ? "ingress" : "egress",
-			       pnm_hook_place(cfg, d, buf, sizeof(buf)), ok ? "ok" : "MISSING");
-		}
-		if (d == PNM_IN)
-			fputs(", ", stdout);
-		missing = missing || !ok;
-	}
-	if (cfg->flags & PNM_IF_TCX)
-		printf("\n");
-	else
-		printf(", clsact %s\n",
-		       cfg->flags & PNM_IF_CREATED_CLSACT ? "created by pnm-tc" : "pre-existing");
-	pnm_netns_leave(prev);
-	return missing;
-}
-
-int cmd_status(int argc, char **argv)
-{
-	unsigned long long mem;
-	char membuf[16];
-	struct pnm_snapshot snap = { 0 };
-	struct pnm_sock_rec *socks;
-	size_t nsocks = 0;
-	struct pnm_maps m;
-	int rc;
-	bool missing = false;
-	int c;
-
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+hv", show_opts + 12, NULL)) != -1) {
-		if (c == 'h') {
-			pnm_print_help(stdout, "status");
-			return PNM_EXIT_OK;
-		} else if (c == 'v') {
-			pnm_verbosity++;
-		} else {
-			return pnm_bad_option("status", "", argv);
-		}
-	}
-	if (optind < argc)
-		return pnm_usage_error("status", "unexpected argument '%s'", argv[optind]);
-	if (pnm_check_privileges("status", false))
-		return PNM_EXIT_FAIL;
-	rc = pnm_maps_open(&m);
-	if (rc == -ENOENT) {
-		printf("pnm-tc: not attached (start with 'pnm-tc attach IFACE')\n");
-		return PNM_EXIT_OK;
-	} else if (rc) {
-		explain_open_error(rc);
-		return PNM_EXIT_FAIL;
-	}
-	if ((c = pnm_snapshot_read(&m, &snap, 0))) {
-		pr_warn("cannot read the counters: %s", strerror(-c));
-		pnm_maps_close(&m);
-		return PNM_EXIT_FAIL;
-	}
-	printf("pnm-tc: attached; state pinned under %s\n", PNM_PIN_DIR);
-	printf("interfaces:\n");
-	for (size_t i = 0; i < snap.nifaces; i++) {
-		const struct pnm_iface *ifc = &snap.ifaces[i];
-		struct pnm_if_cfg cfg;
-		char in[16], out[16];
-
-		if (bpf_map_lookup_elem(m.ifcfg, &ifc->slot, &cfg))
-			continue;
-		printf("  %-15s ifindex %-5u ", ifc->label, ifc->ifindex);
-		if (!ifc->present) {
-			printf("GONE (the interface was deleted; 'pnm-tc detach %s' clears it)\n",
-			       ifc->label);
-			continue;
-		}
-		missing = print_hooks(&cfg) || missing;
-		printf("  %-15s counting at %s: in %s, out %s\n", "", pnm_layer_name(ifc->layer),
-		       pnm_fmt_bytes(ifc->total.bytes_in, in, sizeof(in)),
-		       pnm_fmt_bytes(ifc->total.bytes_out, out, sizeof(out)));
-		if (ifc->overflow.bytes_in || ifc->overflow.bytes_out)
-			printf("  %-15s OVERFLOW: %s in, %s out found no process slot (map full)\n",
-			       "", pnm_fmt_bytes(ifc->overflow.bytes_in, in, sizeof(in)),
-			       pnm_fmt_bytes(ifc->overflow.bytes_out, out, sizeof(out)));
-	}
-	if (missing)
-		printf("  (a MISSING filter was removed by someone else: 'pnm-tc attach IFACE' "
-		       "restores it)\n");
-	printf("attribution hooks:\n");
-	for (size_t i = 0; i < pnm_nhooks; i++)
-		printf("  %-8s %s\n", pnm_hook_active(&pnm_hooks[i]) ? "active" : "missing",
-		       pnm_hooks[i].what);
-	printf("maps:\n");
-	mem = map_fill(m.procstat, PNM_MAP_PROCSTAT);
-	mem += map_fill(m.procinfo, PNM_MAP_PROCINFO);
-	mem += map_fill(m.closed, PNM_MAP_CLOSED);
-	mem += map_fill(m.ifcfg, PNM_MAP_IFCFG);
-	mem += map_fill(m.skcookie, PNM_MAP_SKCOOKIE);
-	mem += map_fill(m.conn, PNM_MAP_CONN);
-	mem += map_fill(m.parent, PNM_MAP_PARENT);
-	mem += map_memory(m.ifstat) + map_memory(m.meta) + map_memory(m.folds);
-	mem += map_memory(m.flows);
-	if (!pnm_sockets_read(&m, NULL, &socks, &nsocks))
-		free(socks);
-	printf("  %-14s %zu sockets with counters; %d B on each open TCP/UDP socket, "
-	       "freed with it\n",
-	       PNM_MAP_SOCKOWNER, nsocks, PNM_SOCK_SIZE);
-	if (pnm_meta_has(&m, PNM_META_FILES_READER))
-		printf("  %-14s read from open sockets (this kernel refuses map iterators): a TCP "
-		       "socket's counters go to the maps when its last holder closes it\n",
-		       "");
-	printf("  %-14s flow cache, %d ingress + %d egress entries per CPU: %s\n", PNM_MAP_FLOWS,
-	       PNM_FLOWS, PNM_FLOWS,
-	       pnm_meta_has(&m, PNM_META_FLOWS) ? "on" : "off (needs the close hooks)");
-	printf("  memory of all maps: %s (socket storage aside)\n",
-	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
-	pnm_snapshot_free(&snap);
-	pnm_maps_close(&m);
-	return PNM_EXIT_OK;
 }

@@ -18,7 +18,7 @@
 
 struct pnm_maps {
 	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta, skcookie, parent, conn;
-	int folds, flows;
+	int folds, flows, hookstate;
 	int events, evcfg, evpids, evlost, evdst;
 };
 
@@ -31,6 +31,18 @@ struct pnm_hook {
 };
 extern const struct pnm_hook pnm_hooks[];
 extern const size_t pnm_nhooks;
+
+/* Programs that stand in for each other: the socket counter readers and
+ * the seeders of sockets that existed before attach, best first. */
+#define PNM_GROUP_PROGS 3
+struct pnm_prog_group {
+	const char *name; /* for PNM_READER=, PNM_SEEDER= and status */
+	const char *what;
+	const char *progs[PNM_GROUP_PROGS];
+	uint32_t meta_flag; /* PNM_META_* that says this reader is used */
+};
+extern const struct pnm_prog_group pnm_readers[], pnm_seeders[];
+extern const size_t pnm_nreaders, pnm_nseeders;
 
 /* Environment: each prints its own one-line error and returns -errno. */
 int pnm_check_privileges(const char *cmd, bool net_admin);

@@ -18,7 +18,7 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 7
+#define PNM_LAYOUT_VERSION 8
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64     /* attached interfaces */
@@ -216,6 +216,26 @@ struct pnm_sock_rec {
 #define PNM_FLOWS 1024 /* entries per CPU, a power of two */
 /* The send/receive hooks' claim hints (bpf/sock_owner.bpf.c), per CPU. */
 #define PNM_HINTS 64
+/* Sockets the open-files seeding pass can note (bpf/sock_owner.bpf.c). */
+#define PNM_SEED_SOCKETS 65536
+
+/*
+ * pnm_hookstate: what became of each program of the socket-owner object at
+ * the first attach, for status (written by the loader only). Index i:
+ * the i-th program; an entry with an empty name is unused.
+ */
+#define PNM_HOOK_SLOTS 48
+#define PNM_HOOK_ACTIVE 0   /* loaded (and attached, for a hook) */
+#define PNM_HOOK_REFUSED 1  /* the kernel refused it: reason */
+#define PNM_HOOK_ABSENT 2   /* the kernel lacks its attach point */
+#define PNM_HOOK_DISABLED 3 /* PNM_DISABLE named it */
+#define PNM_HOOK_UNUSED 4   /* another reader or seeder was chosen */
+struct pnm_hook_state {
+	char prog[32];
+	__u32 state; /* PNM_HOOK_* */
+	__u32 pad;
+	char reason[216];
+};
 struct pnm_flow {
 	struct pnm_tuple t;
 	struct pnm_owner owner;
@@ -293,6 +313,10 @@ struct pnm_folds {
 /* The kernel refused map iterators: PNM_SOCKITER reads open sockets
  * (iter/task_file), and there is no PNM_CONNITER. */
 #define PNM_META_FILES_READER 0x10
+/* PNM_SOCKITER and PNM_UDPITER read the TCP and UDP socket tables (iter/tcp,
+ * iter/udp), of the namespace of the process that opens them; no
+ * PNM_CONNITER. */
+#define PNM_META_SOCK_READER 0x20
 
 /* Pinned names (bpffs object names are at most 15 characters). */
 #define PNM_MAP_SOCKOWNER "pnm_sockowner"
@@ -313,8 +337,11 @@ struct pnm_folds {
 #define PNM_MAP_FOLDS "pnm_folds"
 #define PNM_MAP_FLOWS "pnm_flows"
 #define PNM_MAP_FLOWGEN "pnm_flowgen"
+#define PNM_MAP_HOOKSTATE "pnm_hookstate"
 /* The pinned iterator link that reads every socket's counters. */
 #define PNM_SOCKITER "link_pnm_sockiter"
+/* With PNM_META_SOCK_READER, the UDP half of the reader. */
+#define PNM_UDPITER "link_pnm_udpiter"
 /* The pinned iterator that clears a detached interface's pnm_conn column. */
 #define PNM_CONNITER "link_pnm_conniter"
 
