@@ -162,7 +162,7 @@ check: deps
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) bash ci/check.sh $(UNIT_TESTS) -- $(FUZZ_BINS)
 
 demo: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all $(HELPERS)
 	$(Q)bash ci/demo.sh
 
 install: pnm-tc
