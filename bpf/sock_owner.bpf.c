@@ -556,22 +556,28 @@ static long conn_clear(struct bpf_map *map, __u64 *key, struct pnm_conn *c, __u3
 	return 0;
 }
 
+/* The end of a reader's pass where there is no pnm_conniter: a detached
+ * interface's column of pnm_conn too (idempotent: the sockets reader ends
+ * one pass per namespace). */
+static __always_inline void conn_clear_detached(void)
+{
+	__u32 zero = 0, slot;
+	struct pnm_meta *m = bpf_map_lookup_elem(&pnm_meta, &zero);
+
+	slot = m ? m->clear_slot : 0;
+	if (slot)
+		bpf_for_each_map_elem(&pnm_conn, conn_clear, &slot, 0);
+}
+
 SEC("iter/task_file")
 int pnm_sockfiles(struct bpf_iter__task_file *ctx)
 {
 	struct file *file = ctx->file;
 	struct pnm_sock *ps;
-	struct pnm_meta *m;
 	struct sock *sk;
-	__u32 zero = 0, slot;
 
 	if (!file) {
-		/* The end of the pass: pnm_conn's column too (what
-		 * pnm_conniter does elsewhere). */
-		m = bpf_map_lookup_elem(&pnm_meta, &zero);
-		slot = m ? m->clear_slot : 0;
-		if (slot)
-			bpf_for_each_map_elem(&pnm_conn, conn_clear, &slot, 0);
+		conn_clear_detached();
 		return 0;
 	}
 	sk = file_sock(file);
@@ -629,16 +635,9 @@ int pnm_udpiter(struct bpf_iter__udp *ctx)
 {
 	struct udp_sock *udp = ctx->udp_sk;
 	struct pnm_sock *ps;
-	struct pnm_meta *m;
-	__u32 zero = 0, slot;
 
 	if (!udp) {
-		/* The end of a pass: pnm_conn's column too, as pnm_sockfiles
-		 * does (once per namespace read: clearing is idempotent). */
-		m = bpf_map_lookup_elem(&pnm_meta, &zero);
-		slot = m ? m->clear_slot : 0;
-		if (slot)
-			bpf_for_each_map_elem(&pnm_conn, conn_clear, &slot, 0);
+		conn_clear_detached();
 		return 0;
 	}
 	ps = bpf_sk_storage_get(&pnm_sockowner, udp, 0, 0);
