@@ -1,4 +1,4 @@
-# pnm-tc: one entry point. make, make check, make demo, make deps,
+# pnm-tc: one entry point. make, make check, make check-kernels, make demo, make deps,
 # make install, make format, make clean; V=1 shows the full commands.
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -20,6 +20,8 @@ DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-li
 	clang-format clang-tidy cppcheck shellcheck valgrind groff-base man-db
 # make bench also samples the whole machine with perf.
 DEPS_BENCH := linux-perf
+# make check-kernels boots Debian's other kernels under qemu (ci/kernels.sh).
+DEPS_KERNELS := qemu-system-x86 busybox-static kmod xz-utils zstd
 
 ifeq ($(V),1)
 Q :=
@@ -67,7 +69,8 @@ C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h loader/*.c loader/*.h iface/*.c ifa
 	tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c tests/bench/*.c)
 SH_SRCS = $(wildcard tests/integration/*.sh ci/*.sh) .ci/run loader/pnm-tc.bash-completion
 
-.PHONY: all deps check lint unit fuzz bench integration demo install uninstall format clean
+.PHONY: all deps check check-kernels lint unit fuzz bench integration demo install uninstall \
+	format clean
 
 all: pnm-tc
 
@@ -160,6 +163,13 @@ integration: pnm-tc $(HELPERS)
 check: deps
 	$(Q)$(MAKE) --no-print-directory lint all $(UNIT_TESTS) $(HELPERS) $(FUZZ_BINS)
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) bash ci/check.sh $(UNIT_TESTS) -- $(FUZZ_BINS)
+
+# The portability tests inside Debian's 6.1, 6.12, 6.18 and newest 7.x
+# kernels, booted under qemu (fetched once into /var/cache/pnm-tc/kernels).
+check-kernels:
+	$(Q)$(MAKE) --no-print-directory deps DEPS_EXTRA="$(DEPS_KERNELS)"
+	$(Q)$(MAKE) --no-print-directory all $(HELPERS)
+	$(Q)bash ci/kernels.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(HELPERS)
