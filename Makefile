@@ -21,7 +21,7 @@ DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-li
 # make bench also samples the whole machine with perf.
 DEPS_BENCH := linux-perf
 # make check-kernels boots Debian's other kernels under qemu (ci/kernels.sh).
-DEPS_KERNELS := qemu-system-x86 busybox-static kmod xz-utils zstd
+DEPS_KERNELS := qemu-system-x86 busybox-static kmod xz-utils zstd bash-builtins
 
 ifeq ($(V),1)
 Q :=
