@@ -29,7 +29,8 @@ setup() {
 	ln -sf /proc/self/fd/0 /dev/stdin
 	ln -sf /proc/self/fd/1 /dev/stdout
 	ln -sf /proc/self/fd/2 /dev/stderr
-	mount -t tmpfs -o mode=1777 tmpfs /tmp
+	# /tmp stays the host's, under the overlay (writes go to its tmpfs):
+	# the checkout under test may live there (a CI clone in /tmp).
 	mount -t cgroup2 cgroup2 /sys/fs/cgroup
 	mount -t bpf bpf /sys/fs/bpf
 	mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
