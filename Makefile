@@ -17,6 +17,7 @@ DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config \
 	libclang-rt-dev
 DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-light curl nethogs python3 procps util-linux \
+	apache2-utils wrk \
 	clang-format clang-tidy cppcheck shellcheck valgrind groff-base man-db
 # make bench also samples the whole machine with perf.
 DEPS_BENCH := linux-perf

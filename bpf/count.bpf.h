@@ -34,6 +34,8 @@
 #define pnm_slot ((__u32)PNM_CONST(PNM_C_SLOT))
 #define pnm_l2_len ((__u32)PNM_CONST(PNM_C_L2_LEN))
 #define pnm_layer ((__u32)PNM_CONST(PNM_C_LAYER))
+/* This instance's generation (pnm_if_cfg.gen). */
+#define pnm_gen ((__u32)PNM_CONST(PNM_C_GEN))
 
 struct pkt {
 	struct pnm_tuple t; /* local/remote from this host's point of view */
@@ -218,6 +220,92 @@ static __always_inline void count(const struct pnm_owner *o, int dir, __u64 byte
 	ifs = bpf_map_lookup_elem(&pnm_ifstat, &slot);
 	if (ifs)
 		add(&ifs->unattr[dir], bytes, packets);
+}
+
+/* When this instance last looked for stale handshakes (ns). */
+__u64 syn_swept;
+
+static long syn_sweep_one(struct bpf_map *map, struct pnm_tuple *key, struct pnm_syn *e, __u64 *now)
+{
+	struct pnm_folds *f;
+
+	if (*now - PNM_ONCE(e->last) < PNM_SYN_STALE_NS)
+		return 0;
+	f = fold_begin();
+	PNM_ONCE(e->moved) = 1;
+	syn_give(e, NULL);
+	fold_end(f);
+	bpf_map_delete_elem(map, key);
+	return 0;
+}
+
+/* pnm_synpend is full: handshakes that never completed give their bytes to
+ * their listener's owner and make room; once a second at most. */
+static __always_inline void syn_sweep(void)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (now - PNM_ONCE(syn_swept) < 1000000000ULL)
+		return;
+	PNM_ONCE(syn_swept) = now;
+	bpf_for_each_map_elem(&pnm_synpend, syn_sweep_one, &now, 0);
+}
+
+/*
+ * A packet of a TCP connection being set up, which found only its
+ * listener (owner o): to the connection's pnm_synpend entry (maps/pnm.h),
+ * whose bytes the connection's socket takes once established (pnm_sockops).
+ * False when it cannot be counted there (a full map, a third interface):
+ * then it is the listener owner's at once.
+ */
+static __always_inline bool syn_add(const struct pnm_tuple *t, const struct pnm_owner *o, int dir,
+				    __u64 bytes, __u32 packets)
+{
+	struct pnm_syn *e = bpf_map_lookup_elem(&pnm_synpend, t);
+	struct pnm_counter *c;
+	__u64 now = bpf_ktime_get_ns();
+	int i;
+
+	if (!e) {
+		struct pnm_syn fresh = { .owner = *o, .last = now };
+
+		fresh.slot[0] = pnm_slot + 1;
+		fresh.gen[0] = pnm_gen;
+		if (bpf_map_update_elem(&pnm_synpend, t, &fresh, BPF_NOEXIST) == -E2BIG)
+			syn_sweep();
+		e = bpf_map_lookup_elem(&pnm_synpend, t);
+		if (!e)
+			return false;
+	}
+	i = column(e->slot, pnm_slot);
+	if (i >= PNM_CONN_IFACES)
+		return false;
+	/* A column of an interface detached since, its slot now this one's:
+	 * what it held went with that interface. */
+	if (PNM_ONCE(e->gen[i]) != pnm_gen) {
+		PNM_ONCE(e->gen[i]) = pnm_gen;
+		__sync_lock_test_and_set(&e->c[i][PNM_IN].bytes, 0);
+		__sync_lock_test_and_set(&e->c[i][PNM_IN].packets, 0);
+		__sync_lock_test_and_set(&e->c[i][PNM_OUT].bytes, 0);
+		__sync_lock_test_and_set(&e->c[i][PNM_OUT].packets, 0);
+	}
+	c = &e->c[i][dir];
+	PNM_ONCE(e->last) = now;
+	__sync_fetch_and_add(&c->bytes, bytes);
+	/* Fetching: fully ordered before the look at moved. */
+	pnm_use(__sync_fetch_and_add(&c->packets, packets));
+	if (PNM_ONCE(e->moved)) {
+		/* The connection was established meanwhile, and its move may
+		 * have missed this add: what is left is the listener owner's. */
+		struct pnm_folds *f = fold_begin();
+		__u64 b = __sync_lock_test_and_set(&c->bytes, 0);
+		__u64 p = __sync_lock_test_and_set(&c->packets, 0);
+
+		if (b | p)
+			proc_add(pnm_slot, &e->owner, dir, b, p);
+		fold_end(f);
+	}
+	return true;
 }
 
 #endif /* PNM_COUNT_BPF_H */

@@ -188,4 +188,45 @@ static __always_inline void sock_add_late(struct pnm_sock *ps, const struct pnm_
 	fold_end(f);
 }
 
+/*
+ * A handshake's bytes (pnm_synpend entry e) leave it: to socket storage ps,
+ * the established connection's (NULL: to e's owner's pnm_procstat entry).
+ * Each counter is swapped for 0, so a packet adding meanwhile on another
+ * CPU either is taken here or sees e->moved and takes its own (syn_add).
+ * Columns of an interface detached since are dropped with it.
+ */
+static __always_inline void syn_give(struct pnm_syn *e, struct pnm_sock *ps)
+{
+	/* Unrolled: in a map callback the verifier takes the loop's two
+	 * passes for one state seen again. */
+#pragma clang loop unroll(full)
+	for (int i = 0; i < PNM_CONN_IFACES; i++) {
+		__u32 slot = PNM_ONCE(e->slot[i]), key;
+		struct pnm_if_cfg *cfg;
+
+		if (!slot)
+			continue;
+		key = slot - 1;
+		cfg = bpf_map_lookup_elem(&pnm_ifcfg, &key);
+#pragma clang loop unroll(full)
+		for (int dir = 0; dir < PNM_NDIR; dir++) {
+			__u64 b = __sync_lock_test_and_set(&e->c[i][dir].bytes, 0);
+			__u64 p = __sync_lock_test_and_set(&e->c[i][dir].packets, 0);
+			struct pnm_counter *col;
+			int j;
+
+			if (!(b | p) || !cfg || cfg->gen != PNM_ONCE(e->gen[i]))
+				continue;
+			j = ps ? column(ps->slot, key) : PNM_CONN_IFACES;
+			if (j >= PNM_CONN_IFACES) {
+				proc_add(key, &e->owner, dir, b, p);
+				continue;
+			}
+			col = dir == PNM_IN ? &ps->in[j] : &ps->out[j];
+			__sync_fetch_and_add(&col->bytes, b);
+			__sync_fetch_and_add(&col->packets, p);
+		}
+	}
+}
+
 #endif /* PNM_COUNTERS_BPF_H */

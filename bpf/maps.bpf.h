@@ -98,6 +98,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_conn SEC(".maps");
 
+/* Handshakes in progress (maps/pnm.h). Preallocated: allocating in
+ * softirq on demand fails in bursts. An element deleted at establishment
+ * while another CPU adds to it (a retransmitted SYN-ACK at that very
+ * moment) may be reused for another handshake meanwhile: that packet then
+ * counts for the other one, the only way a handshake packet can stray. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PNM_MAX_SYN);
+	__type(key, struct pnm_tuple);
+	__type(value, struct pnm_syn);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_synpend SEC(".maps");
+
 /* pnm-tc events: the ring, its switch, its PID filter, its losses. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

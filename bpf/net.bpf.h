@@ -15,6 +15,7 @@
 #define TC_ACT_UNSPEC (-1)
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
+#define E2BIG 7
 
 /* Store an IPv6 address pair; a v4-mapped pair (a dual-stack socket talking
  * IPv4) is stored as AF_INET so that it matches the packet's IPv4 tuple. */

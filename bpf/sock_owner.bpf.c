@@ -451,6 +451,16 @@ int pnm_sock_release(struct bpf_sock *ctx)
 	if (xdp_owners())
 		bpf_map_delete_elem(&pnm_skcookie, &cookie);
 	ps = bpf_sk_storage_get(&pnm_sockowner, ctx, 0, 0);
+	if (ps && (PNM_ONCE(ps->flags) & PNM_SOCK_ACCEPTED)) {
+		/* Accepted, and closed before any byte was sent or read on
+		 * it: the process closing it accepted it (or was given it),
+		 * and takes it with its handshake and its closing. */
+		struct pnm_owner me;
+		struct task_struct *t = current_owner(&me);
+
+		if (claim(ctx, &me, t) > 0)
+			set_cookie_owner(cookie, &me);
+	}
 	if (ps)
 		__sync_fetch_and_or(&ps->flags, PNM_SOCK_RELEASED);
 	/* cgroup/sock_release cannot read the local address; without
@@ -953,6 +963,26 @@ static __always_inline void retire_skops(struct bpf_sock_ops *skops)
 	retire(ps, bpf_get_socket_cookie(skops), &t, PNM_TCP_CLOSE);
 }
 
+/* An accepted connection is established: the bytes of its handshake, which
+ * only found the listener (pnm_synpend), are its own now, and its first
+ * user's with the rest (PNM_SOCK_ACCEPTED). */
+static __always_inline void take_handshake(struct bpf_sock_ops *skops, struct pnm_sock *ps)
+{
+	struct pnm_tuple t = {};
+	struct pnm_folds *f;
+	struct pnm_syn *e;
+
+	tuple_of_skops(skops, &t);
+	e = bpf_map_lookup_elem(&pnm_synpend, &t);
+	if (!e)
+		return;
+	f = fold_begin();
+	__sync_lock_test_and_set(&e->moved, 1);
+	syn_give(e, ps);
+	fold_end(f);
+	bpf_map_delete_elem(&pnm_synpend, &t);
+}
+
 SEC("sockops")
 int pnm_sockops(struct bpf_sock_ops *skops)
 {
@@ -974,6 +1004,7 @@ int pnm_sockops(struct bpf_sock_ops *skops)
 			if (o && read_owner(&o->owner, &owner)) {
 				set_cookie_owner(cookie, &owner);
 				__sync_fetch_and_or(&o->flags, PNM_SOCK_ACCEPTED);
+				take_handshake(skops, o);
 			}
 		}
 		__attribute__((fallthrough));

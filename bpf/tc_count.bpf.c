@@ -153,9 +153,8 @@ static __always_inline bool owner_from_other_netns(struct __sk_buff *skb, struct
 	return sock_owner(sk, out, &ref) > 0;
 }
 
-/* This instance's generation (pnm_if_cfg.gen), and whether the hooks that
- * end flow-cache entries are all there (the loader's check). */
-#define pnm_gen ((__u32)PNM_CONST(PNM_C_GEN))
+/* Whether the hooks that end flow-cache entries are all there (the
+ * loader's check). */
 #define pnm_flows_on ((bool)PNM_CONST(PNM_C_FLOWS_ON))
 
 /* A flow taken for another only when idle this long (ns). */
@@ -437,6 +436,8 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		}
 		return TC_ACT_UNSPEC;
 	}
+	if (owned && ref.state == PNM_TCP_LISTEN && syn_add(&p.t, &o, dir, bytes, packets))
+		return TC_ACT_UNSPEC;
 	count(owned ? &o : NULL, dir, bytes, packets);
 	if (owned && ref.cookie) {
 		struct pnm_conn *c = conn_get(ref.cookie, &o, ref.state, NULL);

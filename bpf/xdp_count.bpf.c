@@ -80,6 +80,8 @@ int pnm_xdp_ingress(struct xdp_md *ctx)
 			owned = owner_by_tuple(ctx, ctx->ingress_ifindex, &p, PNM_IN, &o, &ref);
 	}
 	bytes = at_layer(bytes, 1);
+	if (owned && ref.state == PNM_TCP_LISTEN && syn_add(&p.t, &o, PNM_IN, bytes, 1))
+		return XDP_PASS;
 	count(owned ? &o : NULL, PNM_IN, bytes, 1);
 	if (owned) {
 		struct pnm_conn *c = conn_get(ref.cookie, &o, ref.state, &p.t);

@@ -71,7 +71,7 @@ integration() {
 # tested on every machine and not only where they are needed.
 READER_TESTS=(test_tcp_client_download test_udp_iperf3 test_preexisting_sockets
 	test_container_netns test_details test_detach_slot_reuse test_shared_sockets
-	test_tcp_accept_adopt)
+	test_tcp_accept_adopt test_short_connections)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "integration tests need root (network namespaces, BPF)" >&2

@@ -372,6 +372,7 @@ static int attach_xdp(const struct pnm_maps *m, struct pnm_if_cfg *cfg, uint32_t
 					[PNM_C_SLOT] = slot,
 					[PNM_C_L2_LEN] = cfg->l2_len,
 					[PNM_C_LAYER] = cfg->layer,
+					[PNM_C_GEN] = cfg->gen,
 				});
 	if (!rc)
 		rc = pnm_reuse_maps(x->obj);

@@ -318,6 +318,44 @@ static int procs_batch(void *ctx, const char *keys, const char *vals, size_t n)
 	return 0;
 }
 
+/* Handshakes in progress (pnm_synpend): their listener owner's bytes,
+ * on interfaces of their current attach. */
+struct syns_ctx {
+	struct procs_ctx *procs;
+	struct pnm_snapshot *s;
+};
+
+static int syns_batch(void *ctx, const char *keys, const char *vals, size_t n)
+{
+	size_t vsz = val_size(sizeof(struct pnm_syn));
+	struct syns_ctx *x = ctx;
+
+	(void)keys;
+	for (size_t i = 0; i < n; i++) {
+		const struct pnm_syn *e = (const void *)(vals + i * vsz);
+
+		for (int j = 0; j < PNM_CONN_IFACES; j++) {
+			const struct pnm_iface *ifc;
+			struct proc_row *r;
+
+			if (!e->slot[j] || !(e->c[j][PNM_IN].packets | e->c[j][PNM_OUT].packets))
+				continue;
+			ifc = pnm_snapshot_iface_by_slot(x->s, e->slot[j] - 1);
+			if (!ifc || ifc->gen != e->gen[j])
+				continue;
+			r = next_row(&x->procs->rows, &x->procs->n, &x->procs->cap);
+			if (!r)
+				return -ENOMEM;
+			r->key = (struct pnm_proc_key){ .start_ns = e->owner.start_ns,
+							.tgid = e->owner.tgid,
+							.slot = e->slot[j] - 1 };
+			memset(&r->c, 0, sizeof(r->c));
+			pnm_counts_from(&r->c, e->c[j]);
+		}
+	}
+	return 0;
+}
+
 static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pnm_snapshot *s)
 {
 	struct procs_ctx x = { 0 };
@@ -327,6 +365,10 @@ static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pn
 
 	/* Read all, then group by process: no search per row. */
 	rc = read_batches(m->procstat, sizeof(struct pnm_proc_key), traffic_vsz(), procs_batch, &x);
+	if (!rc)
+		rc = read_batches(m->synpend, sizeof(struct pnm_tuple),
+				  val_size(sizeof(struct pnm_syn)), syns_batch,
+				  &(struct syns_ctx){ .procs = &x, .s = s });
 	rows = x.rows;
 	n = x.n;
 	cap = x.cap;

@@ -282,6 +282,8 @@ static const struct pinned_map pinned_maps[] = {
 	{ PNM_MAP_FLOWS, offsetof(struct pnm_maps, flows), 4, sizeof(struct pnm_flow) },
 	{ PNM_MAP_HOOKSTATE, offsetof(struct pnm_maps, hookstate), 4,
 	  sizeof(struct pnm_hook_state) },
+	{ PNM_MAP_SYNPEND, offsetof(struct pnm_maps, synpend), sizeof(struct pnm_tuple),
+	  sizeof(struct pnm_syn) },
 };
 
 void pnm_maps_close(struct pnm_maps *m)

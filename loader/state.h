@@ -18,7 +18,7 @@
 
 struct pnm_maps {
 	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta, skcookie, parent, conn;
-	int folds, flows, hookstate;
+	int folds, flows, hookstate, synpend;
 	int events, evcfg, evpids, evlost, evdst;
 };
 

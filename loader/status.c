@@ -393,6 +393,7 @@ int cmd_status(int argc, char **argv)
 	mem += map_fill(m.skcookie, PNM_MAP_SKCOOKIE);
 	mem += map_fill(m.conn, PNM_MAP_CONN);
 	mem += map_fill(m.parent, PNM_MAP_PARENT);
+	mem += map_fill(m.synpend, PNM_MAP_SYNPEND);
 	mem += map_memory(m.ifstat) + map_memory(m.meta) + map_memory(m.folds);
 	mem += map_memory(m.flows);
 	if (!pnm_sockets_read(&m, NULL, &socks, &nsocks))

@@ -18,13 +18,14 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 8
+#define PNM_LAYOUT_VERSION 9
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64     /* attached interfaces */
 #define PNM_MAX_PROC_IF 16384 /* (process, interface) counter slots */
 #define PNM_MAX_PROCS 16384   /* process identities (name, exited) */
 #define PNM_MAX_CLOSED 65536  /* recently closed TCP tuples (LRU) */
+#define PNM_MAX_SYN 16384     /* TCP connections being set up (pnm_synpend) */
 
 #define PNM_COMM_LEN 16
 #define PNM_IFNAME_LEN 16
@@ -174,6 +175,27 @@ struct pnm_conn {
 	__u8 state;  /* BPF_TCP_* (TCP), 0 for UDP */
 	__u8 closed; /* released by its last holder */
 	__u8 pad[6];
+};
+
+/*
+ * pnm_synpend: the bytes of a TCP connection being set up, by its tuple
+ * (local: the listener's side), while the only socket it finds is its
+ * listener: the SYN, the SYN-ACK, the handshake's last ACK. They are the
+ * listener owner's until the connection is established; then they move to
+ * the new socket, whose first user takes them with what came before the
+ * accept (PNM_SOCK_ACCEPTED). A connection never established (refused,
+ * reset, a SYN flood) leaves them to the listener's owner: PNM_SYN_STALE_NS
+ * after its last packet, a full map moves them to its pnm_procstat entry.
+ */
+#define PNM_SYN_STALE_NS (180ULL * 1000000000ULL)
+struct pnm_syn {
+	struct pnm_owner owner;
+	__u64 last;		     /* its last packet (ns, monotonic) */
+	__u32 slot[PNM_CONN_IFACES]; /* slot + 1 per column; 0: unused */
+	__u32 gen[PNM_CONN_IFACES];  /* that interface's pnm_if_cfg.gen */
+	__u32 moved;		     /* established: late packets go to the maps */
+	__u32 pad;
+	struct pnm_counter c[PNM_CONN_IFACES][PNM_NDIR];
 };
 
 /*
@@ -338,6 +360,7 @@ struct pnm_folds {
 #define PNM_MAP_FLOWS "pnm_flows"
 #define PNM_MAP_FLOWGEN "pnm_flowgen"
 #define PNM_MAP_HOOKSTATE "pnm_hookstate"
+#define PNM_MAP_SYNPEND "pnm_synpend"
 /* The pinned iterator link that reads every socket's counters. */
 #define PNM_SOCKITER "link_pnm_sockiter"
 /* With PNM_META_SOCK_READER, the UDP half of the reader. */
