@@ -42,9 +42,48 @@ struct pkt {
 	__u32 hdr_len;	    /* link + network + transport header bytes */
 } __attribute__((aligned(8)));
 
+#define PNM_ICMP_ECHO 8
+#define PNM_ICMP_ECHOREPLY 0
+#define PNM_ICMPV6_ECHO 128
+#define PNM_ICMPV6_ECHOREPLY 129
+
+/* What parse_l3 found. */
+#define PNM_PARSED_L4 0	   /* a TCP or UDP tuple */
+#define PNM_PARSED_OTHER 1 /* another IP protocol: its tuple, ports as below */
+#define PNM_PARSED_NONE -1 /* not IP, a later fragment, or truncated */
+
+/* The tuple's ports for IP protocol proto at offset off (past the IP
+ * header): see parse_l3. */
+static __always_inline int parse_other(void *ctx, __u32 off, __u8 proto, int dir, struct pkt *p)
+{
+	__u16 w[4] __attribute__((aligned(4)));
+
+	p->hdr_len = off;
+	if (proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6 && proto != IPPROTO_SCTP)
+		return PNM_PARSED_OTHER;
+	if (PNM_LOAD(ctx, off, w, sizeof(w)))
+		return PNM_PARSED_OTHER;
+	if (proto == IPPROTO_SCTP) {
+		p->t.lport = bpf_ntohs(dir == PNM_IN ? w[1] : w[0]);
+		p->t.rport = bpf_ntohs(dir == PNM_IN ? w[0] : w[1]);
+		return PNM_PARSED_OTHER;
+	}
+	/* Type and code in w[0] as the packet has them: the type first. */
+	__u8 type = ((__u8 *)w)[0];
+
+	if ((proto == IPPROTO_ICMP && (type == PNM_ICMP_ECHO || type == PNM_ICMP_ECHOREPLY)) ||
+	    (proto == IPPROTO_ICMPV6 &&
+	     (type == PNM_ICMPV6_ECHO || type == PNM_ICMPV6_ECHOREPLY))) {
+		p->t.lport = bpf_ntohs(w[2]);
+		p->t.rport = p->t.lport;
+	}
+	return PNM_PARSED_OTHER;
+}
+
 /* Parse IPv4/IPv6 + TCP/UDP headers from offset off, the network header of
- * an L3 protocol (network order). Returns 0 when p holds a TCP or UDP
- * tuple. */
+ * an L3 protocol (network order). For another IP protocol, the tuple's
+ * ports are an ICMP echo's identifier (both, so that a reply matches its
+ * request), SCTP's ports, or 0. */
 static __always_inline int parse_l3(void *ctx, __u32 off, __u16 l3proto, int dir, struct pkt *p)
 {
 	__u8 proto;
@@ -54,10 +93,10 @@ static __always_inline int parse_l3(void *ctx, __u32 off, __u16 l3proto, int dir
 		struct iphdr ip;
 
 		if (PNM_LOAD(ctx, off, &ip, sizeof(ip)))
-			return -1;
+			return PNM_PARSED_NONE;
 		/* Only the first fragment carries the ports. */
 		if (ip.frag_off & bpf_htons(IP_OFFSET))
-			return -1;
+			return PNM_PARSED_NONE;
 		proto = ip.protocol;
 		p->t.family = AF_INET;
 		__builtin_memcpy(dir == PNM_IN ? p->t.local : p->t.remote, &ip.daddr, 4);
@@ -67,21 +106,22 @@ static __always_inline int parse_l3(void *ctx, __u32 off, __u16 l3proto, int dir
 		struct ipv6hdr ip6;
 
 		if (PNM_LOAD(ctx, off, &ip6, sizeof(ip6)))
-			return -1;
+			return PNM_PARSED_NONE;
 		proto = ip6.nexthdr;
 		p->t.family = AF_INET6;
 		__builtin_memcpy(dir == PNM_IN ? p->t.local : p->t.remote, &ip6.daddr, 16);
 		__builtin_memcpy(dir == PNM_IN ? p->t.remote : p->t.local, &ip6.saddr, 16);
 		off += sizeof(ip6);
 	} else {
-		return -1;
+		return PNM_PARSED_NONE;
 	}
 
+	p->t.proto = proto;
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr th;
 
 		if (PNM_LOAD(ctx, off, &th, sizeof(th)))
-			return -1;
+			return PNM_PARSED_NONE;
 		ports[0] = th.source;
 		ports[1] = th.dest;
 		off += th.doff * 4;
@@ -89,18 +129,17 @@ static __always_inline int parse_l3(void *ctx, __u32 off, __u16 l3proto, int dir
 		struct udphdr uh __attribute__((aligned(4)));
 
 		if (PNM_LOAD(ctx, off, &uh, sizeof(uh)))
-			return -1;
+			return PNM_PARSED_NONE;
 		ports[0] = uh.source;
 		ports[1] = uh.dest;
 		off += sizeof(uh);
 	} else {
-		return -1;
+		return parse_other(ctx, off, proto, dir, p);
 	}
-	p->t.proto = proto;
 	p->t.lport = bpf_ntohs(dir == PNM_IN ? ports[1] : ports[0]);
 	p->t.rport = bpf_ntohs(dir == PNM_IN ? ports[0] : ports[1]);
 	p->hdr_len = off;
-	return 0;
+	return PNM_PARSED_L4;
 }
 
 /*
@@ -206,9 +245,25 @@ static __always_inline __u64 at_layer(__u64 bytes, __u32 packets)
 	return bytes;
 }
 
+/* What an unattributed packet is (enum pnm_uclass), from its link-layer
+ * protocol (network order) and what parse_l3 made of it (pr, p). */
+static __always_inline __u32 uclass(__u16 l3proto, int pr, const struct pkt *p)
+{
+	if (pr == PNM_PARSED_L4)
+		return p->t.proto == IPPROTO_TCP ? PNM_U_TCP : PNM_U_UDP;
+	if (pr == PNM_PARSED_OTHER && p->t.proto == IPPROTO_ICMP)
+		return PNM_U_ICMP;
+	if (pr == PNM_PARSED_OTHER && p->t.proto == IPPROTO_ICMPV6)
+		return PNM_U_ICMPV6;
+	if (l3proto == bpf_htons(ETH_P_IP) || l3proto == bpf_htons(ETH_P_IPV6))
+		return PNM_U_OTHER_IP;
+	return l3proto == bpf_htons(ETH_P_ARP) ? PNM_U_ARP : PNM_U_OTHER;
+}
+
 /* Count bytes (at the interface's layer) for the owner o, or as
- * unattributed (o NULL). */
-static __always_inline void count(const struct pnm_owner *o, int dir, __u64 bytes, __u32 packets)
+ * unattributed (o NULL) of class uc. */
+static __always_inline void count(const struct pnm_owner *o, __u32 uc, int dir, __u64 bytes,
+				  __u32 packets)
 {
 	__u32 slot = pnm_slot;
 	struct pnm_if_stats *ifs;
@@ -218,8 +273,31 @@ static __always_inline void count(const struct pnm_owner *o, int dir, __u64 byte
 		return;
 	}
 	ifs = bpf_map_lookup_elem(&pnm_ifstat, &slot);
-	if (ifs)
-		add(&ifs->unattr[dir], bytes, packets);
+	if (!ifs)
+		return;
+	add(&ifs->unattr[dir], bytes, packets);
+	if (uc < PNM_U_COUNT)
+		add(&ifs->unattr_by[uc][dir], bytes, packets);
+}
+
+/* A packet sent on an owned socket that is neither TCP nor UDP: its tuple
+ * names the owner of the replies (pnm_rawflow). */
+static __always_inline void rawflow_note(const struct pnm_tuple *t, const struct pnm_owner *o)
+{
+	struct pnm_owner *cur = bpf_map_lookup_elem(&pnm_rawflow, t);
+
+	if (!cur || cur->tgid != o->tgid || cur->start_ns != o->start_ns)
+		bpf_map_update_elem(&pnm_rawflow, t, o, BPF_ANY);
+}
+
+static __always_inline bool rawflow_owner(const struct pnm_tuple *t, struct pnm_owner *out)
+{
+	struct pnm_owner *o = bpf_map_lookup_elem(&pnm_rawflow, t);
+
+	if (!o)
+		return false;
+	*out = *o;
+	return true;
 }
 
 /* When this instance last looked for stale handshakes (ns). */

@@ -111,6 +111,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_synpend SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PNM_MAX_RAWFLOWS);
+	__type(key, struct pnm_tuple);
+	__type(value, struct pnm_owner);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_rawflow SEC(".maps");
+
 /* pnm-tc events: the ring, its switch, its PID filter, its losses. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -7,6 +7,7 @@
 
 #define AF_INET 2
 #define AF_INET6 10
+#define AF_PACKET 17
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define ETH_P_8021Q 0x8100
@@ -16,6 +17,8 @@
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 #define E2BIG 7
+#define IPPROTO_ICMPV6 58
+#define ETH_P_ARP 0x0806
 
 /* Store an IPv6 address pair; a v4-mapped pair (a dual-stack socket talking
  * IPv4) is stored as AF_INET so that it matches the packet's IPv4 tuple. */

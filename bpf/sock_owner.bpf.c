@@ -169,14 +169,16 @@ static __always_inline int claim(void *sk, const struct pnm_owner *me, struct ta
 /*
  * Send and receive run for every socket call on the system: read the task
  * and socket through BTF pointers directly (no probe reads), and only for
- * calls that moved bytes on a TCP or UDP socket.
+ * calls that moved bytes on a socket pnm-tc gives an owner: any IP socket
+ * (TCP, UDP, raw, ICMP ping, SCTP) or packet socket. Packet sockets have no
+ * creation hook: their first send names their owner (its own packets,
+ * already gone, are unattributed).
  */
-static __always_inline bool counted_sock(const struct sock *sk)
+static __always_inline bool owned_sock(const struct sock *sk)
 {
 	__u16 family = sk->__sk_common.skc_family;
 
-	return (sk->sk_protocol == IPPROTO_TCP || sk->sk_protocol == IPPROTO_UDP) &&
-	       (family == AF_INET || family == AF_INET6);
+	return family == AF_INET || family == AF_INET6 || family == AF_PACKET;
 }
 
 /* Kernels that refuse map iterators (iter/bpf_sk_storage_map, iter/
@@ -189,13 +191,13 @@ static __always_inline bool counted_sock(const struct sock *sk)
  * accept queue (seen once accepted). */
 const volatile bool pnm_files_reader = false;
 
-/* The TCP or UDP socket an open file is, or NULL. */
+/* The IP or packet socket an open file is, or NULL. */
 static __always_inline struct sock *file_sock(struct file *file)
 {
 	struct socket *sock = bpf_sock_from_file(file);
 	struct sock *sk = sock ? sock->sk : NULL;
 
-	return sk && counted_sock(sk) ? sk : NULL;
+	return sk && owned_sock(sk) ? sk : NULL;
 }
 
 #define PF_KTHREAD 0x00200000
@@ -352,10 +354,11 @@ static __always_inline void claim_on_io(struct sock *sk, int ret, __u32 type)
 {
 	struct task_struct *t;
 
-	if (ret > 0 && counted_sock(sk)) {
+	if (ret > 0 && owned_sock(sk)) {
 		t = bpf_get_current_task_btf();
 		claim_btf(sk, t);
-		event_io(sk, t, ret, type);
+		if (sk->__sk_common.skc_family != AF_PACKET)
+			event_io(sk, t, ret, type);
 	}
 }
 
@@ -366,8 +369,9 @@ int pnm_sock_create(struct bpf_sock *ctx)
 	struct pnm_owner me;
 	__u64 cookie;
 
-	if ((ctx->family == AF_INET || ctx->family == AF_INET6) &&
-	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP)) {
+	/* Every IP socket (TCP, UDP, raw, ICMP ping, SCTP) and packet socket:
+	 * the packet path counts the others' packets in the maps. */
+	if (ctx->family == AF_INET || ctx->family == AF_INET6 || ctx->family == AF_PACKET) {
 		t = current_owner(&me);
 		/* A cookie now: TC ingress can read a looked-up socket's cookie
 		 * but not make one (the flow cache and pnm_conn need it). */
@@ -444,12 +448,13 @@ int pnm_sock_release(struct bpf_sock *ctx)
 	struct pnm_conn *c;
 	__u64 cookie;
 
-	if ((ctx->family != AF_INET && ctx->family != AF_INET6) ||
-	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+	if (ctx->family != AF_INET && ctx->family != AF_INET6 && ctx->family != AF_PACKET)
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
 	if (xdp_owners())
 		bpf_map_delete_elem(&pnm_skcookie, &cookie);
+	if (ctx->family == AF_PACKET || (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+		return 1;
 	ps = bpf_sk_storage_get(&pnm_sockowner, ctx, 0, 0);
 	if (ps && (PNM_ONCE(ps->flags) & PNM_SOCK_ACCEPTED)) {
 		/* Accepted, and closed before any byte was sent or read on

@@ -366,9 +366,10 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	struct sock_ref ref = {};
 	struct pkt p = {};
 	__u32 idx = 0;
-	bool parsed = false, owned = false, own_sk;
+	bool parsed = false, owned = false, own_sk, other_sk = false, raw_sk = false;
 	__u64 bytes, egress_len = 0, own_cookie = 0;
 	__u32 packets = 1;
+	int pr = PNM_PARSED_NONE;
 
 	if (dir == PNM_IN && flow_hit_ipv4(skb, &e, &idx))
 		return TC_ACT_UNSPEC;
@@ -390,19 +391,34 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		if (sk)
 			sk = bpf_sk_fullsock(sk);
 		if (sk) {
+			__u32 family = sk->family, proto = sk->protocol;
+
 			owned = sock_owner(sk, &o, &ref) > 0;
-			ref.state = sk->protocol == IPPROTO_TCP ? (__u8)sk->state : 0;
+			ref.state = proto == IPPROTO_TCP ? (__u8)sk->state : 0;
 			ref.connected = sk->dst_port != 0;
+			/* Raw, ping, SCTP and packet sockets count in the maps
+			 * (the socket readers know TCP and UDP sockets only);
+			 * an IP one's flow names the owner of its replies. */
+			if (owned && ((family != AF_INET && family != AF_INET6) ||
+				      (proto != IPPROTO_TCP && proto != IPPROTO_UDP))) {
+				other_sk = true;
+				raw_sk = family == AF_INET || family == AF_INET6;
+				ref.ps = NULL;
+			}
 		}
 	}
 
-	if (!owned || !egress_len)
-		parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
+	if (!owned || !egress_len || raw_sk) {
+		pr = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p);
+		parsed = pr == PNM_PARSED_L4;
+	}
 	if (egress_len)
 		bytes = egress_len;
 	else
 		bytes = wire_bytes(skb, parsed ? p.hdr_len : 0, &packets);
-	own_sk = owned;
+	own_sk = owned && !other_sk;
+	if (raw_sk && pr == PNM_PARSED_OTHER)
+		rawflow_note(&p.t, &o);
 	/* The packet's own socket (not a request or time-wait one): its
 	 * cookie. */
 	if (own_sk)
@@ -418,6 +434,8 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 			ref.ugen = flowgen();
 		owned = owner_by_tuple(skb, skb->ifindex, &p, dir, &o, &ref);
 	}
+	if (!owned && pr == PNM_PARSED_OTHER && dir == PNM_IN)
+		owned = rawflow_owner(&p.t, &o);
 	if (!owned && dir == PNM_IN) {
 		ref.ps = NULL; /* the sender's socket: its process's counters only */
 		owned = owner_from_other_netns(skb, &o);
@@ -430,7 +448,8 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		sock_add_late(ref.ps, &o);
 		if ((dir == PNM_IN || own_sk) && flow_can_take(e, &ref, dir)) {
 			if (!parsed)
-				parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
+				parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) ==
+					 PNM_PARSED_L4;
 			if (parsed)
 				flow_take(e, idx, &p, &o, &ref, dir);
 		}
@@ -438,13 +457,13 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 	}
 	if (owned && ref.state == PNM_TCP_LISTEN && syn_add(&p.t, &o, dir, bytes, packets))
 		return TC_ACT_UNSPEC;
-	count(owned ? &o : NULL, dir, bytes, packets);
+	count(owned ? &o : NULL, uclass(skb->protocol, pr, &p), dir, bytes, packets);
 	if (owned && ref.cookie) {
 		struct pnm_conn *c = conn_get(ref.cookie, &o, ref.state, NULL);
 
 		/* A new connection entry needs the tuple: parse once for it. */
 		if (!c && !parsed)
-			parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == 0;
+			parsed = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p) == PNM_PARSED_L4;
 		if (!c && parsed)
 			c = conn_get(ref.cookie, &o, ref.state, &p.t);
 		if (c)

@@ -67,7 +67,8 @@ int pnm_xdp_ingress(struct xdp_md *ctx)
 	struct pkt p = {};
 	__u32 off = ETH_HLEN;
 	bool owned = false;
-	__u16 proto;
+	int pr = PNM_PARSED_NONE;
+	__u16 proto = 0;
 
 	if (!PNM_LOAD(ctx, ETH_HLEN - 2, &proto, sizeof(proto))) {
 		/* One 802.1Q/802.1ad tag, when the device did not strip it. */
@@ -76,13 +77,16 @@ int pnm_xdp_ingress(struct xdp_md *ctx)
 			if (PNM_LOAD(ctx, off - 2, &proto, sizeof(proto)))
 				proto = 0;
 		}
-		if (!parse_l3(ctx, off, proto, PNM_IN, &p))
+		pr = parse_l3(ctx, off, proto, PNM_IN, &p);
+		if (pr == PNM_PARSED_L4)
 			owned = owner_by_tuple(ctx, ctx->ingress_ifindex, &p, PNM_IN, &o, &ref);
+		else if (pr == PNM_PARSED_OTHER)
+			owned = rawflow_owner(&p.t, &o);
 	}
 	bytes = at_layer(bytes, 1);
 	if (owned && ref.state == PNM_TCP_LISTEN && syn_add(&p.t, &o, PNM_IN, bytes, 1))
 		return XDP_PASS;
-	count(owned ? &o : NULL, PNM_IN, bytes, 1);
+	count(owned ? &o : NULL, uclass(proto, pr, &p), PNM_IN, bytes, 1);
 	if (owned) {
 		struct pnm_conn *c = conn_get(ref.cookie, &o, ref.state, &p.t);
 

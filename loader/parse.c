@@ -117,6 +117,18 @@ const char *pnm_layer_name(unsigned int layer)
 	return layer < sizeof(layer_names) / sizeof(layer_names[0]) ? layer_names[layer] : "?";
 }
 
+/* enum pnm_uclass: ip is another IP protocol, l2 another link-layer one. */
+static const char *const uclass_names[PNM_U_COUNT] = {
+	[PNM_U_TCP] = "tcp",	   [PNM_U_UDP] = "udp",	    [PNM_U_ICMP] = "icmp",
+	[PNM_U_ICMPV6] = "icmpv6", [PNM_U_OTHER_IP] = "ip", [PNM_U_ARP] = "arp",
+	[PNM_U_OTHER] = "l2",
+};
+
+const char *pnm_uclass_name(unsigned int uc)
+{
+	return uc < PNM_U_COUNT ? uclass_names[uc] : "?";
+}
+
 int pnm_check_ifname(const char *s, char *err, size_t errlen)
 {
 	size_t len = s ? strlen(s) : 0;

@@ -28,6 +28,8 @@ int pnm_parse_count(const char *s, uint32_t min, uint32_t max, uint32_t *out, ch
 /* --layer: "l1", "l2" or "l3" (enum pnm_layer). */
 int pnm_parse_layer(const char *s, unsigned int *layer, char *err, size_t errlen);
 const char *pnm_layer_name(unsigned int layer);
+/* What a class of unattributed packets is (enum pnm_uclass): "arp", ... */
+const char *pnm_uclass_name(unsigned int uc);
 
 /* An interface name: 1..15 bytes of [A-Za-z0-9._@+-], not "." or "..". */
 int pnm_check_ifname(const char *s, char *err, size_t errlen);

@@ -422,7 +422,7 @@ static void jw_proc(struct jw *w, const struct pnm_snapshot *s, const struct pnm
  * unattributed and overflow buckets summed over them. */
 static void jw_head(struct jw *w, const struct pnm_snapshot *s, const struct pnm_view *v)
 {
-	struct pnm_counts unattr = { 0 }, overflow = { 0 };
+	struct pnm_counts unattr = { 0 }, overflow = { 0 }, by[PNM_U_COUNT] = { 0 };
 	char ts[32];
 
 	jw_str(w, "timestamp", pnm_fmt_rfc3339(s->taken, ts, sizeof(ts)));
@@ -442,9 +442,20 @@ static void jw_head(struct jw *w, const struct pnm_snapshot *s, const struct pnm
 		jw_close(w, '}');
 		pnm_counts_add(&unattr, &ifc->unattr);
 		pnm_counts_add(&overflow, &ifc->overflow);
+		for (int u = 0; u < PNM_U_COUNT; u++)
+			pnm_counts_add(&by[u], &ifc->unattr_by[u]);
 	}
 	jw_close(w, '}');
-	jw_counts_obj(w, "unattributed", true, &unattr);
+	/* by_proto and overflow add up to the unattributed counters. */
+	jw_key(w, "unattributed", true);
+	jw_open(w, '{');
+	jw_counts(w, &unattr);
+	jw_key(w, "by_proto", true);
+	jw_open(w, '{');
+	for (int u = 0; u < PNM_U_COUNT; u++)
+		jw_counts_obj(w, pnm_uclass_name((unsigned int)u), true, &by[u]);
+	jw_close(w, '}');
+	jw_close(w, '}');
 	jw_counts_obj(w, "overflow", true, &overflow);
 }
 
@@ -608,6 +619,16 @@ void pnm_report_table(FILE *out, const struct pnm_snapshot *s, const struct pnm_
 		if (!view_iface(v, ifc))
 			continue;
 		row(out, "-", "(unattributed)", "", ifc->label, &ifc->unattr);
+		for (int u = 0; u < PNM_U_COUNT; u++) {
+			const struct pnm_counts *c = &ifc->unattr_by[u];
+			char what[24];
+
+			if (!(c->packets_in | c->packets_out))
+				continue;
+			snprintf(what, sizeof(what), "(unattr: %s)",
+				 pnm_uclass_name((unsigned int)u));
+			row(out, "-", what, "", ifc->label, c);
+		}
 	}
 	for (size_t i = 0; i < s->nifaces; i++) {
 		const struct pnm_iface *ifc = &s->ifaces[i];

@@ -30,6 +30,7 @@ struct pnm_iface {
 	char label[PNM_NETNS_LEN + PNM_IFNAME_LEN]; /* "eth0" or "NETNS/eth0" */
 	bool present;				    /* the interface still exists */
 	struct pnm_counts total, unattr, overflow;
+	struct pnm_counts unattr_by[PNM_U_COUNT]; /* unattr but overflow, by protocol */
 };
 
 struct pnm_proc_if {

@@ -60,6 +60,8 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 		for (int c = 0; c < ncpu; c++) {
 			pnm_counts_from(&ifc->unattr, st[c].unattr);
 			pnm_counts_from(&ifc->overflow, st[c].overflow);
+			for (int u = 0; u < PNM_U_COUNT; u++)
+				pnm_counts_from(&ifc->unattr_by[u], st[c].unattr_by[u]);
 		}
 	}
 	return 0;

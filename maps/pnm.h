@@ -21,11 +21,12 @@
 #define PNM_LAYOUT_VERSION 9
 
 /* Default map sizes. */
-#define PNM_MAX_IFACES 64     /* attached interfaces */
-#define PNM_MAX_PROC_IF 16384 /* (process, interface) counter slots */
-#define PNM_MAX_PROCS 16384   /* process identities (name, exited) */
-#define PNM_MAX_CLOSED 65536  /* recently closed TCP tuples (LRU) */
-#define PNM_MAX_SYN 16384     /* TCP connections being set up (pnm_synpend) */
+#define PNM_MAX_IFACES 64      /* attached interfaces */
+#define PNM_MAX_PROC_IF 16384  /* (process, interface) counter slots */
+#define PNM_MAX_PROCS 16384    /* process identities (name, exited) */
+#define PNM_MAX_CLOSED 65536   /* recently closed TCP tuples (LRU) */
+#define PNM_MAX_SYN 16384      /* TCP connections being set up (pnm_synpend) */
+#define PNM_MAX_RAWFLOWS 16384 /* flows sent on raw, ping and SCTP sockets (LRU) */
 
 #define PNM_COMM_LEN 16
 #define PNM_IFNAME_LEN 16
@@ -82,11 +83,23 @@ struct pnm_proc_info {
  * interface's total is its unattributed traffic plus its processes', summed
  * by the reader, so that one snapshot always adds up. overflow is the part
  * of unattr that had an owner but found no free counter slot (a full map,
- * reported by status).
+ * reported by status); unattr_by breaks the rest down by protocol.
  */
+enum pnm_uclass {
+	PNM_U_TCP = 0,
+	PNM_U_UDP,
+	PNM_U_ICMP,
+	PNM_U_ICMPV6,
+	PNM_U_OTHER_IP, /* other IP protocols, later fragments, IPv6 extension headers */
+	PNM_U_ARP,
+	PNM_U_OTHER, /* other link-layer protocols (LLDP, STP, ...) */
+	PNM_U_COUNT
+};
 struct pnm_if_stats {
 	struct pnm_counter unattr[PNM_NDIR];
 	struct pnm_counter overflow[PNM_NDIR];
+	/* unattr but overflow, by what it is. */
+	struct pnm_counter unattr_by[PNM_U_COUNT][PNM_NDIR];
 };
 
 /* pnm_ifcfg: the loader's record of an attached interface, keyed by its
@@ -150,6 +163,12 @@ struct pnm_tuple {
 	__u8 proto;
 	__u16 pad;
 };
+
+/* pnm_rawflow: the tuple of a packet sent on a socket that is neither TCP
+ * nor UDP (raw, ICMP ping, SCTP; ports as bpf/count.bpf.h's parse_l3 gives
+ * them: an echo's identifier, SCTP's ports) -> the owner of that socket,
+ * so that the replies, for which no socket can be looked up, are its
+ * own. */
 
 /* pnm_skcookie: socket cookie -> owner, the same owner as pnm_sockowner's,
  * for XDP programs, which cannot read socket storage. */
@@ -361,6 +380,7 @@ struct pnm_folds {
 #define PNM_MAP_FLOWGEN "pnm_flowgen"
 #define PNM_MAP_HOOKSTATE "pnm_hookstate"
 #define PNM_MAP_SYNPEND "pnm_synpend"
+#define PNM_MAP_RAWFLOW "pnm_rawflow"
 /* The pinned iterator link that reads every socket's counters. */
 #define PNM_SOCKITER "link_pnm_sockiter"
 /* With PNM_META_SOCK_READER, the UDP half of the reader. */

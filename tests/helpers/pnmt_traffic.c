@@ -26,14 +26,35 @@
  *                                   UDPPORT, print "ready", then wait (never
  *                                   reading) until the file TRIGGER exists
  *                                   and 2 more seconds pass
+ *
+ * Sockets of other types print "PID SENT PACKETS RECEIVED PACKETS": the
+ * bytes above IP (ICMP header and payload; a raw IP payload) each way.
+ *   icmp ADDR raw|ping COUNT SIZE   COUNT echo requests of SIZE payload bytes
+ *                                   on a raw or a ping socket (IPv4 or IPv6),
+ *                                   each answered before the next
+ *   rawip ADDR PROTO COUNT SIZE     COUNT packets of IP protocol PROTO on a raw
+ *                                   socket, each echoed back (rawecho)
+ *   rawecho PROTO SECONDS           a raw IPv4 socket of PROTO sending every
+ *                                   packet back to its sender; "ready" first
+ *   packet IFNAME COUNT SIZE        COUNT frames of SIZE bytes (EtherType
+ *                                   0x88b5, to the broadcast address) on an
+ *                                   AF_PACKET socket; prints "PID BYTES COUNT"
  */
 #define _GNU_SOURCE /* sched_setaffinity */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/icmp6.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +377,171 @@ static int hold(const char *udpport, const char *trigger)
 	return 0;
 }
 
+/* A packet on fd within 2 s, into b; its length, or -1. */
+static ssize_t recv_wait(int fd, char *b, size_t len)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (poll(&pfd, 1, 2000) != 1)
+		return -1;
+	return recv(fd, b, len, 0);
+}
+
+static uint16_t csum(const void *data, size_t len)
+{
+	const uint16_t *w = data;
+	uint32_t sum = 0;
+
+	for (; len > 1; len -= 2)
+		sum += *w++;
+	if (len)
+		sum += *(const uint8_t *)w;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static void report2(long sent, long nsent, long got, long ngot)
+{
+	printf("%d %ld %ld %ld %ld\n", getpid(), sent, nsent, got, ngot);
+	fflush(stdout);
+}
+
+/* Echo requests; a raw socket sees every echo reply of the host: only
+ * those with our identifier are ours. IPv4 raw sockets get the IP header
+ * too. */
+static int icmp(const char *kind, long count, long size)
+{
+	bool v6 = dst.ss_family == AF_INET6, raw = !strcmp(kind, "raw");
+	int proto = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	int fd = socket(dst.ss_family, raw ? SOCK_RAW : SOCK_DGRAM, proto);
+	uint16_t id = (uint16_t)getpid();
+	long got = 0, ngot = 0;
+	static char in[65536];
+
+	if (fd < 0)
+		die(raw ? "raw ICMP socket" : "ping socket (net.ipv4.ping_group_range?)");
+	if (size + 8 > (long)sizeof(buf))
+		die("too large");
+	((struct sockaddr_in *)&dst)->sin_port = 0;
+	for (long i = 0; i < count; i++) {
+		struct icmphdr *h = (struct icmphdr *)buf;
+		ssize_t n;
+
+		memset(buf, 'p', (size_t)size + 8);
+		h->type = v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;
+		h->code = 0;
+		h->checksum = 0;
+		h->un.echo.id = htons(id);
+		h->un.echo.sequence = htons((uint16_t)i);
+		if (!v6)
+			h->checksum = csum(buf, (size_t)size + 8); /* IPv6: the kernel's */
+		if (sendto(fd, buf, (size_t)size + 8, 0, (struct sockaddr *)&dst, dst_len) !=
+		    size + 8)
+			die("sendto");
+		for (;;) {
+			const struct icmphdr *r = (const void *)in;
+
+			n = recv_wait(fd, in, sizeof(in));
+			if (n < 0)
+				die("no echo reply");
+			if (raw && !v6) {
+				size_t ihl = (size_t)(in[0] & 0xf) * 4;
+
+				r = (const void *)(in + ihl);
+				n -= (ssize_t)ihl;
+			}
+			if (n < 8 || r->type != (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY))
+				continue;
+			/* A ping socket's identifier is its own, and its replies
+			 * are all its own. */
+			if (raw && (ntohs(r->un.echo.id) != id ||
+				    ntohs(r->un.echo.sequence) != (uint16_t)i))
+				continue;
+			got += n;
+			ngot++;
+			break;
+		}
+	}
+	report2(count * (size + 8), count, got, ngot);
+	return 0;
+}
+
+static int rawip(int proto, long count, long size)
+{
+	int fd = socket(AF_INET, SOCK_RAW, proto);
+	long got = 0;
+	static char in[65536];
+
+	if (fd < 0)
+		die("raw IP socket");
+	for (long i = 0; i < count; i++) {
+		ssize_t n;
+
+		if (sendto(fd, buf, (size_t)size, 0, (struct sockaddr *)&dst, dst_len) != size)
+			die("sendto");
+		n = recv_wait(fd, in, sizeof(in));
+		if (n < 20)
+			die("no echo");
+		got += n - (in[0] & 0xf) * 4;
+	}
+	report2(count * size, count, got, count);
+	return 0;
+}
+
+static int rawecho(int proto, long seconds)
+{
+	int fd = socket(AF_INET, SOCK_RAW, proto);
+	time_t end = time(NULL) + seconds;
+	static char in[65536];
+
+	if (fd < 0)
+		die("raw IP socket");
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	while (time(NULL) < end) {
+		struct sockaddr_in from;
+		socklen_t flen = sizeof(from);
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		size_t ihl;
+
+		if (poll(&pfd, 1, 200) != 1)
+			continue;
+		n = recvfrom(fd, in, sizeof(in), 0, (struct sockaddr *)&from, &flen);
+		if (n < 20)
+			continue;
+		ihl = (size_t)(in[0] & 0xf) * 4;
+		if (sendto(fd, in + ihl, (size_t)n - ihl, 0, (struct sockaddr *)&from, flen) < 0)
+			die("sendto");
+	}
+	return 0;
+}
+
+static int packet(const char *ifname, long count, long size)
+{
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_halen = ETH_ALEN };
+	int fd = socket(AF_PACKET, SOCK_RAW, 0); /* send only: no protocol */
+	struct ether_header *eh = (struct ether_header *)buf;
+
+	if (fd < 0)
+		die("AF_PACKET socket");
+	ll.sll_ifindex = (int)if_nametoindex(ifname);
+	if (!ll.sll_ifindex)
+		die("no such interface");
+	if (size < (long)sizeof(*eh) || size > (long)sizeof(buf))
+		die("bad frame size");
+	memset(eh->ether_dhost, 0xff, ETH_ALEN);
+	memset(ll.sll_addr, 0xff, ETH_ALEN);
+	memset(eh->ether_shost, 0x02, ETH_ALEN);
+	eh->ether_type = htons(0x88b5);
+	for (long i = 0; i < count; i++)
+		if (sendto(fd, buf, (size_t)size, 0, (struct sockaddr *)&ll, sizeof(ll)) != size)
+			die("sendto");
+	report(count, size);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	memset(buf, 'p', sizeof(buf));
@@ -375,6 +561,14 @@ int main(int argc, char **argv)
 		       many(atol(argv[4]), atol(argv[5]), atol(argv[6]));
 	if (argc >= 6 && !strcmp(argv[1], "hold"))
 		return parse_addr(argv[2], argv[3]), hold(argv[4], argv[5]);
+	if (argc >= 6 && !strcmp(argv[1], "icmp"))
+		return parse_addr(argv[2], "0"), icmp(argv[3], atol(argv[4]), atol(argv[5]));
+	if (argc >= 6 && !strcmp(argv[1], "rawip"))
+		return parse_addr(argv[2], "0"), rawip(atoi(argv[3]), atol(argv[4]), atol(argv[5]));
+	if (argc >= 4 && !strcmp(argv[1], "rawecho"))
+		return rawecho(atoi(argv[2]), atol(argv[3]));
+	if (argc >= 5 && !strcmp(argv[1], "packet"))
+		return packet(argv[2], atol(argv[3]), atol(argv[4]));
 	fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
 	return 2;
 }

@@ -46,6 +46,7 @@ static void build(struct pnm_snapshot *s)
 
 	/* The interfaces' totals include every process plus unattributed. */
 	s->ifaces[0].unattr = (struct pnm_counts){ 7, 3, 1, 1 };
+	s->ifaces[0].unattr_by[PNM_U_ARP] = s->ifaces[0].unattr;
 	s->ifaces[0].total = s->ifaces[0].unattr;
 	pnm_counts_add(&s->ifaces[0].total, &c_a);
 	pnm_counts_add(&s->ifaces[0].total, &c_b);
@@ -168,6 +169,10 @@ static void json_shape_and_totals(void **state)
 	sum_out += get_u64(back, "unattributed", "bytes_out", NULL, NULL);
 	assert_int_equal(sum_in, get_u64(back, "interfaces", "eth0", "bytes_in", NULL));
 	assert_int_equal(sum_out, get_u64(back, "interfaces", "eth0", "bytes_out", NULL));
+	/* Its breakdown: all of it ARP here, every kind present. */
+	assert_int_equal(get_u64(back, "unattributed", "by_proto", "arp", "bytes_in"),
+			 s.ifaces[0].unattr.bytes_in);
+	assert_int_equal(get_u64(back, "unattributed", "by_proto", "l2", "bytes_in"), 0);
 	json_object_put(back);
 	json_object_put(doc);
 	pnm_snapshot_free(&s);
@@ -278,6 +283,8 @@ static void table_escapes(void **state)
 	assert_non_null(strstr(out, "ev\"il\\x1b[2J\\n"));
 	assert_null(strchr(out, '\x1b'));
 	assert_non_null(strstr(out, "(unattributed)"));
+	assert_non_null(strstr(out, "(unattr: arp)"));
+	assert_null(strstr(out, "(unattr: tcp)"));
 	assert_non_null(strstr(out, "exited"));
 	/* One row per (process, interface): pid 100 has two. */
 	assert_non_null(strstr(out, "wg0"));
