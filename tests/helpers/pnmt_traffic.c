@@ -39,10 +39,25 @@
  *   packet IFNAME COUNT SIZE        COUNT frames of SIZE bytes (EtherType
  *                                   0x88b5, to the broadcast address) on an
  *                                   AF_PACKET socket; prints "PID BYTES COUNT"
+ *
+ * Other system calls on TCP and UDP (the payload each way, as above):
+ *   mmsg ADDR PORT COUNT SIZE       COUNT UDP datagrams by sendmmsg, 32 a call
+ *   mrecv ADDR PORT COUNT           bind, recvmmsg until COUNT datagrams (or
+ *                                   3 s without one); "ready" first
+ *   sendfile ADDR PORT SIZE         one TCP connection sending SIZE bytes of a
+ *                                   file with sendfile
+ *   splice ADDR PORT SIZE           the same through a pipe with splice
+ *   conns ADDR PORT N PAR SIZE      N TCP connections, PAR at once, each
+ *                                   sending SIZE bytes, then closing
+ *   drip ADDR PORT COUNT SIZE MS    one TCP connection sending SIZE bytes
+ *                                   COUNT times, MS ms apart
+ *   sink ADDR PORT N                accept N TCP connections (any order),
+ *                                   read each to its end; "ready" first
  */
 #define _GNU_SOURCE /* sched_setaffinity */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -59,6 +74,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -542,6 +558,237 @@ static int packet(const char *ifname, long count, long size)
 	return 0;
 }
 
+static int mmsg(long count, long size)
+{
+	struct mmsghdr m[32];
+	struct iovec iov = { .iov_base = buf, .iov_len = (size_t)size };
+	int fd = udp_socket();
+
+	if (connect(fd, (struct sockaddr *)&dst, dst_len))
+		die("connect");
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 32; i++) {
+		m[i].msg_hdr.msg_iov = &iov;
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	for (long done = 0; done < count;) {
+		int n = sendmmsg(fd, m, (unsigned int)(count - done < 32 ? count - done : 32), 0);
+
+		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+			usleep(1000);
+			continue;
+		}
+		if (n <= 0)
+			die("sendmmsg");
+		done += n;
+	}
+	report(count, size);
+	return 0;
+}
+
+static int mrecv(long count)
+{
+	static char in[32][2048];
+	struct mmsghdr m[32];
+	struct iovec iov[32];
+	int fd = udp_socket(), rcvbuf = 16 << 20;
+	long got = 0, n = 0;
+
+	/* Room for the whole run: the sender does not wait for us. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		die("SO_RCVBUFFORCE");
+	if (bind(fd, (struct sockaddr *)&dst, dst_len))
+		die("bind");
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 32; i++) {
+		iov[i] = (struct iovec){ .iov_base = in[i], .iov_len = sizeof(in[i]) };
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	while (n < count) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int k;
+
+		if (poll(&pfd, 1, 3000) != 1)
+			break;
+		k = recvmmsg(fd, m, 32, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < k; i++)
+			got += m[i].msg_len;
+		if (k > 0)
+			n += k;
+	}
+	report2(0, 0, got, n);
+	return 0;
+}
+
+static int tcp_connect(void)
+{
+	int fd = socket(dst.ss_family, SOCK_STREAM, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&dst, dst_len))
+		die("connect");
+	return fd;
+}
+
+/* The connection's end: no more to send, then the peer's close. */
+static void tcp_finish(int fd)
+{
+	char b;
+
+	if (shutdown(fd, SHUT_WR))
+		die("shutdown");
+	while (read(fd, &b, 1) > 0)
+		;
+	close(fd);
+}
+
+static int tmpfile_of(long size)
+{
+	char path[] = "/tmp/pnmt_traffic.XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		die("mkstemp");
+	unlink(path);
+	for (long left = size; left > 0;) {
+		ssize_t n = write(fd, buf,
+				  (size_t)(left < (long)sizeof(buf) ? left : (long)sizeof(buf)));
+
+		if (n <= 0)
+			die("write");
+		left -= n;
+	}
+	return fd;
+}
+
+static int do_sendfile(long size)
+{
+	int file = tmpfile_of(size), fd = tcp_connect();
+	off_t off = 0;
+
+	while (off < size)
+		if (sendfile(fd, file, &off, (size_t)(size - off)) <= 0)
+			die("sendfile");
+	tcp_finish(fd);
+	report(1, size);
+	return 0;
+}
+
+static int do_splice(long size)
+{
+	int file = tmpfile_of(size), fd = tcp_connect(), p[2];
+	loff_t off = 0;
+
+	if (pipe(p))
+		die("pipe");
+	while (off < size) {
+		ssize_t in = splice(file, &off, p[1], NULL, 65536, 0);
+
+		if (in <= 0)
+			die("splice from the file");
+		while (in > 0) {
+			ssize_t out = splice(p[0], NULL, fd, NULL, (size_t)in, 0);
+
+			if (out <= 0)
+				die("splice to the socket");
+			in -= out;
+		}
+	}
+	tcp_finish(fd);
+	report(1, size);
+	return 0;
+}
+
+static void send_all(int fd, long size)
+{
+	for (long left = size; left > 0;) {
+		ssize_t n =
+			send(fd, buf, (size_t)(left < (long)sizeof(buf) ? left : (long)sizeof(buf)),
+			     MSG_NOSIGNAL);
+
+		if (n <= 0)
+			die("send");
+		left -= n;
+	}
+}
+
+static int conns(long n, long par, long size)
+{
+	for (long i = 0; i < n; i += par) {
+		int fds[256];
+		long k = n - i < par ? n - i : par;
+
+		if (k > 256)
+			die("too many at once");
+		for (long j = 0; j < k; j++)
+			fds[j] = tcp_connect();
+		for (long j = 0; j < k; j++)
+			send_all(fds[j], size);
+		for (long j = 0; j < k; j++)
+			tcp_finish(fds[j]);
+	}
+	report(n, size);
+	return 0;
+}
+
+static int drip(long count, long size, long ms)
+{
+	int fd = tcp_connect();
+
+	for (long i = 0; i < count; i++) {
+		send_all(fd, size);
+		usleep((useconds_t)ms * 1000);
+	}
+	tcp_finish(fd);
+	report(count, size);
+	return 0;
+}
+
+static int sink(long n)
+{
+	int l = socket(dst.ss_family, SOCK_STREAM, 0), one = 1;
+	struct pollfd pfd[257];
+	long got = 0, done = 0, open = 0;
+
+	if (n > 256)
+		die("too many");
+	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(l, (struct sockaddr *)&dst, dst_len) || listen(l, 256))
+		die("listen");
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	pfd[0] = (struct pollfd){ .fd = l, .events = POLLIN };
+	while (done < n) {
+		if (poll(pfd, (nfds_t)open + 1, 10000) <= 0)
+			die("sink: nothing for 10 s");
+		if (pfd[0].revents & POLLIN) {
+			int c = accept(l, NULL, NULL);
+
+			if (c < 0)
+				die("accept");
+			pfd[++open] = (struct pollfd){ .fd = c, .events = POLLIN };
+		}
+		for (long i = 1; i <= open; i++) {
+			ssize_t r;
+
+			if (!(pfd[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			r = read(pfd[i].fd, buf, sizeof(buf));
+			if (r > 0) {
+				got += r;
+				continue;
+			}
+			close(pfd[i].fd);
+			pfd[i--] = pfd[open--];
+			done++;
+		}
+	}
+	report2(0, 0, got, n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	memset(buf, 'p', sizeof(buf));
@@ -569,6 +816,22 @@ int main(int argc, char **argv)
 		return rawecho(atoi(argv[2]), atol(argv[3]));
 	if (argc >= 5 && !strcmp(argv[1], "packet"))
 		return packet(argv[2], atol(argv[3]), atol(argv[4]));
+	if (argc >= 6 && !strcmp(argv[1], "mmsg"))
+		return parse_addr(argv[2], argv[3]), mmsg(atol(argv[4]), atol(argv[5]));
+	if (argc >= 5 && !strcmp(argv[1], "mrecv"))
+		return parse_addr(argv[2], argv[3]), mrecv(atol(argv[4]));
+	if (argc >= 5 && !strcmp(argv[1], "sendfile"))
+		return parse_addr(argv[2], argv[3]), do_sendfile(atol(argv[4]));
+	if (argc >= 5 && !strcmp(argv[1], "splice"))
+		return parse_addr(argv[2], argv[3]), do_splice(atol(argv[4]));
+	if (argc >= 7 && !strcmp(argv[1], "conns"))
+		return parse_addr(argv[2], argv[3]),
+		       conns(atol(argv[4]), atol(argv[5]), atol(argv[6]));
+	if (argc >= 7 && !strcmp(argv[1], "drip"))
+		return parse_addr(argv[2], argv[3]),
+		       drip(atol(argv[4]), atol(argv[5]), atol(argv[6]));
+	if (argc >= 5 && !strcmp(argv[1], "sink"))
+		return parse_addr(argv[2], argv[3]), sink(atol(argv[4]));
 	fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
 	return 2;
 }

@@ -722,6 +722,81 @@ test_other_sockets() {
 	check_soft_failures
 }
 
+# syscall_paths on|off: TCP and UDP through other system calls and shapes of
+# traffic, each generator against a sink of ours in the peer netns, both
+# ends attached: sendfile and splice of 2 MiB, 60 short connections one
+# after another, 30 at once, a slow drip, 2000 datagrams by sendmmsg read by
+# recvmmsg. Each generator's figures on pnmt0 and its sink's on the peer's
+# interface equal the capture of its port, and the capture's payload the
+# generators' own counts.
+syscall_paths() {
+	local dir port mss_in=0 mss_out=0 i g ports=() gens sinks
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	offloads "$1"
+	pnm_attach "$PNMT_IF0"
+	pnm_attach --netns "$PNMT_NS" "$PNMT_IF1"
+	capture_start "$dir/cap.pcap" "host $PNMT_IP1"
+	gens=("sendfile 2097152" "splice 2097152" "conns 60 1 20000" "conns 30 30 20000"
+		"drip 20 1000 50" "mmsg 2000 1000")
+	sinks=("sink 1" "sink 1" "sink 60" "sink 30" "sink 1" "mrecv 2000")
+	for i in "${!gens[@]}"; do
+		port=$((PNMT_IPERF_PORT + i))
+		ports+=("$port")
+		# shellcheck disable=SC2086
+		ip netns exec "$PNMT_NS" "$PNMT_TRAFFIC" ${sinks[$i]%% *} "$PNMT_IP1" "$port" \
+			${sinks[$i]#* } >"$dir/sink$i" 9>&- &
+		at_cleanup "kill_wait $!"
+		wait_ready "$dir/sink$i" "the sink of ${gens[$i]}"
+		g=${gens[$i]}
+		# shellcheck disable=SC2086
+		"$PNMT_TRAFFIC" ${g%% *} "$PNMT_IP1" "$port" ${g#* } >"$dir/gen$i" 9>&- ||
+			fail "pnmt_traffic $g failed"
+	done
+	wait_file_lines "$dir" "${#gens[@]}"
+	capture_stop "$dir/cap.pcap"
+	if [ "$1" = on ]; then
+		mss_in=$(capture_mss "$dir/cap.pcap" in)
+		mss_out=$(capture_mss "$dir/cap.pcap" out)
+	fi
+	pnm_json "$dir/show.json"
+	local gpid gb spid sb tbi tpi tbo tpo bi pi bo po payload proto=tcp
+	for i in "${!gens[@]}"; do
+		port=${ports[$i]}
+		[ "${gens[$i]%% *}" = mmsg ] && proto=udp
+		read -r gpid gb _ <"$dir/gen$i"
+		read -r spid _ _ sb _ < <(grep -v '^ready' "$dir/sink$i")
+		read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap" "$mss_in" "$mss_out" "$proto.port == $port")
+		# The payload: TCP's length, or UDP's less its header.
+		local field=tcp.len udph=0
+		[ $proto = udp ] && field=udp.length udph=8
+		payload=$(tshark -r "$dir/cap.pcap" -Y "$proto.dstport == $port" -T fields -e "$field" 2>/dev/null |
+			awk -v u="$udph" '{ s += $1 - u } END { print s + 0 }')
+		info "${gens[$i]}: pid $gpid sent ${gb}B; sink $spid got ${sb}B; capture in ${tbi}B/$tpi out ${tbo}B/$tpo, payload $payload"
+		assert_eq "${gens[$i]}: payload in the capture = the generator's count = the sink's" "$payload $sb" "$gb $gb"
+		read -r bi pi bo po _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$gpid")
+		assert_eq "${gens[$i]}: the generator on $PNMT_IF0 = the capture" "$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
+		read -r bi pi bo po _ _ < <(json_procs "$dir/show.json" "$PNMT_NS/$PNMT_IF1" "$spid")
+		assert_eq "${gens[$i]}: its sink on $PNMT_NS/$PNMT_IF1 = the capture" "$bi $pi $bo $po" "$tbo $tpo $tbi $tpi"
+	done
+	check_soft_failures
+}
+
+# wait_file_lines DIR N: every sinkI of DIR has its result line (N sinks).
+wait_file_lines() {
+	local i t
+	for ((i = 0; i < $2; i++)); do
+		for ((t = 0; t < 100; t++)); do
+			[ "$(grep -vc '^ready' "$1/sink$i")" -ge 1 ] && break
+			sleep 0.1
+		done
+	done
+}
+
+test_syscall_paths() { syscall_paths off; }
+test_syscall_paths_offloads() { syscall_paths on; }
+
 # UDP wire bytes of PAYLOAD bytes in DGRAMS datagrams over IPv4/Ethernet.
 udp_wire() { echo $(($1 + $2 * 42)); }
 
@@ -2462,6 +2537,8 @@ ALL_TESTS=(
 	test_loopback
 	test_short_connections
 	test_other_sockets
+	test_syscall_paths
+	test_syscall_paths_offloads
 	test_short_lived
 	test_shared_sockets
 	test_preexisting_sockets
