@@ -768,10 +768,11 @@ syscall_paths() {
 		read -r gpid gb _ <"$dir/gen$i"
 		read -r spid _ _ sb _ < <(grep -v '^ready' "$dir/sink$i")
 		read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap" "$mss_in" "$mss_out" "$proto.port == $port")
-		# The payload: TCP's length, or UDP's less its header.
-		local field=tcp.len udph=0
-		[ $proto = udp ] && field=udp.length udph=8
-		payload=$(tshark -r "$dir/cap.pcap" -Y "$proto.dstport == $port" -T fields -e "$field" 2>/dev/null |
+		# The payload: TCP's length, or UDP's less its header; once
+		# (retransmissions are on the wire, not in the programs' counts).
+		local field=tcp.len udph=0 yf="tcp.dstport == $port && !tcp.analysis.retransmission"
+		[ $proto = udp ] && field=udp.length udph=8 yf="udp.dstport == $port"
+		payload=$(tshark -r "$dir/cap.pcap" -Y "$yf" -T fields -e "$field" 2>/dev/null |
 			awk -v u="$udph" '{ s += $1 - u } END { print s + 0 }')
 		info "${gens[$i]}: pid $gpid sent ${gb}B; sink $spid got ${sb}B; capture in ${tbi}B/$tpi out ${tbo}B/$tpo, payload $payload"
 		assert_eq "${gens[$i]}: payload in the capture = the generator's count = the sink's" "$payload $sb" "$gb $gb"
