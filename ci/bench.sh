@@ -19,7 +19,11 @@
 #    work included (offloads off, then on), beside programs that do nothing
 #    on pnm-tc's hooks (the hooks' own cost); then the whole machine's CPU
 #    per GB with neither, nethogs alone, pnm-tc alone;
-#  - map memory at defaults, and show's latency with 10000 processes.
+#  - map memory at defaults, and show's latency with 10000 processes;
+#  - per connection and per spawn, the socket and process hooks' ns next to
+#    programs that do nothing on the same hooks, and connections per second
+#    with wrk (Connection: close), attached vs detached. BENCH_ONLY=conn
+#    runs only these.
 # Writes .output/bench/report.{json,md} and prints the summary.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -53,6 +57,88 @@ R=$OUT/raw
 : >"$R"
 # raw KEY VALUE: one measurement.
 raw() { echo "$1 $2" >>"$R"; }
+
+# report: the summary of every raw measurement, to report.{json,md}.
+report() {
+"$PNMT_PY" - "$R" "$OUT" "$REPS" <<'EOF'
+import json, statistics, sys
+raw, out, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+vals = {}
+for line in open(raw):
+    k, v = line.split()
+    vals.setdefault(k, []).append(float(v))
+def agg(v):
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+res = {k: agg(v) for k, v in sorted(vals.items())}
+ratios = {}
+for base in ("tcp_bps", "udp64_pps", "pingpong_rtps", "conn_rps"):
+    a, d = vals.get(base + ".attached"), vals.get(base + ".detached")
+    if a and d:
+        ratios[base] = statistics.median(a) / statistics.median(d)
+        # Each attached run over the detached one just before it.
+        ratios[base + "_pairs"] = statistics.median(x / y for x, y in zip(a, d) if y)
+a, b = vals.get("nethogs.cpu_s_per_gb"), vals.get("pnm.cpu_s_per_gb")
+if a and b and statistics.median(b) > 0:
+    ratios["cpu_per_gb_nethogs_over_pnm"] = statistics.median(a) / statistics.median(b)
+b = vals.get("pnm.cpu_s_per_gb_above_floor")
+if a and b and statistics.median(b) > 0:
+    ratios["cpu_per_gb_nethogs_over_pnm_above_floor"] = statistics.median(a) / statistics.median(b)
+# nethogs (a) over t less what t's hooks cost in the peer's own system
+# calls (p), run by run: as with a remote peer. None when not known.
+def over_local(a, t, p):
+    if not (a and t and p and len(p) == len(t)):
+        return None
+    local = statistics.median(x - y for x, y in zip(t, p))
+    return statistics.median(a) / local if local > 0 else None
+for sfx in ("", ".offloads_on"):
+    a, b = vals.get("perf_cpu_s_per_gb.nethogs" + sfx), vals.get("perf_cpu_s_per_gb.pnm" + sfx)
+    key = "perf_cpu_per_gb_nethogs_over_pnm" + sfx.replace(".", "_")
+    if a and b and statistics.median(b) > 0:
+        ratios[key] = statistics.median(a) / statistics.median(b)
+        ratios[key + "_pairs"] = statistics.median(x / y for x, y in zip(a, b) if y)
+    r = over_local(a, b, vals.get("perf_cpu_s_per_gb.pnm_peer_hooks" + sfx))
+    if r is not None:
+        ratios[key + "_remote_peer"] = r
+    # The hooks alone (empty programs): the most any tool on them reaches,
+    # and nethogs against what pnm-tc's programs and show add to them.
+    f = vals.get("perf_cpu_s_per_gb.floor" + sfx)
+    fkey = "perf_cpu_per_gb_nethogs_over_hooks_floor" + sfx.replace(".", "_")
+    if a and f and statistics.median(f) > 0:
+        ratios[fkey] = statistics.median(a) / statistics.median(f)
+        r = over_local(a, f, vals.get("perf_cpu_s_per_gb.floor_peer_hooks" + sfx))
+        if r is not None:
+            ratios[fkey + "_remote_peer"] = r
+    if a and b and f and statistics.median(b) > statistics.median(f):
+        ratios[key + "_above_hooks_floor"] = statistics.median(a) / (statistics.median(b) - statistics.median(f))
+m = {k: vals.get("machine_cpu_s_per_gb." + k) for k in ("none", "nethogs", "pnm")}
+if all(m.values()):
+    base = statistics.median(m["none"])
+    extra = {k: statistics.median(m[k]) - base for k in ("nethogs", "pnm")}
+    ratios["machine_cpu_extra_per_gb_nethogs"] = extra["nethogs"]
+    ratios["machine_cpu_extra_per_gb_pnm"] = extra["pnm"]
+    if extra["pnm"] > 0:
+        ratios["machine_cpu_extra_nethogs_over_pnm"] = extra["nethogs"] / extra["pnm"]
+    # Each round: none, nethogs, pnm-tc; a tool's run against that round's none.
+    pairs = {k: statistics.median(x - n for x, n in zip(m[k], m["none"])) for k in ("nethogs", "pnm")}
+    ratios["machine_cpu_extra_per_gb_nethogs_pairs"] = pairs["nethogs"]
+    ratios["machine_cpu_extra_per_gb_pnm_pairs"] = pairs["pnm"]
+    if pairs["pnm"] > 0:
+        ratios["machine_cpu_extra_nethogs_over_pnm_pairs"] = pairs["nethogs"] / pairs["pnm"]
+json.dump({"reps": reps, "results": res, "ratios_attached_vs_detached": ratios},
+          open(out + "/report.json", "w"), indent=1)
+lines = ["# pnm-tc benchmark", "", "Medians of %d runs (min-max); ratios attached/detached." % reps, "",
+         "| measurement | median | min | max |", "| --- | --- | --- | --- |"]
+for k, r in res.items():
+    lines.append("| %s | %.4g | %.4g | %.4g |" % (k, r["median"], r["min"], r["max"]))
+lines += ["", "| ratio (attached / detached; nethogs / pnm-tc) | value |", "| --- | --- |"]
+for k, v in ratios.items():
+    lines.append("| %s | %.3f |" % (k, v))
+open(out + "/report.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+EOF
+echo "report: $OUT/report.md, $OUT/report.json ($(($(date +%s) - BENCH_T0)) s)"
+}
+
 
 topo_up
 offloads on
@@ -139,10 +225,89 @@ for p in json.load(sys.stdin):
 for n in sorted(t):
     print(n, t[n][0], t[n][1])'; }
 
-section "per-program cost (kernel.bpf_stats_enabled), $REPS x ${SECS}s per load"
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=1
 at_cleanup "sysctl -qw kernel.bpf_stats_enabled=$old_stats"
+
+# stats_delta UNITS PREFIX: from $OUT/s0 and $OUT/s1 (prog_stats before and
+# after a load of UNITS connections or spawns), "PREFIX.NAME ns_per_run" and
+# "PREFIX_runs.NAME runs_per_unit" for each program that ran.
+stats_delta() {
+	LC_ALL=C join "$OUT/s0" "$OUT/s1" | awk -v u="$1" -v p="$2" '$5 > $3 {
+		printf "%s.%s %.1f\n%s_runs.%s %.3f\n", p, $1, ($4 - $2) / ($5 - $3), p, $1, ($5 - $3) / u }' >>"$R"
+}
+
+# per_unit UNITS KEY PROG...: the PROGs' ns per unit summed, from s0/s1.
+per_unit() {
+	local u=$1 k=$2
+	shift 2
+	LC_ALL=C join "$OUT/s0" "$OUT/s1" | awk -v u="$u" -v k="$k" -v want=" $* " '
+		index(want, " " $1 " ") { t += $4 - $2 } END { printf "%s %.1f\n", k, t / u }' >>"$R"
+}
+
+# Per connection and per process: pnm-tc's socket and process hooks, each
+# beside a program that does nothing on the same hook (and one that only
+# creates a socket's storage), over CONNS short TCP connections (both ends
+# on this host, one request of 100 B each) and SPAWNS runs of /bin/true.
+CONNS=${BENCH_CONNS:-1000} SPAWNS=${BENCH_SPAWNS:-300}
+section "per connection and per process: $REPS x ($CONNS connections, $SPAWNS spawns), over the floor"
+sysctl -qw kernel.bpf_stats_enabled=1
+"$PNM_TC" attach "$PNMT_IF0" >/dev/null || { echo "attach failed" >&2; exit 1; }
+CGROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+"$PNMT_FLOOR" "$OUT/conn_floor.bpf.o" - "$CGROOT" >"$OUT/conn_floor.out" 9>&- &
+floor_pid=$!
+at_cleanup "kill_wait $floor_pid INT"
+wait_ready "$OUT/conn_floor.out" "the connection floor"
+cport=$((PNMT_IPERF_PORT + 3))
+conn_hooks="pnm_sock_create pnm_sock_releas pnm_sockops pnm_tcp_state pnm_tcp_send pnm_send pnm_recv"
+for ((i = 0; i < REPS; i++)); do
+	nsx "$PNMT_TRAFFIC" sink "$PNMT_IP1" "$cport" "$CONNS" >"$OUT/sink" 9>&- &
+	sink_pid=$!
+	wait_ready "$OUT/sink" "the sink"
+	prog_stats >"$OUT/s0"
+	"$PNMT_TRAFFIC" conns "$PNMT_IP1" "$cport" "$CONNS" 1 100 >/dev/null 9>&-
+	wait "$sink_pid"
+	prog_stats >"$OUT/s1"
+	stats_delta "$CONNS" conn
+	# shellcheck disable=SC2086
+	per_unit "$CONNS" conn_ns.pnm $conn_hooks
+	per_unit "$CONNS" conn_ns.floor pnm_fl_create pnm_fl_release pnm_fl_sockops pnm_fl_state
+	per_unit "$CONNS" conn_ns.storage_only pnm_fl_storage
+	prog_stats >"$OUT/s0"
+	for ((j = 0; j < SPAWNS; j++)); do /bin/true; done
+	prog_stats >"$OUT/s1"
+	stats_delta "$SPAWNS" spawn
+	per_unit "$SPAWNS" spawn_ns.pnm pnm_fork pnm_exec pnm_exit
+	per_unit "$SPAWNS" spawn_ns.floor pnm_fl_fork pnm_fl_exec pnm_fl_exit
+done
+kill_wait "$floor_pid" INT
+"$PNM_TC" detach >/dev/null
+sysctl -qw kernel.bpf_stats_enabled="$old_stats"
+
+# Connections per second with wrk (one request each, Connection: close)
+# against nginx in the peer namespace, 1 KiB responses.
+section "connections per second (wrk, Connection: close): detached vs attached, alternated $REPS times"
+ndir=$(mktemp_dir)
+at_cleanup "rm -rf '$ndir'"
+nginx_conf "$ndir" 2 "$PNMT_IP1:$((PNMT_IPERF_PORT + 4))"
+head -c 1024 /dev/urandom >"$ndir/www/small"
+nginx_start "$ndir" peer fg
+wait_listen $((PNMT_IPERF_PORT + 4)) peer
+wrk_rps() { wrk -t2 -c16 -d"${SECS}s" -H 'Connection: close' \
+	"http://$PNMT_IP1:$((PNMT_IPERF_PORT + 4))/small" 2>/dev/null | awk '/^Requests\/sec/ { print $2 }'; }
+for ((i = 0; i < REPS; i++)); do
+	for mode in detached attached; do
+		[ $mode = attached ] && "$PNM_TC" attach "$PNMT_IF0" >/dev/null
+		raw "conn_rps.$mode" "$(wrk_rps)"
+		[ $mode = attached ] && "$PNM_TC" detach >/dev/null
+	done
+done
+if [ "${BENCH_ONLY:-}" = conn ]; then
+	report
+	exit 0
+fi
+
+section "per-program cost (kernel.bpf_stats_enabled), $REPS x ${SECS}s per load"
+sysctl -qw kernel.bpf_stats_enabled=1
 "$PNM_TC" attach "$PNMT_IF0" >/dev/null || { echo "attach failed" >&2; exit 1; }
 at_cleanup "'$PNM_TC' detach"
 # The floor beside it: an empty TC program after pnm-tc's (a clsact filter,
@@ -431,80 +596,4 @@ for _ in range(reps):
 EOF
 "$PNM_TC" detach >/dev/null
 
-"$PNMT_PY" - "$R" "$OUT" "$REPS" <<'EOF'
-import json, statistics, sys
-raw, out, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
-vals = {}
-for line in open(raw):
-    k, v = line.split()
-    vals.setdefault(k, []).append(float(v))
-def agg(v):
-    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
-res = {k: agg(v) for k, v in sorted(vals.items())}
-ratios = {}
-for base in ("tcp_bps", "udp64_pps", "pingpong_rtps"):
-    a, d = vals.get(base + ".attached"), vals.get(base + ".detached")
-    if a and d:
-        ratios[base] = statistics.median(a) / statistics.median(d)
-        # Each attached run over the detached one just before it.
-        ratios[base + "_pairs"] = statistics.median(x / y for x, y in zip(a, d) if y)
-a, b = vals.get("nethogs.cpu_s_per_gb"), vals.get("pnm.cpu_s_per_gb")
-if a and b and statistics.median(b) > 0:
-    ratios["cpu_per_gb_nethogs_over_pnm"] = statistics.median(a) / statistics.median(b)
-b = vals.get("pnm.cpu_s_per_gb_above_floor")
-if a and b and statistics.median(b) > 0:
-    ratios["cpu_per_gb_nethogs_over_pnm_above_floor"] = statistics.median(a) / statistics.median(b)
-# nethogs (a) over t less what t's hooks cost in the peer's own system
-# calls (p), run by run: as with a remote peer. None when not known.
-def over_local(a, t, p):
-    if not (a and t and p and len(p) == len(t)):
-        return None
-    local = statistics.median(x - y for x, y in zip(t, p))
-    return statistics.median(a) / local if local > 0 else None
-for sfx in ("", ".offloads_on"):
-    a, b = vals.get("perf_cpu_s_per_gb.nethogs" + sfx), vals.get("perf_cpu_s_per_gb.pnm" + sfx)
-    key = "perf_cpu_per_gb_nethogs_over_pnm" + sfx.replace(".", "_")
-    if a and b and statistics.median(b) > 0:
-        ratios[key] = statistics.median(a) / statistics.median(b)
-        ratios[key + "_pairs"] = statistics.median(x / y for x, y in zip(a, b) if y)
-    r = over_local(a, b, vals.get("perf_cpu_s_per_gb.pnm_peer_hooks" + sfx))
-    if r is not None:
-        ratios[key + "_remote_peer"] = r
-    # The hooks alone (empty programs): the most any tool on them reaches,
-    # and nethogs against what pnm-tc's programs and show add to them.
-    f = vals.get("perf_cpu_s_per_gb.floor" + sfx)
-    fkey = "perf_cpu_per_gb_nethogs_over_hooks_floor" + sfx.replace(".", "_")
-    if a and f and statistics.median(f) > 0:
-        ratios[fkey] = statistics.median(a) / statistics.median(f)
-        r = over_local(a, f, vals.get("perf_cpu_s_per_gb.floor_peer_hooks" + sfx))
-        if r is not None:
-            ratios[fkey + "_remote_peer"] = r
-    if a and b and f and statistics.median(b) > statistics.median(f):
-        ratios[key + "_above_hooks_floor"] = statistics.median(a) / (statistics.median(b) - statistics.median(f))
-m = {k: vals.get("machine_cpu_s_per_gb." + k) for k in ("none", "nethogs", "pnm")}
-if all(m.values()):
-    base = statistics.median(m["none"])
-    extra = {k: statistics.median(m[k]) - base for k in ("nethogs", "pnm")}
-    ratios["machine_cpu_extra_per_gb_nethogs"] = extra["nethogs"]
-    ratios["machine_cpu_extra_per_gb_pnm"] = extra["pnm"]
-    if extra["pnm"] > 0:
-        ratios["machine_cpu_extra_nethogs_over_pnm"] = extra["nethogs"] / extra["pnm"]
-    # Each round: none, nethogs, pnm-tc; a tool's run against that round's none.
-    pairs = {k: statistics.median(x - n for x, n in zip(m[k], m["none"])) for k in ("nethogs", "pnm")}
-    ratios["machine_cpu_extra_per_gb_nethogs_pairs"] = pairs["nethogs"]
-    ratios["machine_cpu_extra_per_gb_pnm_pairs"] = pairs["pnm"]
-    if pairs["pnm"] > 0:
-        ratios["machine_cpu_extra_nethogs_over_pnm_pairs"] = pairs["nethogs"] / pairs["pnm"]
-json.dump({"reps": reps, "results": res, "ratios_attached_vs_detached": ratios},
-          open(out + "/report.json", "w"), indent=1)
-lines = ["# pnm-tc benchmark", "", "Medians of %d runs (min-max); ratios attached/detached." % reps, "",
-         "| measurement | median | min | max |", "| --- | --- | --- | --- |"]
-for k, r in res.items():
-    lines.append("| %s | %.4g | %.4g | %.4g |" % (k, r["median"], r["min"], r["max"]))
-lines += ["", "| ratio (attached / detached; nethogs / pnm-tc) | value |", "| --- | --- |"]
-for k, v in ratios.items():
-    lines.append("| %s | %.3f |" % (k, v))
-open(out + "/report.md", "w").write("\n".join(lines) + "\n")
-print("\n".join(lines))
-EOF
-echo "report: $OUT/report.md, $OUT/report.json ($(($(date +%s) - BENCH_T0)) s)"
+report
