@@ -101,6 +101,37 @@ static __always_inline __u64 skb_sock_cookie(struct __sk_buff *skb, struct bpf_s
 /* The network namespace of this instance's interface (nsfs inode). */
 #define pnm_netns_ino PNM_CONST(PNM_C_NETNS_INO)
 
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+/*
+ * The headers each segment of a tunnel's super-packet repeats (VXLAN,
+ * Geneve, GRE, IP in IP, received with GRO): from the frame's start to the
+ * end of the inner TCP or UDP header, as the kernel marked them; 0 for
+ * another packet, or without bpf_cast_to_kern_ctx (Linux < 6.3).
+ */
+static __always_inline __u32 tunnel_hdr_len(struct __sk_buff *skb)
+{
+	struct sk_buff *k;
+	__u32 net, l4;
+	__u8 b[10];
+
+	if (!pnm_ksym_exists(bpf_cast_to_kern_ctx))
+		return 0;
+	k = bpf_cast_to_kern_ctx(skb);
+	if (!BPF_CORE_READ_BITFIELD(k, encapsulation))
+		return 0;
+	net = (__u32)k->inner_network_header - k->mac_header;
+	l4 = (__u32)k->inner_transport_header - k->mac_header;
+	if (net >= l4 || l4 > 512 || bpf_skb_load_bytes(skb, net, b, sizeof(b)))
+		return 0;
+	/* The inner protocol: IPv4's at byte 9, IPv6's next header at 6. */
+	if ((b[0] >> 4 == 4 ? b[9] : b[6]) == IPPROTO_UDP)
+		return l4 + 8;
+	if (bpf_skb_load_bytes(skb, l4 + 12, b, 1))
+		return 0;
+	return l4 + (b[0] >> 4) * 4; /* TCP's data offset */
+}
+
 /*
  * Wire bytes and packets of what may be a GSO/GRO super-packet: each segment
  * repeats the headers, so len + (segs - 1) * hdr_len. gso_segs can be 0 for
@@ -109,11 +140,14 @@ static __always_inline __u64 skb_sock_cookie(struct __sk_buff *skb, struct bpf_s
 static __always_inline __u64 wire_bytes(struct __sk_buff *skb, __u32 hdr_len, __u32 *packets)
 {
 	__u64 len = skb->len;
-	__u32 size = skb->gso_size, segs = skb->gso_segs;
+	__u32 size = skb->gso_size, segs = skb->gso_segs, tun;
 
 	*packets = 1;
 	if (!size)
 		return len;
+	tun = tunnel_hdr_len(skb);
+	if (tun)
+		hdr_len = tun;
 	if (!hdr_len || len <= hdr_len) {
 		/* Headers we cannot parse (tunnels, IPv6 extension headers):
 		 * the segments still count, their repeated headers do not. */

@@ -1291,6 +1291,9 @@ int pnm_state_create(const struct pnm_sizes *sizes)
 	say_what_is_off(&lp);
 	if (pnm_flows_possible())
 		meta.flags |= PNM_META_FLOWS;
+	/* The TC programs' weak kfunc, resolved by libbpf the same way. */
+	if (btf__find_by_name_kind(vmlinux, "bpf_cast_to_kern_ctx", BTF_KIND_FUNC) >= 0)
+		meta.flags |= PNM_META_TUNNEL_GSO;
 	meta.version = PNM_LAYOUT_VERSION;
 	if (bpf_map_update_elem(bpf_map__fd(so->maps.pnm_meta), &zero, &meta, BPF_ANY)) {
 		rc = -errno;

@@ -215,6 +215,8 @@ static int status_json(const struct pnm_maps *m, const struct pnm_snapshot *snap
 	json_object_object_add(root, "seeder", group_json(hs, pnm_seeders, pnm_nseeders));
 	json_object_object_add(root, "flow_cache",
 			       json_object_new_boolean(pnm_meta_has(m, PNM_META_FLOWS)));
+	json_object_object_add(root, "tunnel_gro_exact",
+			       json_object_new_boolean(pnm_meta_has(m, PNM_META_TUNNEL_GSO)));
 	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
 							  JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
@@ -414,6 +416,12 @@ int cmd_status(int argc, char **argv)
 	       pnm_meta_has(&m, PNM_META_FLOWS) ? "on" : "off (needs the close hooks)");
 	printf("  memory of all maps: %s (socket storage aside)\n",
 	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
+	printf("tunnels: %s\n",
+	       pnm_meta_has(&m, PNM_META_TUNNEL_GSO)
+		       ? "received GRO super-packets count the inner headers of every segment"
+		       : "received GRO super-packets count low by the inner headers each segment "
+			 "repeats (needs Linux 6.3: bpf_cast_to_kern_ctx)");
+
 	pnm_snapshot_free(&snap);
 	pnm_maps_close(&m);
 	return PNM_EXIT_OK;

@@ -358,6 +358,9 @@ struct pnm_folds {
  * iter/udp), of the namespace of the process that opens them; no
  * PNM_CONNITER. */
 #define PNM_META_SOCK_READER 0x20
+/* The kernel has bpf_cast_to_kern_ctx (6.3+): a tunnel's GRO super-packets
+ * count the inner headers each segment repeats. */
+#define PNM_META_TUNNEL_GSO 0x40
 
 /* Pinned names (bpffs object names are at most 15 characters). */
 #define PNM_MAP_SOCKOWNER "pnm_sockowner"

@@ -798,6 +798,75 @@ wait_file_lines() {
 test_syscall_paths() { syscall_paths off; }
 test_syscall_paths_offloads() { syscall_paths on; }
 
+# tunnel_gro KIND on|off: an 8 MiB download over a KIND tunnel (vxlan or
+# gretap) across the veth pair, pnm-tc on pnmt0, the underlay. With
+# offloads on the tunnel's packets arrive as GRO super-packets whose
+# segments each repeat the outer and the inner headers: the interface's
+# bytes and packets equal the capture's segments (Linux 6.3+: the kernel's
+# inner header offsets). The packets carry their sender's socket from the
+# other namespace and the receiver's is the tunnel's: they count for the
+# sending process (the container rule), ACKs out for curl.
+tunnel_gro() {
+	local kind=$1 dir url tbi tpi tbo tpo mss_in mss_out n
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	if [ "$kind" = vxlan ]; then
+		ip link add name pnmtv0 type vxlan id 42 local "$PNMT_IP0" remote "$PNMT_IP1" \
+			dstport 4789 dev "$PNMT_IF0" 2>/dev/null || skip "no VXLAN in this kernel"
+		at_cleanup "ip link del pnmtv0"
+		nsx ip link add name pnmtv1 type vxlan id 42 local "$PNMT_IP1" remote "$PNMT_IP0" \
+			dstport 4789 dev "$PNMT_IF1" || fail "vxlan in $PNMT_NS failed"
+	else
+		ip link add name pnmtv0 type gretap local "$PNMT_IP0" remote "$PNMT_IP1" 2>/dev/null ||
+			skip "no GRE (gretap) in this kernel"
+		at_cleanup "ip link del pnmtv0"
+		nsx ip link add name pnmtv1 type gretap local "$PNMT_IP1" remote "$PNMT_IP0" ||
+			fail "gretap in $PNMT_NS failed"
+	fi
+	# No IPv6 on the tunnel: its router solicitations would come at any time.
+	sysctl -qw net.ipv6.conf.pnmtv0.disable_ipv6=1
+	nsx sysctl -qw net.ipv6.conf.pnmtv1.disable_ipv6=1
+	{ ip addr add 10.233.0.1/24 dev pnmtv0 && ip link set pnmtv0 up; } || fail "pnmtv0 failed"
+	{ nsx ip addr add 10.233.0.2/24 dev pnmtv1 && nsx ip link set pnmtv1 up; } ||
+		fail "pnmtv1 failed"
+	offloads "$2"
+	# veth does GRO only when asked (it then runs NAPI).
+	ethtool -K "$PNMT_IF0" gro "$2" >/dev/null 2>&1
+	nginx_conf "$dir" 1 "10.233.0.2:$PNMT_HTTP_PORT"
+	make_payload "$dir/www/file"
+	nginx_start "$dir" peer
+	url=http://10.233.0.2:$PNMT_HTTP_PORT/file
+	wait_http "$url" peer
+	PNMT_CAP_NS=$PNMT_NS PNMT_CAP_IF=$PNMT_IF1 capture_start "$dir/cap.pcap"
+	pnm_attach "$PNMT_IF0"
+	if [ "$2" = on ]; then
+		pnm status --json
+		printf '%s' "$PNM_OUT" | grep -q '"tunnel_gro_exact": *true' ||
+			skip "tunnel GRO counts the inner headers from Linux 6.3 on (status: tunnels)"
+	fi
+	curl -s -o /dev/null --max-time 60 "$url" 9>&- || fail "curl over $kind failed"
+	pnm_json "$dir/show.json"
+	capture_stop "$dir/cap.pcap"
+	mss_in=0 mss_out=0
+	if [ "$2" = on ]; then
+		mss_in=$(capture_mss "$dir/cap.pcap" in)
+		mss_out=$(capture_mss "$dir/cap.pcap" out)
+		n=$(tshark -r "$dir/cap.pcap" -Y "tcp.len > $mss_in" 2>/dev/null | wc -l)
+		info "super-packets in the capture: $n (inner MSS $mss_in)"
+		[ "$n" -gt 0 ] || fail "offloads on, but no super-packets over $kind"
+	fi
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap" "$mss_in" "$mss_out")
+	assert_counts "$kind, offloads $2, $PNMT_IF0 vs the capture: " \
+		"$(json_iface "$dir/show.json" "$PNMT_IF0")" "$tbi $tpi $tbo $tpo"
+	check_soft_failures
+}
+
+test_tunnel_vxlan() { tunnel_gro vxlan off; }
+test_tunnel_vxlan_gro() { tunnel_gro vxlan on; }
+test_tunnel_gre() { tunnel_gro gretap off; }
+test_tunnel_gre_gro() { tunnel_gro gretap on; }
+
 # UDP wire bytes of PAYLOAD bytes in DGRAMS datagrams over IPv4/Ethernet.
 udp_wire() { echo $(($1 + $2 * 42)); }
 
@@ -2540,6 +2609,10 @@ ALL_TESTS=(
 	test_other_sockets
 	test_syscall_paths
 	test_syscall_paths_offloads
+	test_tunnel_vxlan
+	test_tunnel_vxlan_gro
+	test_tunnel_gre
+	test_tunnel_gre_gro
 	test_short_lived
 	test_shared_sockets
 	test_preexisting_sockets
