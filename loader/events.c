@@ -160,7 +160,7 @@ static void tuple_json(struct json_object *o, const struct pnm_tuple *t)
 {
 	char l[80], r[80];
 
-	json_object_object_add(o, "proto", json_object_new_string(t->proto == 6 ? "tcp" : "udp"));
+	json_object_object_add(o, "proto", json_object_new_string(pnm_proto_name(t->proto)));
 	json_object_object_add(o, "local",
 			       json_object_new_string(endpoint(t, false, l, sizeof(l))));
 	json_object_object_add(o, "remote",
@@ -330,7 +330,7 @@ static void summary(struct ev_state *st, uint64_t lost)
 		char comm[4 * PNM_COMM_LEN + 1];
 
 		printf("%-8u %-16s %-5s %-28s %-28s %10s %10s\n", c->pid,
-		       pnm_escape(c->comm, comm, sizeof(comm)), c->t.proto == 6 ? "tcp" : "udp",
+		       pnm_escape(c->comm, comm, sizeof(comm)), pnm_proto_name(c->t.proto),
 		       endpoint(&c->t, false, l, sizeof(l)), endpoint(&c->t, true, r, sizeof(r)),
 		       pnm_fmt_bytes(c->sent, s1, sizeof(s1)),
 		       pnm_fmt_bytes(c->recv, s2, sizeof(s2)));

@@ -129,6 +129,24 @@ const char *pnm_uclass_name(unsigned int uc)
 	return uc < PNM_U_COUNT ? uclass_names[uc] : "?";
 }
 
+const char *pnm_proto_name(unsigned int proto)
+{
+	switch (proto) {
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 1:
+		return "icmp";
+	case 58:
+		return "icmpv6";
+	case 132:
+		return "sctp";
+	default:
+		return "ip";
+	}
+}
+
 int pnm_check_ifname(const char *s, char *err, size_t errlen)
 {
 	size_t len = s ? strlen(s) : 0;

@@ -30,6 +30,9 @@ int pnm_parse_layer(const char *s, unsigned int *layer, char *err, size_t errlen
 const char *pnm_layer_name(unsigned int layer);
 /* What a class of unattributed packets is (enum pnm_uclass): "arp", ... */
 const char *pnm_uclass_name(unsigned int uc);
+/* An IP protocol's name for a socket's tuple: "tcp", "udp", "icmp",
+ * "icmpv6", "sctp", or "ip" for another (a raw socket's). */
+const char *pnm_proto_name(unsigned int proto);
 
 /* An interface name: 1..15 bytes of [A-Za-z0-9._@+-], not "." or "..". */
 int pnm_check_ifname(const char *s, char *err, size_t errlen);

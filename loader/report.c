@@ -124,11 +124,6 @@ static const char *iface_label(const struct pnm_snapshot *s, uint32_t slot)
 	return NULL;
 }
 
-static const char *proto_name(uint8_t proto)
-{
-	return proto == 6 ? "tcp" : proto == 17 ? "udp" : "?";
-}
-
 /* Is connection row c on an interface of the view? */
 static bool view_conn(const struct pnm_view *v, const struct pnm_conn_row *c)
 {
@@ -163,7 +158,7 @@ static long by_groups(const struct pnm_view *v, const struct pnm_row *rows, long
 			if (v->by == PNM_BY_REMOTE)
 				pnm_fmt_addr(c->t.family, c->t.remote, key, sizeof(key));
 			else
-				snprintf(key, sizeof(key), "%s", proto_name(c->t.proto));
+				snprintf(key, sizeof(key), "%s", pnm_proto_name(c->t.proto));
 			for (k = 0; k < ng && strcmp(g[k].key, key); k++)
 				;
 			if (k == ng) {
@@ -359,7 +354,7 @@ static void jw_conn(struct jw *w, const struct pnm_snapshot *s, const struct pnm
 	char l[80], r[80];
 
 	jw_open(w, '{');
-	jw_str(w, "proto", proto_name(c->t.proto));
+	jw_str(w, "proto", pnm_proto_name(c->t.proto));
 	jw_str(w, "local", pnm_fmt_endpoint(c->t.family, c->t.local, c->t.lport, l, sizeof(l)));
 	jw_str(w, "remote", pnm_fmt_endpoint(c->t.family, c->t.remote, c->t.rport, r, sizeof(r)));
 	jw_str(w, "state", c->t.proto == 6 ? pnm_tcp_state_name(c->state) : "-");
@@ -559,7 +554,7 @@ static void conn_line(FILE *out, const struct pnm_snapshot *s, const struct pnm_
 	char l[80], r[80], bi[16], pi[16], bo[16], po[16], label[4 * LABEL_MAX + 1];
 	const char *ifname = iface_label(s, c->slot);
 
-	fprintf(out, "  %s %s > %s %s%s %s: in %s/%s out %s/%s\n", proto_name(c->t.proto),
+	fprintf(out, "  %s %s > %s %s%s %s: in %s/%s out %s/%s\n", pnm_proto_name(c->t.proto),
 		pnm_fmt_endpoint(c->t.family, c->t.local, c->t.lport, l, sizeof(l)),
 		pnm_fmt_endpoint(c->t.family, c->t.remote, c->t.rport, r, sizeof(r)),
 		c->t.proto == 6 ? pnm_tcp_state_name(c->state) : "-", c->closed ? " (closed)" : "",

@@ -238,6 +238,23 @@ static void counts(void **state)
 	assert_int_equal(v, 1000);
 }
 
+/* Names for tuples and for the unattributed classes. */
+static void names(void **state)
+{
+	(void)state;
+	assert_string_equal(pnm_proto_name(6), "tcp");
+	assert_string_equal(pnm_proto_name(17), "udp");
+	assert_string_equal(pnm_proto_name(1), "icmp");
+	assert_string_equal(pnm_proto_name(58), "icmpv6");
+	assert_string_equal(pnm_proto_name(132), "sctp");
+	assert_string_equal(pnm_proto_name(253), "ip");
+	assert_string_equal(pnm_uclass_name(PNM_U_ARP), "arp");
+	assert_string_equal(pnm_uclass_name(PNM_U_OTHER), "l2");
+	assert_string_equal(pnm_uclass_name(PNM_U_COUNT), "?");
+	for (unsigned int u = 0; u < PNM_U_COUNT; u++)
+		assert_true(strlen(pnm_uclass_name(u)) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,7 +262,7 @@ int main(void)
 		cmocka_unit_test(pids_too_many), cmocka_unit_test(ifnames),
 		cmocka_unit_test(iflabels),	 cmocka_unit_test(durations),
 		cmocka_unit_test(sorts),	 cmocka_unit_test(layers),
-		cmocka_unit_test(counts),
+		cmocka_unit_test(counts),	 cmocka_unit_test(names),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
