@@ -824,12 +824,20 @@ tunnel_gro() {
 		nsx ip link add name pnmtv1 type gretap local "$PNMT_IP1" remote "$PNMT_IP0" ||
 			fail "gretap in $PNMT_NS failed"
 	fi
-	# No IPv6 on the tunnel: its router solicitations would come at any time.
-	sysctl -qw net.ipv6.conf.pnmtv0.disable_ipv6=1
-	nsx sysctl -qw net.ipv6.conf.pnmtv1.disable_ipv6=1
+	# Nothing but the download: no IPv6 (router solicitations, MLD come at
+	# any time, before the attach or after), no ARP (fixed neighbours).
+	local i
+	for i in "$PNMT_IF0" pnmtv0; do sysctl -qw "net.ipv6.conf.$i.disable_ipv6=1"; done
+	for i in "$PNMT_IF1" pnmtv1; do nsx sysctl -qw "net.ipv6.conf.$i.disable_ipv6=1"; done
 	{ ip addr add 10.233.0.1/24 dev pnmtv0 && ip link set pnmtv0 up; } || fail "pnmtv0 failed"
 	{ nsx ip addr add 10.233.0.2/24 dev pnmtv1 && nsx ip link set pnmtv1 up; } ||
 		fail "pnmtv1 failed"
+	ip neigh replace "$PNMT_IP1" lladdr "$(nsx cat "/sys/class/net/$PNMT_IF1/address")" \
+		dev "$PNMT_IF0" nud permanent
+	nsx ip neigh replace "$PNMT_IP0" lladdr "$(if_mac "$PNMT_IF0")" dev "$PNMT_IF1" nud permanent
+	ip neigh replace 10.233.0.2 lladdr "$(nsx cat /sys/class/net/pnmtv1/address)" \
+		dev pnmtv0 nud permanent
+	nsx ip neigh replace 10.233.0.1 lladdr "$(if_mac pnmtv0)" dev pnmtv1 nud permanent
 	offloads "$2"
 	# veth does GRO only when asked (it then runs NAPI).
 	ethtool -K "$PNMT_IF0" gro "$2" >/dev/null 2>&1
