@@ -22,8 +22,9 @@
 #  - map memory at defaults, and show's latency with 10000 processes;
 #  - per connection and per spawn, the socket and process hooks' ns next to
 #    programs that do nothing on the same hooks, and connections per second
-#    with wrk (Connection: close), attached vs detached. BENCH_ONLY=conn
-#    runs only these.
+#    with wrk (Connection: close), attached vs detached.
+# BENCH_ONLY=conn,scale runs only those parts (conn cost ratios nethogs
+# scale).
 # Writes .output/bench/report.{json,md} and prints the summary.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -51,6 +52,9 @@ if ! mountpoint -q /sys/fs/bpf; then
 	mount -t bpf bpf /sys/fs/bpf || exit 1
 	at_cleanup "umount /sys/fs/bpf"
 fi
+# part NAME: is that part of the run wanted? BENCH_ONLY=conn,scale runs
+# only those (conn cost ratios nethogs scale); all by default.
+part() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
 # section TITLE: where the run is, and since when.
 section() { echo "== $* (at $(($(date +%s) - BENCH_T0)) s)"; }
 R=$OUT/raw
@@ -244,6 +248,7 @@ per_unit() {
 		index(want, " " $1 " ") { t += $4 - $2 } END { printf "%s %.1f\n", k, t / u }' >>"$R"
 }
 
+if part conn; then
 # Per connection and per process: pnm-tc's socket and process hooks, each
 # beside a program that does nothing on the same hook (and one that only
 # creates a socket's storage), over CONNS short TCP connections (both ends
@@ -301,11 +306,9 @@ for ((i = 0; i < REPS; i++)); do
 		[ $mode = attached ] && "$PNM_TC" detach >/dev/null
 	done
 done
-if [ "${BENCH_ONLY:-}" = conn ]; then
-	report
-	exit 0
-fi
+fi # conn
 
+if part cost; then
 section "per-program cost (kernel.bpf_stats_enabled), $REPS x ${SECS}s per load"
 sysctl -qw kernel.bpf_stats_enabled=1
 "$PNM_TC" attach "$PNMT_IF0" >/dev/null || { echo "attach failed" >&2; exit 1; }
@@ -345,7 +348,9 @@ for h in ingress egress; do tc filter del dev "$PNMT_IF0" "$h" prio 60000; done
 "$PNM_TC" detach >/dev/null
 # Statistics cost time of their own: off for the ratios.
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
+fi # cost
 
+if part ratios; then
 # Single TCP runs on this kind of VM spread by 10% either way, more than
 # what is measured: TCP gets twice the pairs, and each ratio is also
 # reported as the median of its back-to-back pairs.
@@ -361,7 +366,9 @@ for ((i = 0; i < 2 * REPS; i++)); do
 		[ $mode = attached ] && "$PNM_TC" detach >/dev/null
 	done
 done
+fi # ratios
 
+if part nethogs; then
 section "against nethogs: one ${NH_BYTES:=1G} download watched by both, $REPS times"
 # Offloads off: one frame per packet, so that the interface counters are
 # the wire truth (a GRO super-packet counts its headers once there).
@@ -574,7 +581,9 @@ for ((i = 0; i < REPS; i++)); do
 	done
 done
 offloads on
+fi # nethogs
 
+if part scale; then
 section "scale: map memory, show with 10000 processes"
 "$PNM_TC" attach "$PNMT_IF0" >/dev/null
 raw maps_bytes.default "$("$PNM_TC" status | "$PNMT_PY" -c '
@@ -595,5 +604,6 @@ for _ in range(reps):
         print("show_ms.%s %.3f" % (what, (time.perf_counter() - t0) * 1e3))
 EOF
 "$PNM_TC" detach >/dev/null
+fi # scale
 
 report
