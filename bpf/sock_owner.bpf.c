@@ -59,6 +59,9 @@ static __always_inline void owner_of_btf(const struct task_struct *t, struct pnm
  * them half of probe reads' time. */
 const volatile bool pnm_task_btf = false;
 
+/* pnm_parent's size, set by the loader: a fork's slot is its PID modulo. */
+const volatile __u32 pnm_fork_slots = PNM_MAX_PROCS;
+
 /* The current process in a cgroup program: its task and identity. */
 static __always_inline struct task_struct *current_owner(struct pnm_owner *o)
 {
@@ -1060,20 +1063,23 @@ int BPF_PROG(pnm_exec, struct task_struct *p)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(pnm_fork, struct task_struct *parent, struct task_struct *child)
 {
+	__u32 tgid = (__u32)child->tgid, slot = tgid % pnm_fork_slots;
 	struct pnm_evcfg *cfg;
-	struct pnm_owner c, p;
+	struct pnm_fork *f;
 
 	if (child->pid != child->tgid)
 		return 0;
-	c.start_ns = child->start_boottime;
-	c.tgid = child->tgid;
-	c.pad = 0;
-	owner_of_btf(parent, &p);
-	bpf_map_update_elem(&pnm_parent, &c, &p, BPF_ANY);
+	f = bpf_map_lookup_elem(&pnm_parent, &slot);
+	if (f) {
+		f->child.start_ns = child->start_boottime;
+		f->child.tgid = tgid;
+		f->child.pad = 0;
+		owner_of_btf(parent, &f->parent);
+	}
 	/* pnm-tc events --children: the family grows with each fork. */
-	cfg = events_on(p.tgid);
+	cfg = events_on((__u32)parent->tgid);
 	if (cfg && cfg->filter_pids && cfg->children)
-		bpf_map_update_elem(&pnm_evpids, &c.tgid, &c.tgid, BPF_ANY);
+		bpf_map_update_elem(&pnm_evpids, &tgid, &tgid, BPF_ANY);
 	return 0;
 }
 

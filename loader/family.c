@@ -16,6 +16,8 @@
 
 #include "proc.h"
 #include "show.h"
+#include "snapshot.h"
+#include "state.h"
 
 struct edge {
 	uint32_t pid, ppid;
@@ -42,20 +44,54 @@ static int add_edge(struct edges *g, uint32_t pid, uint64_t start, uint32_t ppid
 	return 0;
 }
 
+/* The fork records (pnm_parent's slots in use): counted, and kept as
+ * edges when g is set. */
+struct forks_ctx {
+	struct edges *g;
+	size_t n;
+};
+
+static int forks_batch(void *ctx, const char *keys, const char *vals, size_t n)
+{
+	struct forks_ctx *x = ctx;
+
+	(void)keys;
+	for (size_t i = 0; i < n; i++) {
+		struct pnm_fork f;
+		int rc;
+
+		memcpy(&f, vals + i * sizeof(f), sizeof(f));
+		if (!f.child.tgid)
+			continue;
+		x->n++;
+		rc = x->g ? add_edge(x->g, f.child.tgid, f.child.start_ns, f.parent.tgid,
+				     f.parent.start_ns)
+			  : 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int pnm_forks_count(const struct pnm_maps *m, size_t *n)
+{
+	struct forks_ctx x = { 0 };
+	int rc = pnm_read_batches(m->parent, sizeof(uint32_t), sizeof(struct pnm_fork), forks_batch,
+				  &x);
+
+	*n = x.n;
+	return rc;
+}
+
 static int collect(const struct pnm_maps *m, const struct pnm_snapshot *s, struct edges *g)
 {
-	struct pnm_owner key, next, parent;
-	bool have = false;
+	struct forks_ctx x = { .g = g };
 	struct dirent *d;
 	DIR *dir;
-	int rc = 0;
+	int rc;
 
-	while (!rc && !bpf_map_get_next_key(m->parent, have ? &key : NULL, &next)) {
-		key = next;
-		have = true;
-		if (!bpf_map_lookup_elem(m->parent, &key, &parent))
-			rc = add_edge(g, key.tgid, key.start_ns, parent.tgid, parent.start_ns);
-	}
+	rc = pnm_read_batches(m->parent, sizeof(uint32_t), sizeof(struct pnm_fork), forks_batch,
+			      &x);
 	for (size_t i = 0; !rc && i < s->nprocs; i++)
 		if (s->procs[i].ppid)
 			rc = add_edge(g, s->procs[i].pid, s->procs[i].start_ns, s->procs[i].ppid,

@@ -27,6 +27,8 @@ int pnm_show_read(struct pnm_show *a, const struct pnm_maps *m, struct pnm_snaps
 /* --children: every descendant of the -p processes, from the fork records
  * and /proc, into a->family and a->view.procs. */
 int pnm_family(const struct pnm_maps *m, const struct pnm_snapshot *s, struct pnm_show *a);
+/* How many fork records pnm_parent holds (status). */
+int pnm_forks_count(const struct pnm_maps *m, size_t *n);
 /* --watch / -t: sample until q, Ctrl-C, SIGTERM or the duration; then the
  * summary. Returns the exit code. */
 int pnm_watch(struct pnm_show *a, const struct pnm_maps *m);

@@ -121,5 +121,9 @@ enum pnm_snap_parts {
 /* Read the pinned maps (snapshot_read.c); parts: enum pnm_snap_parts. */
 struct pnm_maps;
 int pnm_snapshot_read(const struct pnm_maps *m, struct pnm_snapshot *s, unsigned int parts);
+/* Every entry of the map fd, a batch at a time: fn gets n keys of ksz
+ * bytes and n values of vsz bytes. 0 or -errno (fn's own, or the read's). */
+typedef int (*pnm_batch_fn)(void *ctx, const char *keys, const char *vals, size_t n);
+int pnm_read_batches(int fd, size_t ksz, size_t vsz, pnm_batch_fn fn, void *ctx);
 
 #endif

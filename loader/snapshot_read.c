@@ -103,9 +103,6 @@ static size_t val_size(size_t sz)
 	return (sz + 7) & ~(size_t)7;
 }
 
-/* A batch of n entries: keys of ksz bytes, values of vsz bytes. */
-typedef int (*batch_fn)(void *ctx, const char *keys, const char *vals, size_t n);
-
 /*
  * Every entry of a map, read in batches (a few system calls, not two per
  * entry) into one batch's buffers, used again for the next: fn keeps what
@@ -114,7 +111,7 @@ typedef int (*batch_fn)(void *ctx, const char *keys, const char *vals, size_t n)
  * is 4096 entries of 112 B on 2 CPUs, nearly all of them empty, and on a
  * VM each page touched for the first time is a dear page fault.
  */
-static int read_batches(int fd, size_t ksz, size_t vsz, batch_fn fn, void *ctx)
+int pnm_read_batches(int fd, size_t ksz, size_t vsz, pnm_batch_fn fn, void *ctx)
 {
 	enum { BATCH = 1024 };
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -187,8 +184,8 @@ static int read_flows(const struct pnm_maps *m, struct pnm_snapshot *s, struct s
 {
 	struct flows_ctx x = { .s = s, .k = k };
 
-	return read_batches(m->flows, sizeof(uint32_t), val_size(sizeof(struct pnm_flow)),
-			    flows_batch, &x);
+	return pnm_read_batches(m->flows, sizeof(uint32_t), val_size(sizeof(struct pnm_flow)),
+				flows_batch, &x);
 }
 
 static int by_owner(const void *a, const void *b)
@@ -257,8 +254,8 @@ static int read_names(const struct pnm_maps *m, struct pnm_snapshot *s)
 	size_t n, j = 0;
 	int rc;
 
-	rc = read_batches(m->procinfo, sizeof(struct pnm_owner), sizeof(struct pnm_proc_info),
-			  names_batch, &x);
+	rc = pnm_read_batches(m->procinfo, sizeof(struct pnm_owner), sizeof(struct pnm_proc_info),
+			      names_batch, &x);
 	if (rc) {
 		free(x.rows);
 		return rc;
@@ -366,11 +363,12 @@ static int read_procs(const struct pnm_maps *m, const struct socks *k, struct pn
 	int rc;
 
 	/* Read all, then group by process: no search per row. */
-	rc = read_batches(m->procstat, sizeof(struct pnm_proc_key), traffic_vsz(), procs_batch, &x);
+	rc = pnm_read_batches(m->procstat, sizeof(struct pnm_proc_key), traffic_vsz(), procs_batch,
+			      &x);
 	if (!rc)
-		rc = read_batches(m->synpend, sizeof(struct pnm_tuple),
-				  val_size(sizeof(struct pnm_syn)), syns_batch,
-				  &(struct syns_ctx){ .procs = &x, .s = s });
+		rc = pnm_read_batches(m->synpend, sizeof(struct pnm_tuple),
+				      val_size(sizeof(struct pnm_syn)), syns_batch,
+				      &(struct syns_ctx){ .procs = &x, .s = s });
 	rows = x.rows;
 	n = x.n;
 	cap = x.cap;
@@ -531,7 +529,7 @@ static int read_conn_recs(const struct pnm_maps *m, const struct socks *k, struc
 		x.recs[x.n].src = CONN_LIVE;
 		x.recs[x.n++].c = k->rec[i].conn;
 	}
-	rc = read_batches(m->conn, sizeof(uint64_t), sizeof(struct pnm_conn), conns_batch, &x);
+	rc = pnm_read_batches(m->conn, sizeof(uint64_t), sizeof(struct pnm_conn), conns_batch, &x);
 	if (rc || !room(&x.recs, &x.cap, x.n + k->nflow, sizeof(*x.recs))) {
 		free(x.recs);
 		return rc ? rc : -ENOMEM;

@@ -270,8 +270,7 @@ static const struct pinned_map pinned_maps[] = {
 	  sizeof(struct pnm_owner) },
 	{ PNM_MAP_META, offsetof(struct pnm_maps, meta), 4, sizeof(struct pnm_meta) },
 	{ PNM_MAP_SKCOOKIE, offsetof(struct pnm_maps, skcookie), 8, sizeof(struct pnm_owner) },
-	{ PNM_MAP_PARENT, offsetof(struct pnm_maps, parent), sizeof(struct pnm_owner),
-	  sizeof(struct pnm_owner) },
+	{ PNM_MAP_PARENT, offsetof(struct pnm_maps, parent), 4, sizeof(struct pnm_fork) },
 	{ PNM_MAP_CONN, offsetof(struct pnm_maps, conn), 8, sizeof(struct pnm_conn) },
 	{ PNM_MAP_EVENTS, offsetof(struct pnm_maps, events), 0, 0 },
 	{ PNM_MAP_EVCFG, offsetof(struct pnm_maps, evcfg), 4, sizeof(struct pnm_evcfg) },
@@ -935,6 +934,7 @@ static struct sock_owner_bpf *open_planned(struct load_plan *lp, const struct pn
 	set_sizes(so->obj, sizes);
 	bpf_map__set_max_entries(so->maps.claim_hints, (uint32_t)pnm_ncpus() * PNM_HINTS);
 	so->rodata->pnm_ncpus = (uint32_t)pnm_ncpus();
+	so->rodata->pnm_fork_slots = sizes->procs ? sizes->procs : PNM_MAX_PROCS;
 	so->rodata->pnm_files_reader = lp->reader < pnm_nreaders &&
 				       pnm_readers[lp->reader].meta_flag == PNM_META_FILES_READER;
 	so->rodata->pnm_task_btf =

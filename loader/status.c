@@ -242,23 +242,38 @@ static unsigned long long map_memory(int fd)
 }
 
 /* Entries in a map, its capacity and its memory; returns the memory. */
-static unsigned long long map_fill(int fd, const char *name)
+/* The keys of a hash map, counted. */
+static unsigned long count_keys(int fd, uint32_t key_size)
 {
-	struct bpf_map_info info = {};
-	uint32_t len = sizeof(info);
 	unsigned char key[64] = { 0 }, next[64];
-	unsigned long long mem = map_memory(fd);
 	unsigned long n = 0;
 	bool have = false;
-	char membuf[16];
 
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.key_size > sizeof(key))
-		return mem;
-	while (!bpf_map_get_next_key(fd, have ? key : NULL, next)) {
-		memcpy(key, next, info.key_size);
+	while (key_size <= sizeof(key) && !bpf_map_get_next_key(fd, have ? key : NULL, next)) {
+		memcpy(key, next, key_size);
 		have = true;
 		n++;
 	}
+	return n;
+}
+
+/* A map's line: its entries in use against its size. The fork ring is an
+ * array: its slots in use are those with a record. */
+static unsigned long long map_fill(const struct pnm_maps *m, int fd, const char *name)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+	unsigned long long mem = map_memory(fd);
+	unsigned long n;
+	size_t forks = 0;
+	char membuf[16];
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return mem;
+	if (fd == m->parent)
+		n = pnm_forks_count(m, &forks) ? 0 : forks;
+	else
+		n = count_keys(fd, info.key_size);
 	printf("  %-14s %7lu / %-7u entries (%5.1f%%) %10s\n", name, n, info.max_entries,
 	       info.max_entries ? 100.0 * (double)n / info.max_entries : 0.0,
 	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
@@ -388,14 +403,14 @@ int cmd_status(int argc, char **argv)
 		       "restores it)\n");
 	print_hooks_states(&hs);
 	printf("maps:\n");
-	mem = map_fill(m.procstat, PNM_MAP_PROCSTAT);
-	mem += map_fill(m.procinfo, PNM_MAP_PROCINFO);
-	mem += map_fill(m.closed, PNM_MAP_CLOSED);
-	mem += map_fill(m.ifcfg, PNM_MAP_IFCFG);
-	mem += map_fill(m.skcookie, PNM_MAP_SKCOOKIE);
-	mem += map_fill(m.conn, PNM_MAP_CONN);
-	mem += map_fill(m.parent, PNM_MAP_PARENT);
-	mem += map_fill(m.synpend, PNM_MAP_SYNPEND);
+	mem = map_fill(&m, m.procstat, PNM_MAP_PROCSTAT);
+	mem += map_fill(&m, m.procinfo, PNM_MAP_PROCINFO);
+	mem += map_fill(&m, m.closed, PNM_MAP_CLOSED);
+	mem += map_fill(&m, m.ifcfg, PNM_MAP_IFCFG);
+	mem += map_fill(&m, m.skcookie, PNM_MAP_SKCOOKIE);
+	mem += map_fill(&m, m.conn, PNM_MAP_CONN);
+	mem += map_fill(&m, m.parent, PNM_MAP_PARENT);
+	mem += map_fill(&m, m.synpend, PNM_MAP_SYNPEND);
 	mem += map_memory(m.ifstat) + map_memory(m.meta) + map_memory(m.folds);
 	mem += map_memory(m.flows);
 	if (!pnm_sockets_read(&m, NULL, &socks, &nsocks))

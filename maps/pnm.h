@@ -18,7 +18,7 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 9
+#define PNM_LAYOUT_VERSION 10
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64      /* attached interfaces */
@@ -54,6 +54,12 @@ struct pnm_owner {
 	__u64 start_ns;
 	__u32 tgid;
 	__u32 pad;
+};
+
+/* pnm_parent: one fork, the new process and the one that forked it; an
+ * empty slot has child.tgid 0. */
+struct pnm_fork {
+	struct pnm_owner child, parent;
 };
 
 /* pnm_procstat: per-CPU counters of one process on one interface (its
