@@ -17,7 +17,7 @@ DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config \
 	libclang-rt-dev
 DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-light curl nethogs python3 procps util-linux \
-	apache2-utils wrk \
+	apache2-utils wrk liburing-dev \
 	clang-format clang-tidy cppcheck shellcheck valgrind groff-base man-db
 # make bench also samples the whole machine with perf.
 DEPS_BENCH := linux-perf
@@ -150,9 +150,12 @@ bench:
 fuzz: $(FUZZ_BINS)
 	$(Q)bash ci/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
+# pnmt_traffic's io_uring modes: liburing, a test dependency (DEPS_TEST).
+$(OUTPUT)/tests/pnmt_traffic: HELPER_LIBS := -luring
+
 $(OUTPUT)/tests/%: tests/helpers/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) $(ALL_LDFLAGS) $< $(PKG_LIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) $(ALL_LDFLAGS) $< $(PKG_LIBS) $(HELPER_LIBS) -o $@
 
 unit: $(UNIT_TESTS)
 	$(Q)fail=0; for t in $(UNIT_TESTS); do $$t || fail=1; done; exit $$fail

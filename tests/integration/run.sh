@@ -722,25 +722,26 @@ test_other_sockets() {
 	check_soft_failures
 }
 
-# syscall_paths on|off: TCP and UDP through other system calls and shapes of
-# traffic, each generator against a sink of ours in the peer netns, both
-# ends attached: sendfile and splice of 2 MiB, 60 short connections one
-# after another, 30 at once, a slow drip, 2000 datagrams by sendmmsg read by
-# recvmmsg. Each generator's figures on pnmt0 and its sink's on the peer's
-# interface equal the capture of its port, and the capture's payload the
-# generators' own counts.
+# syscall_paths on|off "GENERATOR|SINK"...: traffic through other system
+# calls and shapes of traffic, each generator of pnmt_traffic against its
+# sink in the peer netns, both ends attached. Each generator's figures on
+# pnmt0 and its sink's on the peer's interface equal the capture of its
+# port, the capture's payload the generator's own count and the sink's, and
+# both processes keep their own name.
 syscall_paths() {
-	local dir port mss_in=0 mss_out=0 i g ports=() gens sinks
+	local dir port mss_in=0 mss_out=0 i g ports=() gens=() sinks=() off=$1
+	shift
+	for g in "$@"; do
+		gens+=("${g%|*}")
+		sinks+=("${g#*|}")
+	done
 	topo_up
 	new_dir
 	dir=$TEST_DIR
-	offloads "$1"
+	offloads "$off"
 	pnm_attach "$PNMT_IF0"
 	pnm_attach --netns "$PNMT_NS" "$PNMT_IF1"
 	capture_start "$dir/cap.pcap" "host $PNMT_IP1"
-	gens=("sendfile 2097152" "splice 2097152" "conns 60 1 20000" "conns 30 30 20000"
-		"drip 20 1000 50" "mmsg 2000 1000")
-	sinks=("sink 1" "sink 1" "sink 60" "sink 30" "sink 1" "mrecv 2000")
 	for i in "${!gens[@]}"; do
 		port=$((PNMT_IPERF_PORT + i))
 		ports+=("$port")
@@ -756,14 +757,15 @@ syscall_paths() {
 	done
 	wait_file_lines "$dir" "${#gens[@]}"
 	capture_stop "$dir/cap.pcap"
-	if [ "$1" = on ]; then
+	if [ "$off" = on ]; then
 		mss_in=$(capture_mss "$dir/cap.pcap" in)
 		mss_out=$(capture_mss "$dir/cap.pcap" out)
 	fi
 	pnm_json "$dir/show.json"
-	local gpid gb spid sb tbi tpi tbo tpo bi pi bo po payload proto=tcp
+	local gpid gb spid sb tbi tpi tbo tpo bi pi bo po payload proto
 	for i in "${!gens[@]}"; do
 		port=${ports[$i]}
+		proto=tcp
 		[ "${gens[$i]%% *}" = mmsg ] && proto=udp
 		read -r gpid gb _ <"$dir/gen$i"
 		read -r spid _ _ sb _ < <(grep -v '^ready' "$dir/sink$i")
@@ -780,6 +782,9 @@ syscall_paths() {
 		assert_eq "${gens[$i]}: the generator on $PNMT_IF0 = the capture" "$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
 		read -r bi pi bo po _ _ < <(json_procs "$dir/show.json" "$PNMT_NS/$PNMT_IF1" "$spid")
 		assert_eq "${gens[$i]}: its sink on $PNMT_NS/$PNMT_IF1 = the capture" "$bi $pi $bo $po" "$tbo $tpo $tbi $tpi"
+		assert_eq "${gens[$i]}: the names of the generator and its sink" \
+			"$(json_get "$dir/show.json" "d['processes']['$gpid']['name'] + ' ' + d['processes']['$spid']['name']")" \
+			"pnmt_traffic pnmt_traffic"
 	done
 	check_soft_failures
 }
@@ -795,8 +800,32 @@ wait_file_lines() {
 	done
 }
 
-test_syscall_paths() { syscall_paths off; }
-test_syscall_paths_offloads() { syscall_paths on; }
+# sendfile and splice of 2 MiB, 60 short connections one after another, 30
+# at once, a slow drip, 2000 datagrams by sendmmsg read by recvmmsg.
+SYSCALL_CASES=("sendfile 2097152|sink 1" "splice 2097152|sink 1" "conns 60 1 20000|sink 60"
+	"conns 30 30 20000|sink 30" "drip 20 1000 50|sink 1" "mmsg 2000 1000|mrecv 2000")
+test_syscall_paths() { syscall_paths off "${SYSCALL_CASES[@]}"; }
+test_syscall_paths_offloads() { syscall_paths on "${SYSCALL_CASES[@]}"; }
+
+# io_uring (liburing) each way, as the syscall paths above: 2 MiB by
+# IORING_OP_SEND and IORING_OP_SENDMSG to a sink that reads; 4 connections
+# of 500000 B, 2 at once, by send to a receiver by IORING_OP_ACCEPT and
+# IORING_OP_RECV; 2 MiB from an SQPOLL ring to that receiver. Some of each
+# side's sends and receives run in io-wq's worker threads (IOSQE_ASYNC) or
+# the SQPOLL thread, threads of the same process (pnmt_traffic checks that
+# they were there). SKIP where the kernel gives no io_uring.
+io_uring_paths() {
+	local out rc
+	out=$("$PNMT_TRAFFIC" uprobe 2>&1 9>&-)
+	rc=$?
+	[ "$rc" -eq 4 ] && skip "${out#pnmt_traffic: }"
+	[ "$rc" -eq 0 ] || fail "pnmt_traffic uprobe exited $rc: $out"
+	syscall_paths "$1" "usend 2097152|sink 1" "conns 4 2 500000|urecv 4" \
+		"usend 2097152 sqpoll|urecv 1"
+}
+
+test_io_uring() { io_uring_paths off; }
+test_io_uring_offloads() { io_uring_paths on; }
 
 # tunnel_gro KIND on|off: an 8 MiB download over a KIND tunnel (vxlan or
 # gretap) across the veth pair, pnm-tc on pnmt0, the underlay. With
@@ -2677,6 +2706,8 @@ ALL_TESTS=(
 	test_other_sockets
 	test_syscall_paths
 	test_syscall_paths_offloads
+	test_io_uring
+	test_io_uring_offloads
 	test_tunnel_vxlan
 	test_tunnel_vxlan_gro
 	test_tunnel_gre
