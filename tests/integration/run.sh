@@ -770,12 +770,19 @@ syscall_paths() {
 		read -r gpid gb _ <"$dir/gen$i"
 		read -r spid _ _ sb _ < <(grep -v '^ready' "$dir/sink$i")
 		read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap" "$mss_in" "$mss_out" "$proto.port == $port")
-		# The payload: TCP's length, or UDP's less its header; once
-		# (retransmissions are on the wire, not in the programs' counts).
-		local field=tcp.len udph=0 yf="tcp.dstport == $port && !tcp.analysis.retransmission"
-		[ $proto = udp ] && field=udp.length udph=8 yf="udp.dstport == $port"
-		payload=$(tshark -r "$dir/cap.pcap" -Y "$yf" -T fields -e "$field" 2>/dev/null |
-			awk -v u="$udph" '{ s += $1 - u } END { print s + 0 }')
+		# The payload once (a retransmission is on the wire, not in the
+		# programs' counts): each TCP stream's sequence space past the
+		# SYN (tshark's retransmission flag missed some on a busy host),
+		# or UDP's lengths less their header.
+		if [ $proto = tcp ]; then
+			payload=$(tshark -r "$dir/cap.pcap" -Y "tcp.dstport == $port && tcp.len > 0" \
+				-T fields -E separator=/t -e tcp.stream -e tcp.seq -e tcp.len 2>/dev/null |
+				awk -F'\t' '{ e = $2 + $3; if (e > m[$1]) m[$1] = e }
+					END { for (k in m) s += m[k] - 1; print s + 0 }')
+		else
+			payload=$(tshark -r "$dir/cap.pcap" -Y "udp.dstport == $port" -T fields \
+				-e udp.length 2>/dev/null | awk '{ s += $1 - 8 } END { print s + 0 }')
+		fi
 		info "${gens[$i]}: pid $gpid sent ${gb}B; sink $spid got ${sb}B; capture in ${tbi}B/$tpi out ${tbo}B/$tpo, payload $payload"
 		assert_eq "${gens[$i]}: payload in the capture = the generator's count = the sink's" "$payload $sb" "$gb $gb"
 		read -r bi pi bo po _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$gpid")
