@@ -47,6 +47,8 @@ struct pkt {
 #define PNM_ICMPV6_ECHO 128
 #define PNM_ICMPV6_ECHOREPLY 129
 
+#define PNM_SCTP_HDR_LEN 12 /* ports, verification tag, checksum */
+
 /* What parse_l3 found. */
 #define PNM_PARSED_L4 0	   /* a TCP or UDP tuple */
 #define PNM_PARSED_OTHER 1 /* another IP protocol: its tuple, ports as below */
@@ -64,6 +66,7 @@ static __always_inline int parse_other(void *ctx, __u32 off, __u8 proto, int dir
 	if (PNM_LOAD(ctx, off, w, sizeof(w)))
 		return PNM_PARSED_OTHER;
 	if (proto == IPPROTO_SCTP) {
+		p->hdr_len = off + PNM_SCTP_HDR_LEN; /* each packet's common header */
 		p->t.lport = bpf_ntohs(dir == PNM_IN ? w[1] : w[0]);
 		p->t.rport = bpf_ntohs(dir == PNM_IN ? w[0] : w[1]);
 		return PNM_PARSED_OTHER;

@@ -446,6 +446,11 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		pr = parse_l3(skb, pnm_l2_len, skb->protocol, dir, &p);
 		parsed = pr == PNM_PARSED_L4;
 	}
+	/* wire_len knows TCP's and UDP's headers only (adding 8 B or none per
+	 * segment for others, by kernel): an SCTP GSO packet's segments each
+	 * repeat the IP and the SCTP common header. */
+	if (egress_len && pr == PNM_PARSED_OTHER && p.t.proto == IPPROTO_SCTP && skb->gso_segs > 1)
+		egress_len = skb->len + (__u64)(skb->gso_segs - 1) * p.hdr_len;
 	if (egress_len)
 		bytes = egress_len;
 	else
