@@ -167,6 +167,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_evdst SEC(".maps");
 
+/* Per slot of PIDs (the PID modulo PNM_INFO_SLOTS): the processes with a
+ * pnm_procinfo record that are still running (bpf/sock_owner.bpf.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PNM_INFO_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pnm_infolive SEC(".maps");
+
 /* The processes forked while attached and their parents (show
  * --children), in a ring indexed by the child's PID: the next process
  * whose PID falls on a slot writes it again, so the oldest forks make

@@ -27,6 +27,7 @@
 #define PNM_MAX_CLOSED 65536   /* recently closed TCP tuples (LRU) */
 #define PNM_MAX_SYN 16384      /* TCP connections being set up (pnm_synpend) */
 #define PNM_MAX_RAWFLOWS 16384 /* flows sent on raw, ping and SCTP sockets (LRU) */
+#define PNM_INFO_SLOTS 8192    /* pnm_infolive: a power of 2 */
 
 #define PNM_COMM_LEN 16
 #define PNM_IFNAME_LEN 16
