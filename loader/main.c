@@ -230,6 +230,9 @@ static void heap_setup(void)
 	uintptr_t lo, hi, at;
 	void *volatile p; /* not a malloc/free pair the compiler drops */
 
+	/* One arena: show's reading thread (snapshot_read.c) allocates from
+	 * this heap too, not from an arena of its own in 4 KiB pages. */
+	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_MMAP_THRESHOLD, 32 << 20); /* its largest */
 	mallopt(M_TRIM_THRESHOLD, 512 << 20);
 	mallopt(M_TOP_PAD, (int)step);
