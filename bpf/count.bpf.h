@@ -181,12 +181,38 @@ static __always_inline bool wildcard_bound(const struct bpf_sock *sk)
 
 /* Find the local socket of a packet from its tuple, as if it were arriving,
  * in the device's network namespace. */
+/*
+ * A TCP tuple that no full socket takes: a time-wait socket's (the ACK of
+ * a FIN sent again, a reset), which keeps its connection's cookie. At
+ * CLOSE the connection went to pnm_conn under that cookie with its owner
+ * (retire): the packet is that owner's and that connection's.
+ */
+static __always_inline bool owner_of_timewait(void *ctx, struct bpf_sock_tuple *st, __u32 sz,
+					      struct pnm_owner *out, struct sock_ref *ref)
+{
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, st, sz, BPF_F_CURRENT_NETNS, 0);
+	struct tcp_timewait_sock *tw;
+	struct pnm_conn *c;
+	__u64 cookie = 0;
+
+	if (!sk)
+		return false;
+	tw = bpf_skc_to_tcp_timewait_sock(sk);
+	if (tw)
+		cookie = (__u64)BPF_CORE_READ(tw, tw_sk.__tw_common.skc_cookie.counter);
+	bpf_sk_release(sk);
+	c = cookie ? bpf_map_lookup_elem(&pnm_conn, &cookie) : NULL;
+	if (!c || !read_owner(&c->owner, out))
+		return false;
+	ref->cookie = cookie;
+	return true;
+}
+
 static __always_inline bool owner_by_tuple(void *ctx, __u32 ifindex, const struct pkt *p, int dir,
 					   struct pnm_owner *out, struct sock_ref *ref)
 {
 	struct bpf_sock_tuple st = {};
 	struct bpf_sock *sk;
-	struct pnm_owner *o;
 	__u32 sz;
 
 	if (p->t.family == AF_INET) {
@@ -219,18 +245,12 @@ static __always_inline bool owner_by_tuple(void *ctx, __u32 ifindex, const struc
 				!ref->connected && p->t.proto == IPPROTO_UDP && !sock_reuseport(sk);
 		}
 		bpf_sk_release(sk);
-		/* A socket with an owner record decides; without, try the
-		 * closing map. */
+		/* A socket with an owner record decides; without, try a
+		 * time-wait socket. */
 		if (found >= 0)
 			return found;
 	}
-	if (p->t.proto != IPPROTO_TCP)
-		return false;
-	o = bpf_map_lookup_elem(&pnm_closed, &p->t);
-	if (!o)
-		return false;
-	*out = *o;
-	return true;
+	return p->t.proto == IPPROTO_TCP && owner_of_timewait(ctx, &st, sz, out, ref);
 }
 
 /* From frame bytes (l2) to the layer the interface counts at. */

@@ -81,14 +81,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pnm_ifcfg SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, PNM_MAX_CLOSED);
-	__type(key, struct pnm_tuple);
-	__type(value, struct pnm_owner);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} pnm_closed SEC(".maps");
-
 /* socket cookie -> the socket's tuple, owner, state and counters. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -12,8 +12,8 @@
  *    sendmsg4/6) are claimed before their packets leave;
  *  - at attach, an iterator over every process's open files gives the
  *    sockets that already exist to the process holding them;
- *  - sock_ops follows TCP closing so that FIN and TIME-WAIT packets, sent
- *    after the socket is gone, keep their owner (pnm_closed).
+ *  - sock_ops follows TCP closing: at CLOSE the connection's counters and
+ *    owner go to pnm_conn, by cookie, which its time-wait socket keeps.
  * Process identities (name, parent, exited) go to pnm_procinfo.
  */
 #include "vmlinux.h"
@@ -963,27 +963,6 @@ static __noinline void tuple_of_skops(const struct bpf_sock_ops *skops, struct p
 	}
 }
 
-/* Keep the owner of a closing TCP connection by its tuple: the socket that
- * carries storage is replaced by a time-wait socket, which carries none.
- * Only the side that closes first gets one: the other's socket keeps its
- * storage through LAST_ACK to its end (an entry per connection end was a
- * map update per close, the dearest part of the close). */
-static __always_inline void remember_closing(struct bpf_sock_ops *skops)
-{
-	struct pnm_tuple t = {};
-	struct bpf_sock *sk = skops->sk;
-	struct pnm_owner owner;
-	struct pnm_sock *o;
-
-	if (!sk)
-		return;
-	o = bpf_sk_storage_get(&pnm_sockowner, sk, 0, 0);
-	if (!o || !read_owner(&o->owner, &owner))
-		return;
-	tuple_of_skops(skops, &t);
-	bpf_map_update_elem(&pnm_closed, &t, &owner, BPF_ANY);
-}
-
 /* An established connection reaches CLOSE: retire it here, while its local
  * port is still set (pnm_tcp_state sees it cleared). */
 static __always_inline void retire_skops(struct bpf_sock_ops *skops)
@@ -1051,9 +1030,7 @@ int pnm_sockops(struct bpf_sock_ops *skops)
 							 BPF_SOCK_OPS_STATE_CB_FLAG);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] == BPF_TCP_FIN_WAIT1)
-			remember_closing(skops);
-		else if (skops->args[1] == BPF_TCP_CLOSE)
+		if (skops->args[1] == BPF_TCP_CLOSE)
 			retire_skops(skops);
 		break;
 	}

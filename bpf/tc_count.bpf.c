@@ -9,9 +9,9 @@
  *  - egress: the packet's own socket (skb->sk) carries its owner;
  *  - ingress: skb->sk is unusable (on veth it is the SENDER's socket), so the
  *    receiving socket is looked up from the packet's tuple in the device's
- *    network namespace. A request socket resolves to its listener; a TCP
- *    tuple without a full socket (time-wait, closing) finds its owner in
- *    pnm_closed. Egress packets without an owned socket (SYN-ACKs, resets,
+ *    network namespace. A request socket resolves to its listener; a
+ *    time-wait socket keeps its connection's cookie, whose closed entry in
+ *    pnm_conn names the owner. Egress packets without an owned socket (SYN-ACKs, resets,
  *    time-wait ACKs) take the same lookup with the tuple reversed.
  *  - ingress with no local receiver, from a sender in another network
  *    namespace of this host (a container behind its veth): the sender's.

@@ -266,8 +266,6 @@ static const struct pinned_map pinned_maps[] = {
 	  sizeof(struct pnm_proc_info) },
 	{ PNM_MAP_IFSTAT, offsetof(struct pnm_maps, ifstat), 4, sizeof(struct pnm_if_stats) },
 	{ PNM_MAP_IFCFG, offsetof(struct pnm_maps, ifcfg), 4, sizeof(struct pnm_if_cfg) },
-	{ PNM_MAP_CLOSED, offsetof(struct pnm_maps, closed), sizeof(struct pnm_tuple),
-	  sizeof(struct pnm_owner) },
 	{ PNM_MAP_META, offsetof(struct pnm_maps, meta), 4, sizeof(struct pnm_meta) },
 	{ PNM_MAP_SKCOOKIE, offsetof(struct pnm_maps, skcookie), 8, sizeof(struct pnm_owner) },
 	{ PNM_MAP_PARENT, offsetof(struct pnm_maps, parent), 4, sizeof(struct pnm_fork) },
@@ -645,8 +643,7 @@ static void set_sizes(struct bpf_object *obj, const struct pnm_sizes *sizes)
 		     !strcmp(name, PNM_MAP_PARENT)))
 			bpf_map__set_max_entries(map, sizes->procs);
 		if (sizes->sockets &&
-		    (!strcmp(name, PNM_MAP_CLOSED) || !strcmp(name, PNM_MAP_SKCOOKIE) ||
-		     !strcmp(name, PNM_MAP_CONN)))
+		    (!strcmp(name, PNM_MAP_SKCOOKIE) || !strcmp(name, PNM_MAP_CONN)))
 			bpf_map__set_max_entries(map, sizes->sockets);
 		/* A block of entries per possible CPU (bpf/maps.bpf.h). */
 		if (!strcmp(name, PNM_MAP_FLOWS))
@@ -1167,7 +1164,7 @@ static uint32_t max_entries(int fd)
 
 int pnm_check_sizes(const struct pnm_maps *m, const struct pnm_sizes *sizes)
 {
-	uint32_t procs = max_entries(m->procstat), sockets = max_entries(m->closed);
+	uint32_t procs = max_entries(m->procstat), sockets = max_entries(m->conn);
 
 	if ((sizes->procs && sizes->procs != procs) ||
 	    (sizes->sockets && sizes->sockets != sockets)) {

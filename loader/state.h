@@ -17,7 +17,7 @@
 #include "pnm.h"
 
 struct pnm_maps {
-	int sockowner, procstat, procinfo, ifstat, ifcfg, closed, meta, skcookie, parent, conn;
+	int sockowner, procstat, procinfo, ifstat, ifcfg, meta, skcookie, parent, conn;
 	int folds, flows, hookstate, synpend;
 	int events, evcfg, evpids, evlost, evdst;
 };

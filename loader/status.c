@@ -405,7 +405,6 @@ int cmd_status(int argc, char **argv)
 	printf("maps:\n");
 	mem = map_fill(&m, m.procstat, PNM_MAP_PROCSTAT);
 	mem += map_fill(&m, m.procinfo, PNM_MAP_PROCINFO);
-	mem += map_fill(&m, m.closed, PNM_MAP_CLOSED);
 	mem += map_fill(&m, m.ifcfg, PNM_MAP_IFCFG);
 	mem += map_fill(&m, m.skcookie, PNM_MAP_SKCOOKIE);
 	mem += map_fill(&m, m.conn, PNM_MAP_CONN);

@@ -159,8 +159,7 @@ struct pnm_if_cfg {
 	char netns[PNM_NETNS_LEN]; /* its name; "" for the initial namespace */
 };
 
-/* pnm_closed: local/remote tuple of a TCP socket that began to close, so
- * that its FIN/ACK exchange and TIME-WAIT packets keep their owner. */
+/* A connection's addresses and ports, seen from this host. */
 struct pnm_tuple {
 	__u8 local[16];
 	__u8 remote[16];
@@ -375,7 +374,6 @@ struct pnm_folds {
 #define PNM_MAP_PROCINFO "pnm_procinfo"
 #define PNM_MAP_IFSTAT "pnm_ifstat"
 #define PNM_MAP_IFCFG "pnm_ifcfg"
-#define PNM_MAP_CLOSED "pnm_closed"
 #define PNM_MAP_META "pnm_meta"
 #define PNM_MAP_SKCOOKIE "pnm_skcookie"
 #define PNM_MAP_PARENT "pnm_parent"

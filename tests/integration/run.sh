@@ -973,6 +973,98 @@ print(os.getpid(), 300000, n)
 	check_soft_failures
 }
 
+# A time-wait socket's packets: a client here closes first and waits in
+# TIME-WAIT; the peer then sends late segments to it (a raw socket, an ACK
+# out of the window, as a stray retransmission would be), which the
+# time-wait socket answers with an ACK of its own from no process's socket
+# (the peer, whose socket is gone, resets: with net.ipv4.tcp_rfc1337 the
+# time-wait socket stays, as it does when the peer still has its socket).
+# No full socket takes that tuple any more: the time-wait socket keeps the
+# connection's cookie, and its closed connection in pnm_conn its owner. The
+# client's bytes both ways = the capture of its port, late segments,
+# answers and resets included, and its closed connection in show --details
+# has them. (Once no socket at all has the tuple, its packets are
+# unattributed.)
+test_timewait_packets() {
+	local dir pid lport tbi tpi tbo tpo bi pi bo po n rfc1337
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	nsx "$PNMT_PY" -c '
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(1)
+print("ready", flush=True)
+c, _ = l.accept()
+while c.recv(65536):
+    pass
+c.close()
+' "$PNMT_IP1" "$PNMT_IPERF_PORT" >"$dir/server" 9>&- &
+	at_cleanup "kill_wait $!"
+	wait_ready "$dir/server" "the server"
+	rfc1337=$(sysctl -n net.ipv4.tcp_rfc1337) || fail "no net.ipv4.tcp_rfc1337"
+	sysctl -qw net.ipv4.tcp_rfc1337=1
+	at_cleanup "sysctl -qw net.ipv4.tcp_rfc1337=$rfc1337"
+	pnm_attach "$PNMT_IF0"
+	capture_start "$dir/cap.pcap" "tcp port $PNMT_IPERF_PORT"
+	"$PNMT_PY" -c '
+import os, socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+c.sendall(b"x" * 1000)
+port = c.getsockname()[1]
+c.close()
+print(os.getpid(), port)
+print("ready", flush=True)
+time.sleep(30)
+' "$PNMT_IP1" "$PNMT_IPERF_PORT" >"$dir/client" 9>&- &
+	at_cleanup "kill_wait $!"
+	wait_ready "$dir/client" "the client"
+	read -r pid lport <"$dir/client"
+	for ((n = 0; n < 50; n++)); do
+		ss -tan state time-wait "( sport = :$lport )" | grep -q "$PNMT_IP1" && break
+		sleep 0.1
+	done
+	((n < 50)) || fail "the client's connection did not reach TIME-WAIT"
+	nsx "$PNMT_PY" -c '
+import socket, struct, sys, time
+src, dst, sport, dport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+for i in range(3):
+    time.sleep(0.6)  # the answers are rate-limited (tcp_invalid_ratelimit)
+    seq, ack = 0x10000000 + i, 0x20000000
+    h = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, 0x10, 1024, 0, 0)
+    ph = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(h))
+    h = h[:16] + struct.pack("!H", csum(ph + h)) + h[18:]
+    r.sendto(h, (dst, 0))
+' "$PNMT_IP1" "$PNMT_IP0" "$PNMT_IPERF_PORT" "$lport" 9>&- || fail "the late segments could not be sent"
+	sleep 0.5
+	capture_stop "$dir/cap.pcap"
+	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$dir/cap.pcap")
+	pnm_json "$dir/show.json" --details
+	read -r bi pi bo po _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$pid")
+	info "client $pid port $lport: capture in ${tbi}B/$tpi out ${tbo}B/$tpo; pnm-tc in ${bi}B/$pi out ${bo}B/$po"
+	# In: 3 segments of the connection, 3 late ones, 3 resets; out: 5 and
+	# the time-wait socket's 3 answers.
+	if [ "$tpi" -lt 9 ] || [ "$tpo" -lt 8 ]; then
+		fail "the capture holds $tpi segments in, $tpo out: not the late ones and their answers"
+	fi
+	assert_eq "the client with its time-wait socket's packets = the capture" \
+		"$bi $pi $bo $po" "$tbi $tpi $tbo $tpo"
+	assert_eq "its closed connection in --details = the capture" \
+		"$(json_get "$dir/show.json" "' '.join(str(sum(c[k] for c in d['processes']['$pid']['connections'] if c['remote'].endswith(':$PNMT_IPERF_PORT') and c['interface'] == '$PNMT_IF0')) for k in ('bytes_in', 'packets_in', 'bytes_out', 'packets_out'))")" \
+		"$tbi $tpi $tbo $tpo"
+	check_soft_failures
+}
+
 # UDP wire bytes of PAYLOAD bytes in DGRAMS datagrams over IPv4/Ethernet.
 udp_wire() { echo $(($1 + $2 * 42)); }
 
@@ -2722,6 +2814,7 @@ ALL_TESTS=(
 	test_tunnel_gre
 	test_tunnel_gre_gro
 	test_sctp
+	test_timewait_packets
 	test_short_lived
 	test_shared_sockets
 	test_preexisting_sockets
