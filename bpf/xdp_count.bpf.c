@@ -34,8 +34,14 @@ static __always_inline int sock_owner(struct bpf_sock *sk, struct pnm_owner *out
 	if (!cookie)
 		return -1;
 	o = bpf_map_lookup_elem(&pnm_skcookie, &cookie);
-	if (!o)
-		return -1;
+	if (!o) {
+		/* Released by its process, which drops the cookie's record,
+		 * and still closing (FIN_WAIT2, LAST_ACK): its connection's
+		 * owner, in pnm_conn since its first frame here. */
+		struct pnm_conn *c = bpf_map_lookup_elem(&pnm_conn, &cookie);
+
+		return c && read_owner(&c->owner, out) ? 1 : -1;
+	}
 	out->start_ns = o->start_ns;
 	out->tgid = o->tgid;
 	out->pad = 0;
