@@ -95,24 +95,41 @@ static __always_inline struct pnm_proc_info *info_of(const struct pnm_owner *o)
 	return n && !PNM_ONCE(*n) ? NULL : bpf_map_lookup_elem(&pnm_procinfo, o);
 }
 
+/* The process each CPU last saw with a pnm_procinfo record: a process
+ * opening sockets one after another is looked up once, not per socket
+ * (records stay until detach; a torn write only makes a lookup). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pnm_owner);
+} noted SEC(".maps");
+
 /* Record the process behind o once; exec refreshes the name, exit marks it. */
 static __always_inline void note_process(struct task_struct *t, const struct pnm_owner *o)
 {
 	struct pnm_proc_info info = {};
 	struct task_struct *leader;
+	struct pnm_owner *last;
+	__u32 zero = 0, *n;
 
-	if (bpf_map_lookup_elem(&pnm_procinfo, o))
+	last = bpf_map_lookup_elem(&noted, &zero);
+	if (last && last->tgid == o->tgid && last->start_ns == o->start_ns)
 		return;
-	leader = BPF_CORE_READ(t, group_leader);
-	info.ppid = BPF_CORE_READ(leader, real_parent, tgid);
-	BPF_CORE_READ_STR_INTO(&info.comm, leader, comm);
-	/* A full map only costs the name: the loader falls back to /proc. */
-	if (!bpf_map_update_elem(&pnm_procinfo, o, &info, BPF_NOEXIST)) {
-		__u32 *n = info_live(o->tgid);
-
+	if (!bpf_map_lookup_elem(&pnm_procinfo, o)) {
+		leader = BPF_CORE_READ(t, group_leader);
+		info.ppid = BPF_CORE_READ(leader, real_parent, tgid);
+		BPF_CORE_READ_STR_INTO(&info.comm, leader, comm);
+		/* A full map only costs the name: the loader falls back to
+		 * /proc. */
+		if (bpf_map_update_elem(&pnm_procinfo, o, &info, BPF_NOEXIST))
+			return;
+		n = info_live(o->tgid);
 		if (n)
 			__sync_fetch_and_add(n, 1);
 	}
+	if (last)
+		*last = *o;
 }
 
 /* Is the XDP programs' copy of the owners (pnm_skcookie) kept? Only once
