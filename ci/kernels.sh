@@ -50,7 +50,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PATH=$PATH:/usr/sbin:/sbin
 
 KERNELS=${KERNELS:-6.1 6.12 6.18 7}
-KERNEL_TESTS=${KERNEL_TESTS:-test_tcp_client_download test_udp_iperf3 test_preexisting_sockets test_short_connections test_other_sockets test_sctp}
+KERNEL_TESTS=${KERNEL_TESTS:-test_tcp_client_download test_udp_iperf3 test_preexisting_sockets test_short_connections test_other_sockets test_sctp test_timewait_packets}
 KERNEL_CACHE=${KERNEL_CACHE:-/var/cache/pnm-tc/kernels}
 KERNEL_TIMEOUT=${KERNEL_TIMEOUT:-600}
 KERNEL_APT_MAX_AGE=${KERNEL_APT_MAX_AGE:-86400}
