@@ -179,8 +179,6 @@ static __always_inline bool wildcard_bound(const struct bpf_sock *sk)
 	return (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) == 0;
 }
 
-/* Find the local socket of a packet from its tuple, as if it were arriving,
- * in the device's network namespace. */
 /*
  * A TCP tuple that no full socket takes: a time-wait socket's (the ACK of
  * a FIN sent again, a reset), which keeps its connection's cookie. At
@@ -208,6 +206,8 @@ static __always_inline bool owner_of_timewait(void *ctx, struct bpf_sock_tuple *
 	return true;
 }
 
+/* Find the local socket of a packet from its tuple, as if it were arriving,
+ * in the device's network namespace. */
 static __always_inline bool owner_by_tuple(void *ctx, __u32 ifindex, const struct pkt *p, int dir,
 					   struct pnm_owner *out, struct sock_ref *ref)
 {

@@ -11,8 +11,9 @@
  *    receiving socket is looked up from the packet's tuple in the device's
  *    network namespace. A request socket resolves to its listener; a
  *    time-wait socket keeps its connection's cookie, whose closed entry in
- *    pnm_conn names the owner. Egress packets without an owned socket (SYN-ACKs, resets,
- *    time-wait ACKs) take the same lookup with the tuple reversed.
+ *    pnm_conn names the owner. Egress packets without an owned socket
+ *    (SYN-ACKs, resets, time-wait ACKs) take the same lookup with the
+ *    tuple reversed.
  *  - ingress with no local receiver, from a sender in another network
  *    namespace of this host (a container behind its veth): the sender's.
  */

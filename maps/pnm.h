@@ -24,7 +24,7 @@
 #define PNM_MAX_IFACES 64      /* attached interfaces */
 #define PNM_MAX_PROC_IF 16384  /* (process, interface) counter slots */
 #define PNM_MAX_PROCS 16384    /* process identities (name, exited) */
-#define PNM_MAX_CLOSED 65536   /* recently closed TCP tuples (LRU) */
+#define PNM_MAX_CLOSED 65536   /* connections by cookie: pnm_conn, pnm_skcookie (LRU) */
 #define PNM_MAX_SYN 16384      /* TCP connections being set up (pnm_synpend) */
 #define PNM_MAX_RAWFLOWS 16384 /* flows sent on raw, ping and SCTP sockets (LRU) */
 #define PNM_INFO_SLOTS 8192    /* pnm_infolive: a power of 2 */
