@@ -36,23 +36,29 @@ PKGS := libbpf libxdp libnl-3.0 libnl-route-3.0 json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# The user side (docs/design.md, "The tree"): cli/ the commands, their
+# options and help; report/ reading the pinned counters and printing them;
+# loader/ loading, attaching and pinning; iface/ interfaces and netns.
+USER_DIRS := cli report loader iface
+USER_INC := $(patsubst %,-I%,$(USER_DIRS))
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -DPNM_VERSION='"$(VERSION)"' \
-	-I$(OUTPUT) -Imaps -Iloader -Iiface $(PKG_CFLAGS) -MMD -MP
+	-I$(OUTPUT) -Imaps $(USER_INC) $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) -pie -Wl,-z,relro,-z,now
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUTPUT) -Imaps -Ibpf -MMD -MP
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
-APP_SRCS := $(wildcard loader/*.c iface/*.c)
+APP_SRCS := $(wildcard $(patsubst %,%/*.c,$(USER_DIRS)))
 APP_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(APP_SRCS))
 
 # Unit tests: the pure user-side modules, rebuilt with sanitizers.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-UNIT_MODS := loader/parse.c loader/format.c loader/snapshot.c loader/report.c loader/rates.c \
+UNIT_MODS := cli/parse.c report/format.c report/snapshot.c report/report.c report/rates.c \
 	loader/log.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 # libFuzzer targets (tests/fuzz/fuzz.c, one binary per parser); make check
@@ -60,22 +66,22 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/
 FUZZ_TARGETS := pids duration iface options procstat
 FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 20
-FUZZ_MODS := loader/parse.c loader/format.c
+FUZZ_MODS := cli/parse.c report/format.c
 # Traffic generators with known owners, for the integration tests.
 HELPERS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests/%,$(wildcard tests/helpers/*.c))
 # The benchmark's own programs: the floors pnm-tc's costs are set against.
 BENCH_OBJS := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%.o,$(wildcard tests/bench/*.bpf.c))
 
-C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h loader/*.c loader/*.h iface/*.c iface/*.h \
+C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h $(patsubst %,%/*.c,$(USER_DIRS)) $(patsubst %,%/*.h,$(USER_DIRS)) \
 	tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c tests/bench/*.c)
-SH_SRCS = $(wildcard tests/integration/*.sh ci/*.sh) .ci/run loader/pnm-tc.bash-completion
+SH_SRCS = $(wildcard tests/integration/*.sh ci/*.sh) .ci/run cli/pnm-tc.bash-completion
 
 .PHONY: all deps check check-kernels lint unit fuzz bench integration demo install uninstall \
 	format clean
 
 all: pnm-tc
 
-$(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/iface $(OUTPUT)/tests $(OUTPUT)/san $(OUTPUT)/fuzz:
+$(OUTPUT) $(OUTPUT)/tests $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -90,11 +96,8 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .skel.h,,$(notdir $@))_bpf > $@
 
-$(OUTPUT)/loader/%.o: loader/%.c | $(SKELS) $(OUTPUT)/loader
-	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) -c $< -o $@
-
-$(OUTPUT)/iface/%.o: iface/%.c | $(OUTPUT)/iface
+$(OUTPUT)/%.o: %.c | $(SKELS)
+	$(Q)mkdir -p $(@D)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) -c $< -o $@
 
@@ -112,11 +115,12 @@ pnm-tc: $(APP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(STATIC_LIBS) -lpthread -o $@
 
-$(OUTPUT)/san/%.o: loader/%.c | $(OUTPUT)/san
+$(OUTPUT)/san/%.o: %.c
+	$(Q)mkdir -p $(@D)
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
 
-$(OUTPUT)/tests/%: tests/unit/%.c $(patsubst loader/%.c,$(OUTPUT)/san/%.o,$(UNIT_MODS)) | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/unit/%.c $(patsubst %.c,$(OUTPUT)/san/%.o,$(UNIT_MODS)) | $(OUTPUT)/tests
 	$(call msg,TEST-CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $^ $(PKG_LIBS) -lcmocka -o $@
 
@@ -133,8 +137,8 @@ deps:
 
 $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz.c $(FUZZ_MODS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(CLANG) -g -O1 -std=gnu11 -Wall -Wextra -Werror -Imaps -Iloader -DFUZZ_$* \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $^ -o $@
+	$(Q)$(CLANG) -g -O1 -std=gnu11 -Wall -Wextra -Werror -Imaps -DFUZZ_$* \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(USER_INC) $^ -o $@
 
 $(OUTPUT)/bench/%.bpf.o: tests/bench/%.bpf.c
 	$(Q)mkdir -p $(@D)
@@ -181,8 +185,8 @@ demo: deps
 
 install: pnm-tc
 	install -D -m 0755 pnm-tc $(DESTDIR)$(PREFIX)/sbin/pnm-tc
-	install -D -m 0644 loader/pnm-tc.8 $(DESTDIR)$(PREFIX)/share/man/man8/pnm-tc.8
-	install -D -m 0644 loader/pnm-tc.bash-completion \
+	install -D -m 0644 cli/pnm-tc.8 $(DESTDIR)$(PREFIX)/share/man/man8/pnm-tc.8
+	install -D -m 0644 cli/pnm-tc.bash-completion \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/pnm-tc
 
 uninstall:
@@ -200,10 +204,10 @@ lint: $(SKELS)
 	$(call msg,LINT,C and shell)
 	$(Q)clang-format --dry-run -Werror $(C_SRCS)
 	$(Q)cppcheck -q --enable=warning,portability,performance --std=c11 --error-exitcode=1 \
-		--include=ci/cppcheck.h -Imaps -Iloader -Iiface --suppress=missingIncludeSystem \
+		--include=ci/cppcheck.h -Imaps $(USER_INC) --suppress=missingIncludeSystem \
 		--suppress=missingInclude $(APP_SRCS)
-	$(Q)out=$$(clang-tidy -quiet $(APP_SRCS) -- -std=gnu11 -isystem $(OUTPUT) -Imaps -Iloader \
-		-Iiface -DPNM_VERSION='"lint"' $(PKG_CFLAGS) 2>&1); \
+	$(Q)out=$$(clang-tidy -quiet $(APP_SRCS) -- -std=gnu11 -isystem $(OUTPUT) -Imaps $(USER_INC) \
+		-DPNM_VERSION='"lint"' $(PKG_CFLAGS) 2>&1); \
 		if printf '%s\n' "$$out" | grep ': error:' | grep -qv '^$(OUTPUT)/'; then \
 			printf '%s\n' "$$out" | grep -v 'warnings generated' >&2; exit 1; fi
 	$(Q)shellcheck -x $(SH_SRCS)
@@ -211,4 +215,4 @@ lint: $(SKELS)
 clean:
 	rm -rf $(OUTPUT) pnm-tc
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/*/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/*/*.d $(OUTPUT)/*/*/*.d)

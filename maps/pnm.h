@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * Definitions shared by the kernel programs (bpf/) and the user side
- * (loader/): map names, limits, and the plain key/value structs stored in
- * the maps. Only fixed-width types, no vmlinux.h types, so both sides agree
- * on the layout.
+ * (cli/, report/, loader/): map names, limits, and the plain key/value
+ * structs stored in the maps. Only fixed-width types, no vmlinux.h
+ * types, so both sides agree on the layout.
  */
 #ifndef PNM_MAPS_H
 #define PNM_MAPS_H
