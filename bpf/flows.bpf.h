@@ -2,41 +2,24 @@
 /*
  * The flow cache (pnm_flows, a block per CPU, direct-mapped: ingress by
  * tuple, egress by socket cookie).
+ * See docs/design.md, section "The flow cache", for why and how.
  *
- * Most of what TC ingress costs is finding the receiving socket
- * (bpf_sk_lookup_* takes and drops a reference on it) and touching its
- * storage, a cache line the receiving process's CPU also writes. A
- * connected socket's tuple always leads to the same socket, so after one
- * lookup its packets on this CPU add to the flow's entry instead: a tuple
- * compare and two adds on a line no other CPU writes. Egress has the
- * socket, but its storage is as far: its entry is found by the socket's
- * cookie (any socket, connected or not).
- *
- * What an entry holds (pending) is its owner's, on its socket and interface,
- * for good: show adds it in, and when the entry is taken for another flow it
- * moves to pnm_procstat and pnm_conn, inside a fold's brackets. An entry
- * stops taking packets (live = 0) when its socket changes hands, closes or
- * connects elsewhere (flow_forget). The socket's storage says where its
- * entries are (flow, cookie, the CPUs that made them); both sides use
- * locked instructions in opposite order (the owner side bumps epoch, then
- * reads those; the packet side writes them, sets live, then reads epoch),
- * so an entry made during such a change is ended by one side or the other.
- *
- * An unconnected UDP socket receives from anyone: its entries are keyed by
- * each sender's tuple, as many as it has senders, and the socket cannot
- * list them. They carry the generation pnm_flowgen had when taken, and one
- * bump of it ends them all: when such a socket changes hands, closes or
- * connects, and when another socket may start taking its packets (a bind
- * or connect of a socket that can share a port: SO_REUSEADDR, or bound to
- * a device). Sockets of a SO_REUSEPORT group get none (which member a
- * sender's packets reach changes with the group), nor do sockets that have
- * received fewer than PNM_UNCONN_MIN packets (a DNS lookup's socket would
- * only churn entries and bump the generation when it closes), nor do
- * sockets that changed hands, closed or connected PNM_UNCONN_MAX_CHANGES
- * times (one socket read by a server's worker processes in turn would bump
- * it at each turn). The generation an entry carries is the one read
- * before its socket was looked up: a bump between the lookup and the entry
- * leaves the entry stale from the start.
+ * Invariants this code keeps:
+ * - What an entry took (pending) stays its owner's, on its socket and
+ *   interface: show adds it in, and an entry taken for another flow moves
+ *   it to pnm_procstat and pnm_conn inside a fold's brackets.
+ * - A socket that changes hands, closes or connects elsewhere ends its
+ *   entries (flow_forget: live = 0). The owner side bumps ps->epoch, then
+ *   reads flow, cookie and cpus; the packet side writes those, sets live,
+ *   then reads epoch; both with locked instructions, so an entry made
+ *   meanwhile is ended by one side or the other.
+ * - Unconnected UDP entries carry the pnm_flowgen generation read before
+ *   the socket lookup, and one bump ends them all: when such a socket
+ *   changes hands, closes or connects, and when a socket that can share a
+ *   port binds or connects.
+ * - No unconnected entries for a SO_REUSEPORT group's sockets, before
+ *   PNM_UNCONN_MIN packets received, or after PNM_UNCONN_MAX_CHANGES
+ *   changes of hands, closes or connects.
  */
 #ifndef PNM_FLOWS_BPF_H
 #define PNM_FLOWS_BPF_H
