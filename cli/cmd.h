@@ -20,10 +20,5 @@ int cmd_events(int argc, char **argv);
 /* Shared by the commands: print "unknown option" style usage errors and
  * return PNM_EXIT_USAGE. */
 int pnm_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The usage error for getopt's '?': with_value lists the short options
- * that take a value. */
-int pnm_bad_option(const char *cmd, const char *with_value, char **argv);
-/* The help text of one command (NULL: the overview). */
-void pnm_print_help(FILE *out, const char *cmd);
 
 #endif

@@ -25,6 +25,7 @@
 #include "cmd.h"
 #include "format.h"
 #include "log.h"
+#include "options.h"
 #include "parse.h"
 #include "proc.h"
 #include "show.h"
@@ -391,19 +392,83 @@ static int set_producers(const struct pnm_maps *m, const struct ev_state *st, bo
 	return bpf_map_update_elem(m->evcfg, &zero, &cfg, BPF_ANY) ? -errno : 0;
 }
 
-enum { OPT_CHILDREN = 0x100 };
+enum { OPT_CHILDREN = PNM_OPT_LONG_ONLY };
 
-static const struct option ev_opts[] = {
-	{ "pid", required_argument, NULL, 'p' },
-	{ "name", required_argument, NULL, 'n' },
-	{ "interface", required_argument, NULL, 'i' },
-	{ "children", no_argument, NULL, OPT_CHILDREN },
-	{ "json", no_argument, NULL, 'j' },
-	{ "time", required_argument, NULL, 't' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ NULL, 0, NULL, 0 },
+static const struct pnm_opt ev_opts[] = {
+	{ "pid", 'p', PNM_ARG_REQUIRED, "PID[,PID...]",
+	  "only these processes (filtered in the kernel)" },
+	{ "children", OPT_CHILDREN, PNM_ARG_NONE, NULL, "and the processes they fork from now on" },
+	{ "name", 'n', PNM_ARG_REQUIRED, "NAME",
+	  "only processes with this name, or matching this glob" },
+	{ "interface", 'i', PNM_ARG_REQUIRED, "IFACE",
+	  "only send/receive events whose socket routes through this attached interface "
+	  "(TCP and connected UDP sockets cache their route)" },
+	{ "json", 'j', PNM_ARG_NONE, NULL, "one JSON object per event, and for the summary" },
+	{ "time", 't', PNM_ARG_REQUIRED, "DURATION", "stop after DURATION (30s, 5m, 1h)" },
+	{ NULL, 0, PNM_ARG_NONE, NULL, NULL },
 };
+
+const struct pnm_cmd pnm_cmd_events = {
+	"events",
+	cmd_events,
+	"events [-p PID[,PID...] [--children]] [-n NAME] [-i IFACE] [--json]\n"
+	"              [-t DURATION]",
+	"Stream socket-level events, one line each: TIME DIR PID COMM BYTES\n"
+	"LOCAL -> REMOTE, where DIR is SEND or RECV and BYTES what one send or\n"
+	"receive call moved; and process events: EXEC (PID, PPID, name) and EXIT\n"
+	"(PID, exit code or signal). Needs an attached state. Events come through\n"
+	"a BPF ring buffer; if the reader falls behind, the number lost is\n"
+	"reported. Ctrl-C, SIGTERM or the end of -t print a summary: totals, and\n"
+	"bytes sent and received per connection. One events reader at a time.\n",
+	ev_opts,
+	NULL,
+};
+
+/* The processes of -p run, and the interface of -i is attached: then its
+ * (ifindex, namespace) goes to st. */
+static int check_filters(const struct pnm_maps *m, struct ev_state *st, const char *ifname,
+			 struct pnm_snapshot *snap)
+{
+	struct pnm_show a = { 0 };
+
+	for (size_t i = 0; st->pids && i < st->pids->n; i++) {
+		if (!pnm_proc_exists(st->pids->pid[i])) {
+			pr_warn("no such process: %u", st->pids->pid[i]);
+			return -ESRCH;
+		}
+	}
+	if (ifname) {
+		const struct pnm_iface *ifc;
+
+		a.ifname = ifname;
+		if (pnm_show_read(&a, m, snap, true))
+			return -ENODEV;
+		ifc = a.view.iface;
+		st->have_iface = true;
+		st->ifindex = ifc->ifindex;
+		st->netns = (uint32_t)ifc->netns_ino;
+	}
+	return 0;
+}
+
+/* Read the ring until a signal, or the end of -t (end, CLOCK_MONOTONIC
+ * seconds; 0 for none). */
+static void stream(struct ring_buffer *rb, double end)
+{
+	while (!stop_signal) {
+		int n = ring_buffer__poll(rb, 100);
+		struct timespec now;
+
+		if (n < 0 && n != -EINTR) {
+			pr_warn("reading events failed: %s", strerror(-n));
+			break;
+		}
+		fflush(stdout);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (end && (double)now.tv_sec + (double)now.tv_nsec / 1e9 >= end)
+			break;
+	}
+}
 
 int cmd_events(int argc, char **argv)
 {
@@ -411,7 +476,7 @@ int cmd_events(int argc, char **argv)
 	static struct pnm_pid_list pids;
 	struct ev_state st = { 0 };
 	struct ring_buffer *rb = NULL;
-	struct pnm_show a = { 0 };
+	struct pnm_getopt g;
 	struct pnm_snapshot snap = { 0 };
 	struct timespec rt, bt;
 	const char *ifname = NULL;
@@ -422,9 +487,8 @@ int cmd_events(int argc, char **argv)
 	char err[160];
 	int c, lock, ret = PNM_EXIT_FAIL;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:n:i:jt:hv", ev_opts, NULL)) != -1) {
+	pnm_opt_start(&g, &pnm_cmd_events, argc, argv);
+	while ((c = pnm_opt_next(&g)) != PNM_OPT_END) {
 		switch (c) {
 		case 'p':
 			if (pnm_parse_pids(optarg, &pids, err, sizeof(err)))
@@ -452,14 +516,8 @@ int cmd_events(int argc, char **argv)
 					       sizeof(err)))
 				return pnm_usage_error("events", "-t: %s", err);
 			break;
-		case 'h':
-			pnm_print_help(stdout, "events");
-			return PNM_EXIT_OK;
-		case 'v':
-			pnm_verbosity++;
-			break;
-		default:
-			return pnm_bad_option("events", "pnit", argv);
+		default: /* PNM_OPT_STOP */
+			return g.rc;
 		}
 	}
 	if (optind < argc)
@@ -468,32 +526,10 @@ int cmd_events(int argc, char **argv)
 		return pnm_usage_error("events", "--children needs -p PID");
 	if (pnm_check_privileges("events", false))
 		return PNM_EXIT_FAIL;
-	c = pnm_maps_open(&m);
-	if (c == -ENOENT) {
-		pr_warn("nothing is attached; start with 'pnm-tc attach IFACE'");
+	if (pnm_explain_open_error(pnm_maps_open(&m)))
 		return PNM_EXIT_FAIL;
-	} else if (c) {
-		pr_warn("cannot open the maps pinned under %s: %s", PNM_PIN_DIR,
-			c == -EPROTO ? "another pnm-tc version" : strerror(-c));
-		return PNM_EXIT_FAIL;
-	}
-	for (size_t i = 0; st.pids && i < st.pids->n; i++) {
-		if (!pnm_proc_exists(st.pids->pid[i])) {
-			pr_warn("no such process: %u", st.pids->pid[i]);
-			goto out_maps;
-		}
-	}
-	if (ifname) {
-		const struct pnm_iface *ifc;
-
-		a.ifname = ifname;
-		if (pnm_show_read(&a, &m, &snap, true))
-			goto out_maps;
-		ifc = a.view.iface;
-		st.have_iface = true;
-		st.ifindex = ifc->ifindex;
-		st.netns = (uint32_t)ifc->netns_ino;
-	}
+	if (check_filters(&m, &st, ifname, &snap))
+		goto out_maps;
 	lock = events_lock();
 	if (lock < 0)
 		goto out_maps;
@@ -523,19 +559,7 @@ int cmd_events(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		end = (double)now.tv_sec + (double)now.tv_nsec / 1e9 + (double)duration_ms / 1000;
 	}
-	while (!stop_signal) {
-		int n = ring_buffer__poll(rb, 100);
-		struct timespec now;
-
-		if (n < 0 && n != -EINTR) {
-			pr_warn("reading events failed: %s", strerror(-n));
-			break;
-		}
-		fflush(stdout);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (end && (double)now.tv_sec + (double)now.tv_nsec / 1e9 >= end)
-			break;
-	}
+	stream(rb, end);
 	set_producers(&m, &st, false, false);
 	ring_buffer__consume(rb);
 	summary(&st, lost_total(&m) - lost0);

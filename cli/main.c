@@ -14,164 +14,59 @@
 #include "iface.h"
 #include "log.h"
 #include "netns.h"
+#include "options.h"
 #include "pnm.h"
 
 #ifndef PNM_VERSION
 #define PNM_VERSION "unknown"
 #endif
 
-struct cmd {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *usage;
-	const char *help;
-};
-
-int pnm_bad_option(const char *cmd, const char *with_value, char **argv)
-{
-	/* optopt names a short option (also a long one's letter when its value
-	 * is missing); 0 means an unknown long option, whole in argv. */
-	if (optopt && strchr(with_value, optopt))
-		return pnm_usage_error(cmd, "option -%c needs a value", optopt);
-	if (optopt)
-		return pnm_usage_error(cmd, "unknown option '-%c'", optopt);
-	return pnm_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-}
-
 static int cmd_help(int argc, char **argv);
 
-static const struct cmd cmds[] = {
-	{ "attach", cmd_attach,
-	  "attach [--netns NETNS] [--xdp] [--tc-hook tcx|clsact] [--layer l1|l2|l3]\n"
-	  "              [--max-processes N] [--max-sockets N] [--group GROUP] [-v] IFACE...",
-	  "Count every packet on each interface (TC ingress and egress) and\n"
-	  "attribute it to the process that owns its socket. Loads the programs once,\n"
-	  "attaches the socket hooks to the cgroup v2 root and pins everything under\n" PNM_PIN_DIR
-	  ", so the counters outlive the command. Attaching twice\n"
-	  "equals attaching once; if one interface fails, none is attached.\n"
-	  "  --netns NETNS         the interfaces are in this network namespace: a name\n"
-	  "                        under /run/netns (ip netns) or a path such as\n"
-	  "                        /proc/PID/ns/net; shown as NETNS/IFACE afterwards\n"
-	  "  --xdp                 count ingress at XDP, before GRO, through libxdp's\n"
-	  "                        dispatcher (other XDP programs keep running after\n"
-	  "                        pnm-tc's); egress stays on TC. Ethernet only\n"
-	  "  --tc-hook tcx|clsact  where the TC programs go. tcx (Linux 6.6+, the\n"
-	  "                        default there): first in the device's program\n"
-	  "                        list, ahead of any clsact filter, and without the\n"
-	  "                        classifier layer's cost. clsact (the default on\n"
-	  "                        older kernels): filters just before the existing\n"
-	  "                        ones, in a clsact qdisc added if there is none\n"
-	  "  -l, --layer l1|l2|l3  what a byte count includes (per interface):\n"
-	  "        l2  Ethernet frames: header + payload, no FCS (the default)\n"
-	  "        l1  + preamble, SFD, FCS and inter-frame gap (24 B per frame, short\n"
-	  "            frames padded to 60 B): link utilisation; Ethernet only\n"
-	  "        l3  IP packets\n"
-	  "  --max-processes N     (process, interface) counter slots and process\n"
-	  "                        records (default 16384); beyond them, traffic counts\n"
-	  "                        as unattributed overflow, reported by show and status\n"
-	  "  --max-sockets N       closing TCP connections remembered for their last\n"
-	  "                        packets, closed connections' counters kept (default\n"
-	  "                        65536); open sockets keep their owner and counters\n"
-	  "                        themselves, without a limit\n"
-	  "  --group GROUP         let GROUP read the pins (directory 0750, files 0640;\n"
-	  "                        reading still needs CAP_BPF); by default they are\n"
-	  "                        root's alone (0700/0600)\n"
-	  "  Sizes and --group are set by the first attach and kept until the last\n"
-	  "  detach.\n" },
-	{ "detach", cmd_detach, "detach [--netns NETNS] [-v] [IFACE...]",
-	  "Remove pnm-tc's TC programs (and XDP program) from the named interfaces, or\n"
-	  "from all. When the last interface goes, the programs, socket hooks and pins\n"
-	  "go too. A clsact qdisc is removed only if pnm-tc created it and nothing\n"
-	  "else uses it; other tools' qdiscs, filters and XDP programs are never\n"
-	  "touched. An interface of another namespace is NETNS/IFACE, or IFACE with\n"
-	  "--netns NETNS.\n" },
-	{ "show", cmd_show,
-	  "show [-p PID[,PID...] [--children]] [-n NAME] [-i IFACE] [--sort KEY]\n"
-	  "            [--top N] [-a] [-d] [--by remote|proto] [--json]\n"
-	  "            [-c|--watch [INTERVAL]] [-t DURATION]",
-	  "Print bytes and packets in (received) and out (sent) per process and\n"
-	  "interface, plus each interface's unattributed traffic and total. Without\n"
-	  "-p, every process with counters, the busiest first.\n"
-	  "  -p, --pid PID[,PID...]   only these processes (exited ones are kept)\n"
-	  "      --children           and every descendant of them, also those forked\n"
-	  "                           after attach (needs -p)\n"
-	  "  -n, --name NAME          only processes with this name, or matching this\n"
-	  "                           glob ('nginx*'); with -p, both must match\n"
-	  "  -i, --interface IFACE    every figure restricted to this interface\n"
-	  "                           (NETNS/IFACE for one in another namespace)\n"
-	  "      --sort KEY           total (default), in, out, pid or name; while\n"
-	  "                           sampling, in/out/total order by the current rate\n"
-	  "      --top N              only the first N processes\n"
-	  "  -a, --aggregate          add a TOTAL over the processes shown\n"
-	  "  -d, --details            each process's connections: protocol, local and\n"
-	  "                           remote address:port, TCP state, bytes and packets\n"
-	  "      --by remote|proto    totals of the shown processes' connections per\n"
-	  "                           remote address, or per protocol\n"
-	  "  -j, --json               JSON (see README) instead of a table\n"
-	  "  -c, --watch [INTERVAL]   sample every INTERVAL (default 2s): current and\n"
-	  "                           peak rates; a live view on a terminal (q quits,\n"
-	  "                           s changes the sort), else one snapshot (one JSON\n"
-	  "                           line with --json) per interval\n"
-	  "  -t, --time DURATION      sample for DURATION (30s, 5m, 1h), then stop\n"
-	  "  Sampling ends with a summary of the period (also on Ctrl-C or SIGTERM).\n"
-	  "  Rates are bit/s in SI units (Kbps, Mbps); byte totals use IEC (KiB, MiB).\n"
-	  "  NO_COLOR turns colour off; it is only used on a terminal.\n" },
-	{ "events", cmd_events,
-	  "events [-p PID[,PID...] [--children]] [-n NAME] [-i IFACE] [--json]\n"
-	  "              [-t DURATION]",
-	  "Stream socket-level events, one line each: TIME DIR PID COMM BYTES\n"
-	  "LOCAL -> REMOTE, where DIR is SEND or RECV and BYTES what one send or\n"
-	  "receive call moved; and process events: EXEC (PID, PPID, name) and EXIT\n"
-	  "(PID, exit code or signal). Needs an attached state. Events come through\n"
-	  "a BPF ring buffer; if the reader falls behind, the number lost is\n"
-	  "reported. Ctrl-C, SIGTERM or the end of -t print a summary: totals, and\n"
-	  "bytes sent and received per connection. One events reader at a time.\n"
-	  "  -p, --pid PID[,PID...]   only these processes (filtered in the kernel)\n"
-	  "      --children           and the processes they fork from now on\n"
-	  "  -n, --name NAME          only processes with this name, or matching this\n"
-	  "                           glob\n"
-	  "  -i, --interface IFACE    only send/receive events whose socket routes\n"
-	  "                           through this attached interface (TCP and\n"
-	  "                           connected UDP sockets cache their route)\n"
-	  "  -j, --json               one JSON object per event, and for the summary\n"
-	  "  -t, --time DURATION      stop after DURATION (30s, 5m, 1h)\n" },
-	{ "status", cmd_status, "status [-j] [-v]",
-	  "Show what is attached where, whether the filters are still in place,\n"
-	  "which attribution hooks this kernel runs (and why not the others:\n"
-	  "refused by its verifier, absent from it, or turned off), which socket\n"
-	  "reader and seeder it uses, and how full the maps are.\n"
-	  "  -j, --json               the same as one JSON object\n" },
-	{ "help", cmd_help, "help [COMMAND]", "Show help for pnm-tc or one command.\n" },
+static const struct pnm_cmd help_cmd = {
+	"help", cmd_help, "help [COMMAND]", "Show help for pnm-tc or one command.\n", NULL, NULL,
+};
+
+static const struct pnm_cmd *const cmds[] = {
+	&pnm_cmd_attach, &pnm_cmd_detach, &pnm_cmd_show,
+	&pnm_cmd_events, &pnm_cmd_status, &help_cmd,
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
-static const struct cmd *find_cmd(const char *name)
+static const struct pnm_cmd *find_cmd(const char *name)
 {
 	for (size_t i = 0; i < NCMDS; i++)
-		if (!strcmp(cmds[i].name, name))
-			return &cmds[i];
+		if (!strcmp(cmds[i]->name, name))
+			return cmds[i];
 	return NULL;
 }
 
-void pnm_print_help(FILE *out, const char *name)
+static const struct pnm_opt main_opts[] = {
+	{ "verbose", 'v', PNM_ARG_NONE, NULL,
+	  "more messages (-vv adds libbpf's, -vvv its debug log)" },
+	{ "version", 'V', PNM_ARG_NONE, NULL, "print the version" },
+	{ "help", 'h', PNM_ARG_NONE, NULL, "this help; 'pnm-tc help COMMAND' for one command" },
+	{ NULL, 0, PNM_ARG_NONE, NULL, NULL },
+};
+
+/* The overview (name NULL), or one command's help. */
+static void print_help(FILE *out, const char *name)
 {
-	const struct cmd *c = name ? find_cmd(name) : NULL;
+	const struct pnm_cmd *c = name ? find_cmd(name) : NULL;
 
 	if (c) {
-		fprintf(out, "Usage: pnm-tc %s\n\n%s", c->usage, c->help);
+		pnm_cmd_help(out, c);
 		return;
 	}
 	fprintf(out, "Usage: pnm-tc [-v|-vv] [--version] COMMAND [ARGS]\n\n"
 		     "Which process put how many bytes on which interface: exact wire bytes\n"
 		     "per process and interface, counted in the kernel.\n\nCommands:\n");
 	for (size_t i = 0; i < NCMDS; i++)
-		fprintf(out, "  %s\n", cmds[i].usage);
-	fprintf(out, "\nOptions:\n"
-		     "  -v, --verbose   more messages (-vv adds libbpf's, -vvv its debug log)\n"
-		     "  -V, --version   print the version\n"
-		     "  -h, --help      this help; 'pnm-tc help COMMAND' for one command\n\n"
-		     "Exit status: 0 success, 1 failure, 2 usage error.\n"
+		fprintf(out, "  %s\n", cmds[i]->usage);
+	fputs("\nOptions:\n", out);
+	pnm_opts_help(out, main_opts);
+	fprintf(out, "\nExit status: 0 success, 1 failure, 2 usage error.\n"
 		     "Example: pnm-tc attach eth0 && pnm-tc show -i eth0 && pnm-tc detach\n");
 }
 
@@ -195,11 +90,10 @@ static int cmd_help(int argc, char **argv)
 		return pnm_usage_error("help", "expects at most one command");
 	if (argc == 2 && !find_cmd(argv[1]))
 		return pnm_usage_error(NULL, "unknown command '%s'", argv[1]);
-	pnm_print_help(stdout, argc == 2 ? argv[1] : NULL);
+	print_help(stdout, argc == 2 ? argv[1] : NULL);
 	return PNM_EXIT_OK;
 }
-
-static const struct option main_opts[] = {
+static const struct option main_longs[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -261,14 +155,15 @@ static char out_buf[1 << 16];
 
 int main(int argc, char **argv)
 {
-	const struct cmd *c;
+	const struct pnm_cmd *c;
 	int opt;
 
 	heap_setup();
 	if (!isatty(STDOUT_FILENO))
 		setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+vVh", main_opts, NULL)) != -1) {
+	/* '+': options before the command only; the command's own come after. */
+	while ((opt = getopt_long(argc, argv, "+vVh", main_longs, NULL)) != -1) {
 		switch (opt) {
 		case 'v':
 			pnm_verbosity++;
@@ -277,14 +172,16 @@ int main(int argc, char **argv)
 			printf("pnm-tc %s\n", PNM_VERSION);
 			return PNM_EXIT_OK;
 		case 'h':
-			pnm_print_help(stdout, NULL);
+			print_help(stdout, NULL);
 			return PNM_EXIT_OK;
 		default:
-			return pnm_bad_option(NULL, "", argv);
+			if (optopt)
+				return pnm_usage_error(NULL, "unknown option '-%c'", optopt);
+			return pnm_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
-		pnm_print_help(stderr, NULL);
+		print_help(stderr, NULL);
 		return PNM_EXIT_USAGE;
 	}
 	c = find_cmd(argv[optind]);

@@ -15,6 +15,7 @@
 #include "iface.h"
 #include "log.h"
 #include "netns.h"
+#include "options.h"
 #include "proc.h"
 #include "report.h"
 #include "show.h"
@@ -25,7 +26,9 @@ int pnm_explain_open_error(int rc)
 	if (rc == -ENOENT)
 		pr_warn("nothing is attached; start with 'pnm-tc attach IFACE'");
 	else if (rc == -EPROTO)
-		pr_warn("the state pinned under %s is from another pnm-tc version", PNM_PIN_DIR);
+		pr_warn("the state pinned under %s is from another pnm-tc version; detach with "
+			"that version first",
+			PNM_PIN_DIR);
 	else if (rc)
 		pr_warn("cannot open the maps pinned under %s: %s", PNM_PIN_DIR, strerror(-rc));
 	return rc;
@@ -99,28 +102,56 @@ static struct pnm_iface *find_iface(struct pnm_snapshot *s, const char *name)
 }
 
 enum {
-	OPT_TOP = 0x100,
+	OPT_TOP = PNM_OPT_LONG_ONLY,
 	OPT_SORT,
 	OPT_CHILDREN,
 	OPT_BY,
 };
 
-static const struct option show_opts[] = {
-	{ "pid", required_argument, NULL, 'p' },
-	{ "name", required_argument, NULL, 'n' },
-	{ "interface", required_argument, NULL, 'i' },
-	{ "json", no_argument, NULL, 'j' },
-	{ "top", required_argument, NULL, OPT_TOP },
-	{ "sort", required_argument, NULL, OPT_SORT },
-	{ "aggregate", no_argument, NULL, 'a' },
-	{ "children", no_argument, NULL, OPT_CHILDREN },
-	{ "details", no_argument, NULL, 'd' },
-	{ "by", required_argument, NULL, OPT_BY },
-	{ "watch", optional_argument, NULL, 'c' },
-	{ "time", required_argument, NULL, 't' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ NULL, 0, NULL, 0 },
+static const struct pnm_opt show_opts[] = {
+	{ "pid", 'p', PNM_ARG_REQUIRED, "PID[,PID...]",
+	  "only these processes (exited ones are kept)" },
+	{ "children", OPT_CHILDREN, PNM_ARG_NONE, NULL,
+	  "and every descendant of them, also those forked after attach (needs -p)" },
+	{ "name", 'n', PNM_ARG_REQUIRED, "NAME",
+	  "only processes with this name, or matching this glob ('nginx*'); with -p, both "
+	  "must match" },
+	{ "interface", 'i', PNM_ARG_REQUIRED, "IFACE",
+	  "every figure restricted to this interface (NETNS/IFACE for one in another "
+	  "namespace)" },
+	{ "sort", OPT_SORT, PNM_ARG_REQUIRED, "KEY",
+	  "total (default), in, out, pid or name; while sampling, in/out/total order by the "
+	  "current rate" },
+	{ "top", OPT_TOP, PNM_ARG_REQUIRED, "N", "only the first N processes" },
+	{ "aggregate", 'a', PNM_ARG_NONE, NULL, "add a TOTAL over the processes shown" },
+	{ "details", 'd', PNM_ARG_NONE, NULL,
+	  "each process's connections: protocol, local and remote address:port, TCP state, "
+	  "bytes and packets" },
+	{ "by", OPT_BY, PNM_ARG_REQUIRED, "remote|proto",
+	  "totals of the shown processes' connections per remote address, or per protocol" },
+	{ "json", 'j', PNM_ARG_NONE, NULL, "JSON (see pnm-tc(8)) instead of a table" },
+	{ "watch", 'c', PNM_ARG_OPTIONAL, "INTERVAL",
+	  "sample every INTERVAL (default 2s): current and peak rates; a live view on a "
+	  "terminal (q quits, s changes the sort), else one snapshot (one JSON line with "
+	  "--json) per interval" },
+	{ "time", 't', PNM_ARG_REQUIRED, "DURATION",
+	  "sample for DURATION (30s, 5m, 1h), then stop" },
+	{ NULL, 0, PNM_ARG_NONE, NULL, NULL },
+};
+
+const struct pnm_cmd pnm_cmd_show = {
+	"show",
+	cmd_show,
+	"show [-p PID[,PID...] [--children]] [-n NAME] [-i IFACE] [--sort KEY]\n"
+	"            [--top N] [-a] [-d] [--by remote|proto] [--json]\n"
+	"            [-c|--watch [INTERVAL]] [-t DURATION]",
+	"Print bytes and packets in (received) and out (sent) per process and\n"
+	"interface, plus each interface's unattributed traffic and total. Without\n"
+	"-p, every process with counters, the busiest first.\n",
+	show_opts,
+	"Sampling ends with a summary of the period (also on Ctrl-C or SIGTERM).\n"
+	"Rates are bit/s in SI units (Kbps, Mbps); byte totals use IEC (KiB, MiB).\n"
+	"NO_COLOR turns colour off; it is only used on a terminal.\n",
 };
 
 /* Sampling bounds: an interval of 100 ms to 1 h, a duration up to 30 days. */
@@ -131,15 +162,18 @@ static const struct option show_opts[] = {
 static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done)
 {
 	static struct pnm_pid_list pids;
+	struct pnm_getopt g;
 	uint32_t top;
 	char err[160];
 	int c;
 
 	*done = false;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:n:i:jadc::t:hv", show_opts, NULL)) != -1) {
+	pnm_opt_start(&g, &pnm_cmd_show, argc, argv);
+	while ((c = pnm_opt_next(&g)) != PNM_OPT_END) {
 		switch (c) {
+		case PNM_OPT_STOP:
+			*done = true;
+			return g.rc;
 		case 'p':
 			if (pnm_parse_pids(optarg, &pids, err, sizeof(err)))
 				return pnm_usage_error("show", "%s", err);
@@ -177,8 +211,8 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 			a->view.details = true;
 			break;
 		case OPT_BY:
-			if (!optarg)
-				return pnm_usage_error("show", "option --by needs a value");
+			if (!optarg) /* required: for the analyzer */
+				return PNM_EXIT_USAGE;
 			if (!strcmp(optarg, "remote"))
 				a->view.by = PNM_BY_REMOTE;
 			else if (!strcmp(optarg, "proto"))
@@ -202,20 +236,8 @@ static int parse_show_opts(int argc, char **argv, struct pnm_show *a, bool *done
 					       &a->duration_ms, err, sizeof(err)))
 				return pnm_usage_error("show", "-t: %s", err);
 			break;
-		case 'h':
-			pnm_print_help(stdout, "show");
-			*done = true;
-			return PNM_EXIT_OK;
-		case 'v':
-			pnm_verbosity++;
-			break;
 		default:
-			if (optopt == OPT_TOP || optopt == OPT_SORT || optopt == OPT_BY)
-				return pnm_usage_error("show", "option --%s needs a value",
-						       optopt == OPT_TOP    ? "top"
-						       : optopt == OPT_SORT ? "sort"
-									    : "by");
-			return pnm_bad_option("show", "pnit", argv);
+			return PNM_EXIT_USAGE;
 		}
 	}
 	if (optind < argc)

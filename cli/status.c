@@ -15,14 +15,25 @@
 #include "iface.h"
 #include "log.h"
 #include "netns.h"
+#include "options.h"
 #include "show.h"
 #include "state.h"
 
-static const struct option status_opts[] = {
-	{ "json", no_argument, NULL, 'j' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ NULL, 0, NULL, 0 },
+static const struct pnm_opt status_opts[] = {
+	{ "json", 'j', PNM_ARG_NONE, NULL, "the same as one JSON object" },
+	{ NULL, 0, PNM_ARG_NONE, NULL, NULL },
+};
+
+const struct pnm_cmd pnm_cmd_status = {
+	"status",
+	cmd_status,
+	"status [-j] [-v]",
+	"Show what is attached where, whether the filters are still in place,\n"
+	"which attribution hooks this kernel runs (and why not the others:\n"
+	"refused by its verifier, absent from it, or turned off), which socket\n"
+	"reader and seeder it uses, and how full the maps are.\n",
+	status_opts,
+	NULL,
 };
 
 /* pnm_hookstate, as the first attach wrote it. */
@@ -320,32 +331,98 @@ static bool print_hooks(const struct pnm_if_cfg *cfg)
 	return missing;
 }
 
+/* The table's interfaces: where the programs are, the layer, the totals. */
+static void print_ifaces(const struct pnm_maps *m, const struct pnm_snapshot *snap)
+{
+	bool missing = false;
+
+	printf("pnm-tc: attached; state pinned under %s\n", PNM_PIN_DIR);
+	printf("interfaces:\n");
+	for (size_t i = 0; i < snap->nifaces; i++) {
+		const struct pnm_iface *ifc = &snap->ifaces[i];
+		struct pnm_if_cfg cfg;
+		char in[16], out[16];
+
+		if (bpf_map_lookup_elem(m->ifcfg, &ifc->slot, &cfg))
+			continue;
+		printf("  %-15s ifindex %-5u ", ifc->label, ifc->ifindex);
+		if (!ifc->present) {
+			printf("GONE (the interface was deleted; 'pnm-tc detach %s' clears it)\n",
+			       ifc->label);
+			continue;
+		}
+		missing = print_hooks(&cfg) || missing;
+		printf("  %-15s counting at %s: in %s, out %s\n", "", pnm_layer_name(ifc->layer),
+		       pnm_fmt_bytes(ifc->total.bytes_in, in, sizeof(in)),
+		       pnm_fmt_bytes(ifc->total.bytes_out, out, sizeof(out)));
+		if (ifc->overflow.bytes_in || ifc->overflow.bytes_out)
+			printf("  %-15s OVERFLOW: %s in, %s out found no process slot (map full)\n",
+			       "", pnm_fmt_bytes(ifc->overflow.bytes_in, in, sizeof(in)),
+			       pnm_fmt_bytes(ifc->overflow.bytes_out, out, sizeof(out)));
+	}
+	if (missing)
+		printf("  (a MISSING filter was removed by someone else: 'pnm-tc attach IFACE' "
+		       "restores it)\n");
+}
+
+/* The table's maps: how full, their memory, the readers, the flow cache. */
+static void print_maps(const struct pnm_maps *m)
+{
+	struct pnm_sock_rec *socks;
+	unsigned long long mem;
+	size_t nsocks = 0;
+	char membuf[16];
+
+	printf("maps:\n");
+	mem = map_fill(m, m->procstat, PNM_MAP_PROCSTAT);
+	mem += map_fill(m, m->procinfo, PNM_MAP_PROCINFO);
+	mem += map_fill(m, m->ifcfg, PNM_MAP_IFCFG);
+	mem += map_fill(m, m->skcookie, PNM_MAP_SKCOOKIE);
+	mem += map_fill(m, m->conn, PNM_MAP_CONN);
+	mem += map_fill(m, m->parent, PNM_MAP_PARENT);
+	mem += map_fill(m, m->synpend, PNM_MAP_SYNPEND);
+	mem += map_memory(m->ifstat) + map_memory(m->meta) + map_memory(m->folds);
+	mem += map_memory(m->flows);
+	if (!pnm_sockets_read(m, NULL, &socks, &nsocks))
+		free(socks);
+	printf("  %-14s %zu sockets with counters; %d B on each open TCP/UDP socket, "
+	       "freed with it\n",
+	       PNM_MAP_SOCKOWNER, nsocks, PNM_SOCK_SIZE);
+	if (pnm_meta_has(m, PNM_META_FILES_READER))
+		printf("  %-14s read from open sockets: a TCP socket's counters go to the maps "
+		       "when its last holder closes it\n",
+		       "");
+	if (pnm_meta_has(m, PNM_META_SOCK_READER))
+		printf("  %-14s read from each network namespace's socket tables: one a process "
+		       "or /run/netns holds\n",
+		       "");
+	printf("  %-14s flow cache, %d ingress + %d egress entries per CPU: %s\n", PNM_MAP_FLOWS,
+	       PNM_FLOWS, PNM_FLOWS,
+	       pnm_meta_has(m, PNM_META_FLOWS) ? "on" : "off (needs the close hooks)");
+	printf("  memory of all maps: %s (socket storage aside)\n",
+	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
+	printf("tunnels: %s\n",
+	       pnm_meta_has(m, PNM_META_TUNNEL_GSO)
+		       ? "received GRO super-packets count the inner headers of every segment"
+		       : "received GRO super-packets count low by the inner headers each segment "
+			 "repeats (needs Linux 6.3: bpf_cast_to_kern_ctx)");
+}
+
 int cmd_status(int argc, char **argv)
 {
-	unsigned long long mem;
-	char membuf[16];
 	struct pnm_snapshot snap = { 0 };
-	struct pnm_sock_rec *socks;
-	size_t nsocks = 0;
 	struct pnm_maps m;
 	int rc;
-	bool missing = false, json = false;
+	bool json = false;
 	struct hook_states hs;
+	struct pnm_getopt g;
 	int c;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+jhv", status_opts, NULL)) != -1) {
-		if (c == 'j') {
-			json = true;
-		} else if (c == 'h') {
-			pnm_print_help(stdout, "status");
-			return PNM_EXIT_OK;
-		} else if (c == 'v') {
-			pnm_verbosity++;
-		} else {
-			return pnm_bad_option("status", "", argv);
-		}
+	pnm_opt_start(&g, &pnm_cmd_status, argc, argv);
+	while ((c = pnm_opt_next(&g)) != PNM_OPT_END) {
+		if (c != 'j')
+			return g.rc; /* PNM_OPT_STOP */
+		json = true;
 	}
 	if (optind < argc)
 		return pnm_usage_error("status", "unexpected argument '%s'", argv[optind]);
@@ -374,68 +451,9 @@ int cmd_status(int argc, char **argv)
 		pnm_maps_close(&m);
 		return rc;
 	}
-	printf("pnm-tc: attached; state pinned under %s\n", PNM_PIN_DIR);
-	printf("interfaces:\n");
-	for (size_t i = 0; i < snap.nifaces; i++) {
-		const struct pnm_iface *ifc = &snap.ifaces[i];
-		struct pnm_if_cfg cfg;
-		char in[16], out[16];
-
-		if (bpf_map_lookup_elem(m.ifcfg, &ifc->slot, &cfg))
-			continue;
-		printf("  %-15s ifindex %-5u ", ifc->label, ifc->ifindex);
-		if (!ifc->present) {
-			printf("GONE (the interface was deleted; 'pnm-tc detach %s' clears it)\n",
-			       ifc->label);
-			continue;
-		}
-		missing = print_hooks(&cfg) || missing;
-		printf("  %-15s counting at %s: in %s, out %s\n", "", pnm_layer_name(ifc->layer),
-		       pnm_fmt_bytes(ifc->total.bytes_in, in, sizeof(in)),
-		       pnm_fmt_bytes(ifc->total.bytes_out, out, sizeof(out)));
-		if (ifc->overflow.bytes_in || ifc->overflow.bytes_out)
-			printf("  %-15s OVERFLOW: %s in, %s out found no process slot (map full)\n",
-			       "", pnm_fmt_bytes(ifc->overflow.bytes_in, in, sizeof(in)),
-			       pnm_fmt_bytes(ifc->overflow.bytes_out, out, sizeof(out)));
-	}
-	if (missing)
-		printf("  (a MISSING filter was removed by someone else: 'pnm-tc attach IFACE' "
-		       "restores it)\n");
+	print_ifaces(&m, &snap);
 	print_hooks_states(&hs);
-	printf("maps:\n");
-	mem = map_fill(&m, m.procstat, PNM_MAP_PROCSTAT);
-	mem += map_fill(&m, m.procinfo, PNM_MAP_PROCINFO);
-	mem += map_fill(&m, m.ifcfg, PNM_MAP_IFCFG);
-	mem += map_fill(&m, m.skcookie, PNM_MAP_SKCOOKIE);
-	mem += map_fill(&m, m.conn, PNM_MAP_CONN);
-	mem += map_fill(&m, m.parent, PNM_MAP_PARENT);
-	mem += map_fill(&m, m.synpend, PNM_MAP_SYNPEND);
-	mem += map_memory(m.ifstat) + map_memory(m.meta) + map_memory(m.folds);
-	mem += map_memory(m.flows);
-	if (!pnm_sockets_read(&m, NULL, &socks, &nsocks))
-		free(socks);
-	printf("  %-14s %zu sockets with counters; %d B on each open TCP/UDP socket, "
-	       "freed with it\n",
-	       PNM_MAP_SOCKOWNER, nsocks, PNM_SOCK_SIZE);
-	if (pnm_meta_has(&m, PNM_META_FILES_READER))
-		printf("  %-14s read from open sockets: a TCP socket's counters go to the maps "
-		       "when its last holder closes it\n",
-		       "");
-	if (pnm_meta_has(&m, PNM_META_SOCK_READER))
-		printf("  %-14s read from each network namespace's socket tables: one a process "
-		       "or /run/netns holds\n",
-		       "");
-	printf("  %-14s flow cache, %d ingress + %d egress entries per CPU: %s\n", PNM_MAP_FLOWS,
-	       PNM_FLOWS, PNM_FLOWS,
-	       pnm_meta_has(&m, PNM_META_FLOWS) ? "on" : "off (needs the close hooks)");
-	printf("  memory of all maps: %s (socket storage aside)\n",
-	       pnm_fmt_bytes(mem, membuf, sizeof(membuf)));
-	printf("tunnels: %s\n",
-	       pnm_meta_has(&m, PNM_META_TUNNEL_GSO)
-		       ? "received GRO super-packets count the inner headers of every segment"
-		       : "received GRO super-packets count low by the inner headers each segment "
-			 "repeats (needs Linux 6.3: bpf_cast_to_kern_ctx)");
-
+	print_maps(&m);
 	pnm_snapshot_free(&snap);
 	pnm_maps_close(&m);
 	return PNM_EXIT_OK;

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* getopt's tables, the help text and the usage errors of a command, all
+ * from its one declaration (options.h). */
+#include <getopt.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "log.h"
+#include "options.h"
+
+/* What every command takes besides its own options. */
+static const struct pnm_opt common_opts[] = {
+	{ "verbose", PNM_OPT_VERBOSE, PNM_ARG_NONE, NULL,
+	  "more messages (-vv adds libbpf's, -vvv its debug log)" },
+	{ "help", PNM_OPT_HELP, PNM_ARG_NONE, NULL, "this help" },
+	{ NULL, 0, PNM_ARG_NONE, NULL, NULL },
+};
+
+#define HELP_WIDTH 79
+#define HELP_MAX_COL 30
+
+static bool has_short(const struct pnm_opt *o)
+{
+	return o->key > 0 && o->key < PNM_OPT_LONG_ONLY;
+}
+
+/* "-p, --pid PID" or "    --top N": the left column of the help. */
+static int opt_left(const struct pnm_opt *o, char *buf, size_t len)
+{
+	const char *fmt = o->arg == PNM_ARG_OPTIONAL ? " [%s]" : " %s";
+	char val[64] = "";
+	int n;
+
+	if (o->metavar)
+		snprintf(val, sizeof(val), fmt, o->metavar);
+	if (has_short(o))
+		n = snprintf(buf, len, "  -%c, --%s%s", o->key, o->name, val);
+	else
+		n = snprintf(buf, len, "      --%s%s", o->name, val);
+	return n < 0 ? 0 : n;
+}
+
+/* Text from column col to HELP_WIDTH, broken between words and at '\n'. */
+static void wrap(FILE *out, const char *text, int at, int col)
+{
+	const char *p = text;
+
+	while (*p) {
+		int room = HELP_WIDTH - col, n = 0, brk = -1;
+
+		if (at > col - 2) {
+			fputc('\n', out);
+			at = 0;
+		}
+		fprintf(out, "%*s", col - at, "");
+		while (p[n] && p[n] != '\n' && (n < room || brk < 0)) {
+			if (p[n] == ' ')
+				brk = n;
+			n++;
+		}
+		if (p[n] && p[n] != '\n' && brk > 0)
+			n = brk;
+		fprintf(out, "%.*s\n", n, p);
+		p += n;
+		if (*p == ' ' || *p == '\n')
+			p++;
+		at = 0;
+	}
+}
+
+static int help_col(const struct pnm_opt *opts)
+{
+	const struct pnm_opt *lists[] = { opts, common_opts };
+	char left[96];
+	int col = 0;
+
+	for (size_t l = 0; l < 2; l++)
+		for (const struct pnm_opt *o = lists[l]; o && o->name; o++) {
+			int n = opt_left(o, left, sizeof(left)) + 2;
+
+			if (n > col && n <= HELP_MAX_COL)
+				col = n;
+		}
+	return col;
+}
+
+void pnm_opts_help(FILE *out, const struct pnm_opt *opts)
+{
+	int col = help_col(opts);
+	char left[96];
+
+	for (const struct pnm_opt *o = opts; o->name; o++) {
+		int n = opt_left(o, left, sizeof(left));
+
+		fputs(left, out);
+		wrap(out, o->help, n, col);
+	}
+}
+
+void pnm_cmd_help(FILE *out, const struct pnm_cmd *cmd)
+{
+	fprintf(out, "Usage: pnm-tc %s\n\n%s", cmd->usage, cmd->help);
+	if (cmd->opts && cmd->opts->name) {
+		struct pnm_opt all[PNM_OPTS_MAX + 3];
+		size_t n = 0;
+
+		for (const struct pnm_opt *o = cmd->opts; o->name && n < PNM_OPTS_MAX; o++)
+			all[n++] = *o;
+		for (const struct pnm_opt *o = common_opts; o->name; o++)
+			all[n++] = *o;
+		all[n] = common_opts[2];
+		fputs("\nOptions:\n", out);
+		pnm_opts_help(out, all);
+	}
+	if (cmd->notes)
+		fprintf(out, "\n%s", cmd->notes);
+}
+
+static const struct pnm_opt *find_key(const struct pnm_cmd *cmd, int key)
+{
+	const struct pnm_opt *lists[] = { cmd->opts, common_opts };
+
+	for (size_t l = 0; l < 2; l++)
+		for (const struct pnm_opt *o = lists[l]; o && o->name; o++)
+			if (o->key == key)
+				return o;
+	return NULL;
+}
+
+/* getopt_long's tables, built for each parse: a handful of entries. */
+static struct option longs[PNM_OPTS_MAX + 3];
+static char shorts[3 * (PNM_OPTS_MAX + 2) + 2];
+
+void pnm_opt_start(struct pnm_getopt *g, const struct pnm_cmd *cmd, int argc, char **argv)
+{
+	const struct pnm_opt *lists[] = { cmd->opts, common_opts };
+	static const int has_arg[] = { no_argument, required_argument, optional_argument };
+	size_t n = 0, s = 0;
+
+	*g = (struct pnm_getopt){ cmd, argc, argv, PNM_EXIT_OK };
+	/* ':' first: a missing value is told apart from an unknown option. */
+	shorts[s++] = ':';
+	for (size_t l = 0; l < 2; l++)
+		for (const struct pnm_opt *o = lists[l]; o && o->name && n < PNM_OPTS_MAX + 2;
+		     o++) {
+			longs[n++] = (struct option){ o->name, has_arg[o->arg], NULL, o->key };
+			if (!has_short(o))
+				continue;
+			shorts[s++] = (char)o->key;
+			for (int i = 0; i < (int)o->arg; i++)
+				shorts[s++] = ':';
+		}
+	longs[n] = (struct option){ NULL, 0, NULL, 0 };
+	shorts[s] = '\0';
+	/* 0, not 1: glibc then also forgets the '+' (options first) of
+	 * main's own parse, and permutes. */
+	optind = 0;
+	opterr = 0;
+}
+
+static int stop(struct pnm_getopt *g, int rc)
+{
+	g->rc = rc;
+	return PNM_OPT_STOP;
+}
+
+int pnm_opt_next(struct pnm_getopt *g)
+{
+	const char *cmd = g->cmd->name;
+	const struct pnm_opt *o;
+	int c = getopt_long(g->argc, g->argv, shorts, longs, NULL);
+
+	switch (c) {
+	case -1:
+		return PNM_OPT_END;
+	case PNM_OPT_HELP:
+		pnm_cmd_help(stdout, g->cmd);
+		return stop(g, PNM_EXIT_OK);
+	case PNM_OPT_VERBOSE:
+		pnm_verbosity++;
+		return pnm_opt_next(g);
+	case ':':
+		o = find_key(g->cmd, optopt);
+		if (o && has_short(o))
+			return stop(g, pnm_usage_error(cmd, "option -%c needs a value", o->key));
+		return stop(g,
+			    pnm_usage_error(cmd, "option --%s needs a value", o ? o->name : "?"));
+	case '?':
+		/* optopt: an unknown short option, or one given a value it
+		 * does not take (--json=1); 0 for an unknown long one. */
+		o = optopt ? find_key(g->cmd, optopt) : NULL;
+		if (o)
+			return stop(g, pnm_usage_error(cmd, "option --%s takes no value", o->name));
+		if (optopt)
+			return stop(g, pnm_usage_error(cmd, "unknown option '-%c'", optopt));
+		return stop(g, pnm_usage_error(cmd, "unknown option '%s'", g->argv[optind - 1]));
+	default:
+		return c;
+	}
+}
