@@ -74,7 +74,8 @@ BENCH_OBJS := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%.o,$(wildcard tests/be
 
 C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h $(patsubst %,%/*.c,$(USER_DIRS)) $(patsubst %,%/*.h,$(USER_DIRS)) \
 	tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c tests/bench/*.c)
-SH_SRCS = $(wildcard tests/integration/*.sh ci/*.sh) .ci/run cli/pnm-tc.bash-completion
+SH_SRCS = $(wildcard tests/integration/*.sh tests/integration/lib/*.sh \
+	tests/integration/areas/*.sh ci/*.sh) .ci/run cli/pnm-tc.bash-completion
 
 .PHONY: all deps check check-kernels lint unit fuzz bench integration demo install uninstall \
 	format clean

@@ -86,7 +86,7 @@ preflight() {
 		[ -x "$ROOT/.output/tests/${h%.c}" ] || die "$ROOT/.output/tests/${h%.c} is not built (make .output/tests/${h%.c})"
 	done
 	for t in $KERNEL_TESTS; do
-		grep -q "^$t() {" "$ROOT/tests/integration/run.sh" || die "unknown test in KERNEL_TESTS: $t"
+		grep -qs "^$t() {" "$ROOT"/tests/integration/areas/*.sh || die "unknown test in KERNEL_TESTS: $t"
 	done
 	[ -n "$KERNEL_TESTS" ] || die "KERNEL_TESTS is empty"
 	case $KERNEL_JOBS in '' | *[!0-9]* | 0) die "KERNEL_JOBS must be a positive number" ;; esac

@@ -1,0 +1,169 @@
+# shellcheck shell=bash
+# The command line itself: make install with the man page and completion,
+# bad arguments and unprivileged use (one line on stderr, no state change),
+# show with nothing attached.
+
+# make install puts the binary, the man page and the bash completion in
+# place; the man page renders without warnings; the completion offers the
+# commands, the flags and the interfaces (also those of --netns).
+test_install_docs() {
+	local dir out
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	make -s -C "$PNMT_ROOT" install DESTDIR="$dir/root" PREFIX=/usr >"$dir/install.log" 2>&1 ||
+		fail "make install failed: $(tail -3 "$dir/install.log")"
+	for f in sbin/pnm-tc share/man/man8/pnm-tc.8 share/bash-completion/completions/pnm-tc; do
+		[ -s "$dir/root/usr/$f" ] || soft_fail "make install did not install /usr/$f"
+	done
+	out=$(groff -man -Tutf8 -ww -z "$dir/root/usr/share/man/man8/pnm-tc.8" 2>&1)
+	[ -z "$out" ] || soft_fail "the man page has groff warnings: $out"
+	man -l "$dir/root/usr/share/man/man8/pnm-tc.8" 2>/dev/null | grep -q -- '--children' ||
+		soft_fail "the man page does not render or lacks --children"
+	# The completion, as bash would call it.
+	complete_words() {
+		bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));
+			_pnm_tc; printf "%s\n" "${COMPREPLY[@]}"' sh \
+			"$dir/root/usr/share/bash-completion/completions/pnm-tc" "$@"
+	}
+	assert_eq "completion of 'pnm-tc sh'" "$(complete_words pnm-tc sh)" show
+	complete_words pnm-tc attach pnmt | grep -qx "$PNMT_IF0" ||
+		soft_fail "completion of 'pnm-tc attach pnmt' lacks $PNMT_IF0"
+	complete_words pnm-tc attach --netns "$PNMT_NS" pnmt | grep -qx "$PNMT_IF1" ||
+		soft_fail "completion of 'pnm-tc attach --netns NS pnmt' lacks $PNMT_IF1"
+	complete_words pnm-tc show --sort o | grep -qx out || soft_fail "completion of --sort"
+	complete_words pnm-tc show --chi | grep -qx -- --children || soft_fail "completion of show flags"
+	check_soft_failures
+}
+
+# bad_case CODE ARGS...: pnm-tc ARGS must exit CODE, one stderr line, empty
+# stdout, no state change.
+bad_case() {
+	local code=$1 dir=$PNMT_BAD_DIR lines
+	shift
+	small_snapshot >"$dir/pre"
+	pnm "$@"
+	same_state small_snapshot "$dir/pre" "$dir/post"
+	lines=$(printf '%s' "$PNM_ERR" | grep -c '')
+	if [ "$PNM_RC" -ne "$code" ]; then
+		soft_fail "pnm-tc $*: exit $PNM_RC, want $code (stderr: $PNM_ERR)"
+	elif [ -z "$PNM_ERR" ] || [ "$lines" -ne 1 ]; then
+		soft_fail "pnm-tc $*: stderr has $lines lines, want 1: $(printf '%s' "$PNM_ERR" | head -3 | tr '\n' '|')"
+	elif [ -n "$PNM_OUT" ]; then
+		soft_fail "pnm-tc $*: stdout not empty: $(printf '%s' "$PNM_OUT" | head -c 200)"
+	elif ! cmp -s "$dir/pre" "$dir/post"; then
+		soft_fail "pnm-tc $*: state changed: $(diff "$dir/pre" "$dir/post" | head -5 | tr '\n' '|')"
+	else
+		info "ok   pnm-tc $* -> $PNM_RC: $PNM_ERR"
+	fi
+}
+
+# nobody_case ARGS...: unprivileged pnm-tc ARGS must fail and say why.
+nobody_case() {
+	local dir=$PNMT_BAD_DIR lines
+	small_snapshot >"$dir/pre"
+	pnm_as_nobody "$@"
+	same_state small_snapshot "$dir/pre" "$dir/post"
+	lines=$(printf '%s' "$PNM_ERR" | grep -c '')
+	if [ "$PNM_RC" -eq 0 ]; then
+		soft_fail "unprivileged pnm-tc $*: exit 0, want non-zero"
+	elif [ "$lines" -ne 1 ]; then
+		soft_fail "unprivileged pnm-tc $*: stderr has $lines lines, want 1: $(printf '%s' "$PNM_ERR" | head -3 | tr '\n' '|')"
+	elif ! printf '%s' "$PNM_ERR" | grep -Eqi 'root|privileg|capabilit'; then
+		soft_fail "unprivileged pnm-tc $*: stderr does not mention root/privilege/capability: $PNM_ERR"
+	elif ! cmp -s "$dir/pre" "$dir/post"; then
+		soft_fail "unprivileged pnm-tc $*: state changed: $(diff "$dir/pre" "$dir/post" | head -5 | tr '\n' '|')"
+	else
+		info "ok   unprivileged pnm-tc $* -> $PNM_RC: $PNM_ERR"
+	fi
+}
+
+test_bad_inputs() {
+	local dir long h n
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	PNMT_BAD_DIR=$dir
+	state_snapshot >"$dir/pristine"
+	pnm_attach "$PNMT_IF0"
+	long=$(printf 'x%.0s' $(seq 40))
+
+	bad_case 1 attach nosuchif0
+	bad_case 2 attach "$long"
+	bad_case 2 attach 'eth0;reboot'
+	# Boundaries of the name rules: 15 characters of [A-Za-z0-9._@+-] are
+	# valid syntax (so: no such interface, 1); 16 characters, ':' (which
+	# Linux forbids) or a blank are not.
+	bad_case 1 attach nosuchif0123456
+	bad_case 2 attach nosuchif01234567
+	bad_case 1 attach 'no.such_if@0+1-'
+	bad_case 2 attach 'nosuch:if0'
+	bad_case 2 attach 'nosuch if0'
+	bad_case 2 show -p abc
+	bad_case 2 show -p -5
+	bad_case 2 show -p 1,,2
+	bad_case 2 show -p 4294967296
+	bad_case 2 frobnicate
+	bad_case 2 show --bogus
+	bad_case 2 attach --layer l4 "$PNMT_IF0"
+	bad_case 2 attach --layer
+	bad_case 2 attach --tc-hook bogus "$PNMT_IF0"
+	bad_case 2 attach --tc-hook
+	# The other place than the one it is attached at.
+	bad_case 1 attach --tc-hook "$([ "${PNMT_TC_HOOK:-}" = clsact ] && echo tcx || echo clsact)" "$PNMT_IF0"
+	bad_case 1 show -p 999999999
+	bad_case 1 show -i nosuchif0
+
+	bad_case 1 attach --netns nosuchns0 "$PNMT_IF1"
+	bad_case 2 attach --netns
+	bad_case 1 attach --netns /etc/hostname "$PNMT_IF1"
+	bad_case 1 attach --netns "$PNMT_NS" nosuchif0
+	bad_case 1 attach --xdp lo
+	bad_case 2 detach 'ns/bad/name'
+	bad_case 2 detach --netns "$PNMT_NS"
+	bad_case 1 detach "$PNMT_IF1"
+	bad_case 1 show -i "$PNMT_NS/$PNMT_IF1"
+	nobody_case attach "$PNMT_IF0"
+	nobody_case show
+	nobody_case status
+
+	# All-or-nothing attach.
+	pnm_detach "$PNMT_IF0"
+	pnm attach "$PNMT_IF0" nosuchif0
+	if [ "$PNM_RC" -eq 0 ]; then
+		soft_fail "pnm-tc attach $PNMT_IF0 nosuchif0: exit 0, want non-zero"
+	else
+		info "ok   pnm-tc attach $PNMT_IF0 nosuchif0 -> $PNM_RC: $PNM_ERR"
+	fi
+	for h in ingress egress; do
+		n=$(count_our_hooks "$PNMT_IF0" "$h")
+		[ "$n" -eq 0 ] || soft_fail "attach $PNMT_IF0 nosuchif0 left $n bpf filters on $PNMT_IF0 $h"
+	done
+	[ -e /sys/fs/bpf/pnm-tc ] && soft_fail "attach $PNMT_IF0 nosuchif0 left /sys/fs/bpf/pnm-tc"
+	same_state state_snapshot "$dir/pristine" "$dir/after-partial"
+	diff -u "$dir/pristine" "$dir/after-partial" >"$dir/diff" ||
+		soft_fail "attach $PNMT_IF0 nosuchif0 changed state: $(grep '^[-+][^-+]' "$dir/diff" | head -5 | tr '\n' '|')"
+	[ "$PNM_RC" -eq 0 ] && pnm detach
+	check_soft_failures
+}
+
+test_no_attach_show() {
+	local dir
+	new_dir
+	dir=$TEST_DIR
+	[ -e /sys/fs/bpf/pnm-tc ] && fail "precondition: /sys/fs/bpf/pnm-tc exists (something is attached)"
+	state_snapshot >"$dir/before"
+	pnm show
+	[ "$PNM_RC" -eq 1 ] || soft_fail "show with nothing attached: exit $PNM_RC, want 1 (stderr: $PNM_ERR)"
+	printf '%s' "$PNM_ERR" | grep -qi attach ||
+		soft_fail "show with nothing attached: stderr does not mention 'attach': '$PNM_ERR'"
+	[ "$(printf '%s' "$PNM_ERR" | grep -c '')" -eq 1 ] ||
+		soft_fail "show with nothing attached: stderr is not one line: $(printf '%s' "$PNM_ERR" | tr '\n' '|')"
+	info "pnm-tc show -> $PNM_RC: $PNM_ERR"
+	pnm show --json
+	[ "$PNM_RC" -eq 1 ] || soft_fail "show --json with nothing attached: exit $PNM_RC, want 1"
+	same_state state_snapshot "$dir/before" "$dir/after"
+	diff -u "$dir/before" "$dir/after" >"$dir/diff" ||
+		soft_fail "show with nothing attached changed state: $(grep '^[-+][^-+]' "$dir/diff" | head -5 | tr '\n' '|')"
+	check_soft_failures
+}
