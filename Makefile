@@ -72,8 +72,9 @@ HELPERS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests/%,$(wildcard tests/helpe
 # The benchmark's own programs: the floors pnm-tc's costs are set against.
 BENCH_OBJS := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%.o,$(wildcard tests/bench/*.bpf.c))
 
-C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h $(patsubst %,%/*.c,$(USER_DIRS)) $(patsubst %,%/*.h,$(USER_DIRS)) \
-	tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c tests/bench/*.c)
+C_SRCS = $(wildcard bpf/*.c bpf/*.h maps/*.h $(patsubst %,%/*.c,$(USER_DIRS)) \
+	$(patsubst %,%/*.h,$(USER_DIRS)) tests/unit/*.c tests/helpers/*.c \
+	tests/helpers/traffic/*.c tests/helpers/traffic/*.h tests/fuzz/*.c tests/bench/*.c)
 SH_SRCS = $(wildcard tests/integration/*.sh tests/integration/lib/*.sh \
 	tests/integration/areas/*.sh ci/*.sh) .ci/run cli/pnm-tc.bash-completion
 
@@ -155,8 +156,13 @@ bench:
 fuzz: $(FUZZ_BINS)
 	$(Q)bash ci/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-# pnmt_traffic's io_uring modes: liburing, a test dependency (DEPS_TEST).
+# pnmt_traffic: its modes in tests/helpers/traffic/; the io_uring ones need
+# liburing, a test dependency (DEPS_TEST).
+TRAFFIC_SRCS := tests/helpers/pnmt_traffic.c $(wildcard tests/helpers/traffic/*.c)
 $(OUTPUT)/tests/pnmt_traffic: HELPER_LIBS := -luring
+$(OUTPUT)/tests/pnmt_traffic: $(TRAFFIC_SRCS) tests/helpers/traffic/traffic.h | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) $(ALL_LDFLAGS) $(TRAFFIC_SRCS) $(PKG_LIBS) $(HELPER_LIBS) -o $@
 
 $(OUTPUT)/tests/%: tests/helpers/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
