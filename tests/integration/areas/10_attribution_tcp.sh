@@ -146,7 +146,7 @@ test_tcp_server_workers() {
 		soft_fail "workers' share of nginx bytes_out is $share% ($wbo of $bo), want >= 99%"
 	fi
 	# The master serves nothing: the handshakes are the workers' too. XDP
-	# counts a request by the owner its socket had when it came (README).
+	# counts a request by the owner its socket had when it came (docs/design.md).
 	read -r bi pi bo po _ _ < <(json_procs "$dir/show.json" "$PNMT_IF0" "$NGINX_PID")
 	[ "${PNMT_XDP:-0}" = 1 ] || assert_eq "the master's packets (it serves nothing)" "$((pi + po))" 0
 	check_soft_failures
@@ -223,7 +223,7 @@ sys.exit(0 if n == 100000 else 1)
 	info "launcher: in ${lbi}B/${lpi}p out ${lbo}B/${lpo}p; worker: in ${wbi}B"
 	if [ "${PNMT_XDP:-0}" = 1 ]; then
 		# XDP counts by the owner the socket had when a packet came: the
-		# request stays the listener owner's there (README, Limits).
+		# request stays the listener owner's there (docs/design.md, Limits).
 		info "PNMT_XDP=1: the launcher keeps the request; the worker's share not checked"
 		check_soft_failures
 		return

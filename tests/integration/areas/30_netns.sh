@@ -185,7 +185,7 @@ test_container_netns() {
 	assert_pids_counts "container sender on $PNMT_NS/$PNMT_IF1: " "$dir/show.json" \
 		"$PNMT_NS/$PNMT_IF1" "$sender" "0 0 $bytes 20"
 	if [ "${PNMT_XDP:-0}" = 1 ]; then
-		# XDP has no sending socket to go by: unattributed (README, XDP).
+		# XDP has no sending socket to go by: unattributed (docs/design.md, XDP ingress).
 		assert_pids_counts "container sender on the host side, routed on, XDP ingress: " \
 			"$dir/show.json" "$PNMT_IF0" "$sender" "0 0 0 0"
 		[ "$(json_get "$dir/show.json" "d['interfaces']['$PNMT_IF0']['bytes_in'] - sum(p['interfaces'].get('$PNMT_IF0', {}).get('bytes_in', 0) for p in d['processes'].values())")" -ge "$bytes" ] ||

@@ -78,6 +78,72 @@ nobody_case() {
 	fi
 }
 
+# Every command's options are declared once (cli/options.h), and its help
+# is made from that: every long option its help lists must be one the
+# command takes, be in the command's section of the man page, and be
+# offered by the bash completion; -h and -v by every command too.
+test_option_docs() {
+	local cmd opt opts offered section err n=0
+	local man=$PNMT_ROOT/cli/pnm-tc.8 comp=$PNMT_ROOT/cli/pnm-tc.bash-completion
+	for cmd in attach detach show events status; do
+		opts=$("$PNM_TC" help "$cmd" | sed -n 's/^  \(-[a-zA-Z], \|    \)\(--[a-z][a-z-]*\).*/\2/p')
+		[ -n "$opts" ] || fail "'pnm-tc help $cmd' lists no options"
+		offered=$(bash -c '. "$1"; COMP_WORDS=(pnm-tc "$2" --); COMP_CWORD=2;
+			_pnm_tc; printf "%s\n" "${COMPREPLY[@]}"' sh "$comp" "$cmd")
+		# The man page's COMMANDS entry of cmd, "\-" unescaped.
+		section=$(sed 's/\\-/-/g' "$man" | awk -v c="$cmd" '
+			/^\.SH / { in_cmds = ($2 == "COMMANDS"); next }
+			in_cmds && prev == ".TP" && ($1 == ".B" || $1 == ".BR") &&
+				$2 ~ /^(attach|detach|show|events|status|help)$/ { cur = $2 }
+			in_cmds && cur == c { print }
+			{ prev = $0 }')
+		[ -n "$section" ] || fail "the man page has no COMMANDS entry for $cmd"
+		for opt in $opts; do
+			n=$((n + 1))
+			err=$("$PNM_TC" "$cmd" "$opt" --pnmt-no-such-option 2>&1 >/dev/null)
+			case $err in
+			*"unknown option '$opt'"*) soft_fail "$cmd: its help lists $opt, it refuses it" ;;
+			esac
+			grep -qx -- "$opt" <<<"$offered" || soft_fail "the completion of '$cmd' lacks $opt"
+			case $opt in --help | --verbose) continue ;; esac
+			grep -q -- "$opt\\b" <<<"$section" || soft_fail "the man page's $cmd lacks $opt"
+		done
+		for opt in --help --verbose; do
+			grep -qx -- "$opt" <<<"$opts" || soft_fail "'pnm-tc help $cmd' lacks $opt"
+		done
+	done
+	info "ok   $n long options of 5 commands: in their help, the man page and the completion"
+	check_soft_failures
+}
+
+# Options may come after the interfaces, as in other GNU tools: attach and
+# detach with --netns last act on the peer namespace's interface.
+test_options_after_args() {
+	local dir
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	pnm attach "$PNMT_IF1" --netns "$PNMT_NS"
+	[ "$PNM_RC" -eq 0 ] || fail "attach IFACE --netns NS: exit $PNM_RC: $PNM_ERR"
+	pnm_json "$dir/show.json"
+	json_get "$dir/show.json" "list(d['interfaces'])" | grep -q "$PNMT_NS/$PNMT_IF1" ||
+		soft_fail "attach IFACE --netns NS did not attach $PNMT_NS/$PNMT_IF1"
+	pnm show -i "$PNMT_NS/$PNMT_IF1" -j
+	[ "$PNM_RC" -eq 0 ] || soft_fail "show -i IF -j: exit $PNM_RC: $PNM_ERR"
+	pnm detach "$PNMT_IF1" --netns "$PNMT_NS" -v
+	[ "$PNM_RC" -eq 0 ] || soft_fail "detach IFACE --netns NS -v: exit $PNM_RC: $PNM_ERR"
+	pnm status
+	[ "$PNM_OUT" = "pnm-tc: not attached (start with 'pnm-tc attach IFACE')" ] ||
+		soft_fail "after detach IFACE --netns NS: $PNM_OUT"
+	# "--" ends the options: what follows is an interface name.
+	pnm attach -- --netns
+	case $PNM_ERR in
+	*"no such interface: --netns"*) info "ok   attach -- --netns: $PNM_ERR" ;;
+	*) soft_fail "attach -- --netns: exit $PNM_RC: $PNM_ERR" ;;
+	esac
+	check_soft_failures
+}
+
 test_bad_inputs() {
 	local dir long h n
 	topo_up
