@@ -160,7 +160,7 @@ struct {
 } pnm_evdst SEC(".maps");
 
 /* Per slot of PIDs (the PID modulo PNM_INFO_SLOTS): the processes with a
- * pnm_procinfo record that are still running (bpf/sock_owner.bpf.c). */
+ * pnm_procinfo record that are still running (bpf/owner_claim.bpf.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PNM_INFO_SLOTS);

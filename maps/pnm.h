@@ -261,9 +261,9 @@ struct pnm_sock_rec {
  * counts for nothing.
  */
 #define PNM_FLOWS 1024 /* entries per CPU, a power of two */
-/* The send/receive hooks' claim hints (bpf/sock_owner.bpf.c), per CPU. */
+/* The send/receive hooks' claim hints (bpf/owner_claim.bpf.h), per CPU. */
 #define PNM_HINTS 64
-/* Sockets the open-files seeding pass can note (bpf/sock_owner.bpf.c). */
+/* Sockets the open-files seeding pass can note (bpf/owner_readers.bpf.h). */
 #define PNM_SEED_SOCKETS 65536
 
 /*
