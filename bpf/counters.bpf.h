@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Where bytes are added, for the counting programs and the socket hooks.
+ * Where bytes are added, for the counting programs and the socket hooks
+ * (what a packet is counted on is decided in packet.bpf.h).
  *
  * A live socket's packets go to its own storage (sock_add): one atomic add
  * per counter, no map lookup. Everything else goes to the maps: the owner's

@@ -87,7 +87,7 @@ static __always_inline bool sock_reuseport(struct bpf_sock *sk)
 	return BPF_CORE_READ_BITFIELD(&s->__sk_common, skc_reuseport) || s->sk_reuseport_cb;
 }
 
-#include "count.bpf.h"
+#include "packet.bpf.h"
 
 /* The cookie of a packet's own socket, read in place: every socket pnm-tc
  * counts got one when it was created, accepted or seeded. The helper (a

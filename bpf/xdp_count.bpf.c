@@ -62,7 +62,7 @@ static __always_inline bool sock_reuseport(struct bpf_sock *sk)
 	return true;
 }
 
-#include "count.bpf.h"
+#include "packet.bpf.h"
 
 SEC("xdp")
 int pnm_xdp_ingress(struct xdp_md *ctx)

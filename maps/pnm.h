@@ -128,7 +128,7 @@ enum pnm_layer {
 #define PNM_ETH_MIN_FRAME 60
 
 /*
- * The packet programs' load-time constants (bpf/count.bpf.h): each use is
+ * The packet programs' load-time constants (bpf/packet.bpf.h): each use is
  * a 64-bit immediate load of PNM_CONST_MARK << 32 | id, which the loader
  * rewrites to the interface's value before the program is loaded, as
  * Cilium's LOAD_CONSTANT does. The value is then part of the instruction:
@@ -171,7 +171,7 @@ struct pnm_tuple {
 };
 
 /* pnm_rawflow: the tuple of a packet sent on a socket that is neither TCP
- * nor UDP (raw, ICMP ping, SCTP; ports as bpf/count.bpf.h's parse_l3 gives
+ * nor UDP (raw, ICMP ping, SCTP; ports as bpf/packet.bpf.h's parse_l3 gives
  * them: an echo's identifier, SCTP's ports) -> the owner of that socket,
  * so that the replies, for which no socket can be looked up, are its
  * own. */

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * What the TC and XDP counting programs share: the interface constants each
- * attached instance is loaded with, header parsing, the socket lookup by
- * tuple, the layer conversion and the counters.
+ * The packet path the TC and XDP counting programs share: the interface
+ * constants each attached instance is loaded with, header parsing, the
+ * socket lookup by tuple, the layer conversion, and what a packet is
+ * counted on (an owner, the unattributed buckets, a handshake's entry).
+ * The adds themselves, which the socket hooks make too, are in
+ * counters.bpf.h.
  *
  * Before including this file, a program file defines:
  *  - PNM_LOAD(ctx, off, to, len): copy packet bytes (in place or by
@@ -12,8 +15,8 @@
  *    storage's epoch as it was before the owner was read;
  *  - sock_cookie(sk): its cookie, 0 if it never got one.
  */
-#ifndef PNM_COUNT_BPF_H
-#define PNM_COUNT_BPF_H
+#ifndef PNM_PACKET_BPF_H
+#define PNM_PACKET_BPF_H
 
 #include "flows.bpf.h"
 
@@ -409,4 +412,4 @@ static __always_inline bool syn_add(const struct pnm_tuple *t, const struct pnm_
 	return true;
 }
 
-#endif /* PNM_COUNT_BPF_H */
+#endif /* PNM_PACKET_BPF_H */
