@@ -126,6 +126,17 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(patsubst %.c,$(OUTPUT)/san/%.o,$(UNIT_MODS))
 	$(call msg,TEST-CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $^ $(PKG_LIBS) -lcmocka -o $@
 
+# The BPF packet parsers, run by BPF_PROG_TEST_RUN on crafted frames (root;
+# skipped without): the TC and XDP skeletons, libbpf, and the loader's own
+# load-time constants (loader/patch.c). Listed in UNIT_TESTS like the
+# others; the skeletons are named here, as -MMD does not list them for a
+# linked test.
+$(OUTPUT)/tests/test_bpf_parse: tests/unit/test_bpf_parse.c $(OUTPUT)/san/loader/patch.o \
+		$(OUTPUT)/san/loader/log.o $(OUTPUT)/tc_count.skel.h $(OUTPUT)/xdp_count.skel.h \
+		| $(OUTPUT)/tests
+	$(call msg,TEST-CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $(filter %.c %.o,$^) $(PKG_LIBS) -lcmocka -o $@
+
 # Install what is missing from Debian's packages; nothing when all is there.
 deps:
 	$(Q)missing=$$(for p in $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_EXTRA); do \
