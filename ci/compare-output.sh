@@ -120,7 +120,7 @@ for b in old new; do
 	traffic
 	wait "$evpid"
 	# Only the workload's processes: kernel threads come and go.
-	grep -E '^[^ ]+ +[A-Z]+ +[0-9]+ +(curl|ping|python3|sleep) |^[^0-9]' "$dir/ev.$b" |
+	grep -E '^[^ ]+ +[A-Z]+ +[0-9]+ +(curl|ping|python3) |^[^0-9]' "$dir/ev.$b" |
 		sed "$mask" | sort -u >"$dir/ev.$b.kinds"
 done
 server_stop

@@ -470,22 +470,14 @@ static void stream(struct ring_buffer *rb, double end)
 	}
 }
 
-int cmd_events(int argc, char **argv)
+/* events' options into st and the rest; -1 to go on, else the exit code. */
+static int parse_ev_opts(int argc, char **argv, struct ev_state *st, const char **ifname,
+			 bool *children, uint64_t *duration_ms)
 {
-	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
 	static struct pnm_pid_list pids;
-	struct ev_state st = { 0 };
-	struct ring_buffer *rb = NULL;
 	struct pnm_getopt g;
-	struct pnm_snapshot snap = { 0 };
-	struct timespec rt, bt;
-	const char *ifname = NULL;
-	bool children = false;
-	uint64_t duration_ms = 0, lost0;
-	double end = 0;
-	struct pnm_maps m;
 	char err[160];
-	int c, lock, ret = PNM_EXIT_FAIL;
+	int c;
 
 	pnm_opt_start(&g, &pnm_cmd_events, argc, argv);
 	while ((c = pnm_opt_next(&g)) != PNM_OPT_END) {
@@ -493,26 +485,26 @@ int cmd_events(int argc, char **argv)
 		case 'p':
 			if (pnm_parse_pids(optarg, &pids, err, sizeof(err)))
 				return pnm_usage_error("events", "%s", err);
-			st.pids = &pids;
+			st->pids = &pids;
 			break;
 		case 'n':
 			if (pnm_check_name_glob(optarg, err, sizeof(err)))
 				return pnm_usage_error("events", "%s", err);
-			st.name = optarg;
+			st->name = optarg;
 			break;
 		case 'i':
 			if (pnm_check_iflabel(optarg, err, sizeof(err)))
 				return pnm_usage_error("events", "%s", err);
-			ifname = optarg;
+			*ifname = optarg;
 			break;
 		case OPT_CHILDREN:
-			children = true;
+			*children = true;
 			break;
 		case 'j':
-			st.json = true;
+			st->json = true;
 			break;
 		case 't':
-			if (pnm_parse_duration(optarg, 100, 30ULL * 86400 * 1000, &duration_ms, err,
+			if (pnm_parse_duration(optarg, 100, 30ULL * 86400 * 1000, duration_ms, err,
 					       sizeof(err)))
 				return pnm_usage_error("events", "-t: %s", err);
 			break;
@@ -522,8 +514,28 @@ int cmd_events(int argc, char **argv)
 	}
 	if (optind < argc)
 		return pnm_usage_error("events", "unexpected argument '%s'", argv[optind]);
-	if (children && !st.pids)
+	if (*children && !st->pids)
 		return pnm_usage_error("events", "--children needs -p PID");
+	return -1;
+}
+
+int cmd_events(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+	struct ev_state st = { 0 };
+	struct ring_buffer *rb = NULL;
+	struct pnm_snapshot snap = { 0 };
+	struct timespec rt, bt;
+	const char *ifname = NULL;
+	bool children = false;
+	uint64_t duration_ms = 0, lost0;
+	double end = 0;
+	struct pnm_maps m;
+	int c, lock, ret = PNM_EXIT_FAIL;
+
+	c = parse_ev_opts(argc, argv, &st, &ifname, &children, &duration_ms);
+	if (c >= 0)
+		return c;
 	if (pnm_check_privileges("events", false))
 		return PNM_EXIT_FAIL;
 	if (pnm_explain_open_error(pnm_maps_open(&m)))

@@ -98,28 +98,10 @@ EOF2
 	check_soft_failures
 }
 
-# Unconnected UDP receivers get flow-cache entries by sender (after
-# PNM_UNCONN_MIN packets); every change that may send a sender's packets to
-# another socket ends them. One sender tuple throughout; each receiver
-# counts what it got, and pnm-tc must give each exactly that. The receivers
-# share the port (SO_REUSEADDR), the newest one taking what is sent:
-#  r0 then r1 bind: r1 gets the packets, from the cache after 16;
-#  r2 binds: r2 gets them (the bind ends r1's entries);
-#  r0, which never received, connects to the sender: r0 gets them (the
-#  connect ends r2's); r0 closes: r2 gets them again;
-#  r1 and r2 close, r3 binds (no SO_REUSEADDR): r3 gets them (r2's close
-#  ends its entries).
-# Closed, each one's connection in --details is its socket's: the wildcard
-# address and its port (r0: the sender, whom it connected to).
-# Over IPv4, then IPv6 (receivers bound to ::, the peer's address v6).
-test_udp_unconnected_cache() {
-	local dir port sport want r n pid got fam any src dst ends
-	local -A rpids=()
-	topo_up
-	new_dir
-	dir=$TEST_DIR
-	pnm_attach "$PNMT_IF0"
-	cat >"$dir/recv.py" <<'EOF2'
+# The receiver of test_udp_unconnected_cache: binds, counts what it gets,
+# connects when told, and says its PID and count in files.
+unconnected_receiver_py() {
+	cat <<'EOF2'
 import os, socket, sys
 name, d, ip, port, reuse, sip, sport = sys.argv[1:8]
 s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
@@ -148,6 +130,64 @@ while not os.path.exists(f"{d}/{name}.stop"):
             said = n
 say("n", n)
 EOF2
+}
+
+# test_udp_unconnected_cache's check of one family (its dir, fam, port,
+# sport, src, dst, any): each receiver's bytes, and its closed connection
+# in --details.
+unconnected_cache_check() {
+	local r pid n got ends
+	for r in r0 r1 r2 r3; do
+		read -r pid n <"$dir/$fam$r.n"
+		read -r got _ _ _ _ _ < <(json_procs "$dir/show$fam.json" "$PNMT_IF0" "$pid")
+		# 100 B and the UDP, IP and Ethernet headers.
+		assert_eq "IPv$fam: $r (pid $pid) received $n datagrams: bytes_in" "$got" \
+			"$((n * (fam == 4 ? 142 : 162)))"
+		# Closed, its connection is the socket's own: bound to the
+		# wildcard address, r0 connected to the sender later.
+		# Entries keyed by the sender once gave it the datagrams'
+		# destination as its address.
+		if [ $r = r0 ]; then ends="$dst $port $src $sport"; else ends="$any $port $any 0"; fi
+		# shellcheck disable=SC2086
+		read -r got ends < <("$PNMT_PY" - "$dir/details$fam.json" "$pid" $ends <<'EOF2'
+import ipaddress, json, sys
+f, pid, la, lp, ra, rp = sys.argv[1:]
+p = json.load(open(f))["processes"].get(pid, {})
+def ep(a, port):
+    a = ipaddress.ip_address(a.strip("[]"))
+    return "%s:%s" % (a if a.version == 4 else "[%s]" % a, port)
+def conn(s):
+    return ep(*s.rsplit(":", 1))
+got = sorted({"%s>%s" % (conn(c["local"]), conn(c["remote"])) for c in p.get("connections", [])})
+print(",".join(got) or "none", "%s>%s" % (ep(la, lp), ep(ra, rp)))
+EOF2
+)
+		assert_eq "IPv$fam: $r's closed connection in --details" "$got" "$ends"
+	done
+}
+
+# Unconnected UDP receivers get flow-cache entries by sender (after
+# PNM_UNCONN_MIN packets); every change that may send a sender's packets to
+# another socket ends them. One sender tuple throughout; each receiver
+# counts what it got, and pnm-tc must give each exactly that. The receivers
+# share the port (SO_REUSEADDR), the newest one taking what is sent:
+#  r0 then r1 bind: r1 gets the packets, from the cache after 16;
+#  r2 binds: r2 gets them (the bind ends r1's entries);
+#  r0, which never received, connects to the sender: r0 gets them (the
+#  connect ends r2's); r0 closes: r2 gets them again;
+#  r1 and r2 close, r3 binds (no SO_REUSEADDR): r3 gets them (r2's close
+#  ends its entries).
+# Closed, each one's connection in --details is its socket's: the wildcard
+# address and its port (r0: the sender, whom it connected to).
+# Over IPv4, then IPv6 (receivers bound to ::, the peer's address v6).
+test_udp_unconnected_cache() {
+	local dir port sport want r n pid got fam any src dst ends
+	local -A rpids=()
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+	unconnected_receiver_py >"$dir/recv.py"
 	# recv_start NAME REUSE: a receiver on the port; its PID in rpids.
 	recv_start() {
 		local any=0.0.0.0 sip=$PNMT_IP1
@@ -216,33 +256,7 @@ print(n)' "$fam")
 		wait "${rpids[r3]}" 2>/dev/null
 		pnm_json "$dir/show$fam.json"
 		pnm_json "$dir/details$fam.json" -d
-		for r in r0 r1 r2 r3; do
-			read -r pid n <"$dir/$fam$r.n"
-			read -r got _ _ _ _ _ < <(json_procs "$dir/show$fam.json" "$PNMT_IF0" "$pid")
-			# 100 B and the UDP, IP and Ethernet headers.
-			assert_eq "IPv$fam: $r (pid $pid) received $n datagrams: bytes_in" "$got" \
-				"$((n * (fam == 4 ? 142 : 162)))"
-			# Closed, its connection is the socket's own: bound to the
-			# wildcard address, r0 connected to the sender later.
-			# Entries keyed by the sender once gave it the datagrams'
-			# destination as its address.
-			if [ $r = r0 ]; then ends="$dst $port $src $sport"; else ends="$any $port $any 0"; fi
-			# shellcheck disable=SC2086
-			read -r got ends < <("$PNMT_PY" - "$dir/details$fam.json" "$pid" $ends <<'EOF2'
-import ipaddress, json, sys
-f, pid, la, lp, ra, rp = sys.argv[1:]
-p = json.load(open(f))["processes"].get(pid, {})
-def ep(a, port):
-    a = ipaddress.ip_address(a.strip("[]"))
-    return "%s:%s" % (a if a.version == 4 else "[%s]" % a, port)
-def conn(s):
-    return ep(*s.rsplit(":", 1))
-got = sorted({"%s>%s" % (conn(c["local"]), conn(c["remote"])) for c in p.get("connections", [])})
-print(",".join(got) or "none", "%s>%s" % (ep(la, lp), ep(ra, rp)))
-EOF2
-)
-			assert_eq "IPv$fam: $r's closed connection in --details" "$got" "$ends"
-		done
+		unconnected_cache_check
 	done
 	check_soft_failures
 }
