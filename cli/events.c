@@ -7,14 +7,12 @@
  * print a summary: totals, and bytes sent and received per connection.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +27,7 @@
 #include "parse.h"
 #include "proc.h"
 #include "show.h"
+#include "lock.h"
 #include "state.h"
 
 #define EVENTS_LOCK "/run/pnm-tc/events.lock"
@@ -342,28 +341,20 @@ static void summary(struct ev_state *st, uint64_t lost)
 static int events_lock(void)
 {
 	char holder[32] = "";
-	int fd = open(EVENTS_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = pnm_lock_open(EVENTS_LOCK);
 
 	if (fd < 0) {
-		pr_warn("cannot open %s: %s", EVENTS_LOCK, strerror(errno));
+		pr_warn("cannot open %s: %s", EVENTS_LOCK, strerror(-fd));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
-
-		holder[n > 0 ? n : 0] = '\0';
-		holder[strcspn(holder, "\n")] = '\0';
+	if (pnm_lock_try(fd, holder, sizeof(holder))) {
 		pr_warn("another 'pnm-tc events' (pid %s) is running; one at a time",
 			holder[0] ? holder : "?");
 		close(fd);
 		return -1;
 	}
-	if (!ftruncate(fd, 0)) {
-		int n = snprintf(holder, sizeof(holder), "%d\n", getpid());
-
-		if (pwrite(fd, holder, (size_t)n, 0) < 0)
-			pr_debug("cannot record our pid in %s", EVENTS_LOCK);
-	}
+	if (pnm_lock_record(fd))
+		pr_debug("cannot record our pid in %s", EVENTS_LOCK);
 	return fd;
 }
 

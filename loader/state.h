@@ -2,7 +2,10 @@
 /*
  * pnm-tc's persistent state: the programs and maps pinned under
  * PNM_PIN_DIR, the socket hooks' links, and the environment checks that
- * come before any of it (privileges, BTF, bpffs, cgroup v2).
+ * come before any of it (privileges, BTF, bpffs, cgroup v2). Behind it:
+ * env.c (the checks), pins.c (the pins and bpffs), hooks.c (the hooks and
+ * pnm_state_create), plan.c (the load plan), sockiter.c (the socket
+ * iterators); its private parts are in state_int.h. The lock is lock.h's.
  */
 #ifndef PNM_STATE_H
 #define PNM_STATE_H
@@ -104,10 +107,6 @@ bool pnm_flows_possible(void);
 int pnm_pins_share(gid_t gid);
 /* The group the pins are shared with, (gid_t)-1 for none. */
 int pnm_pins_group(gid_t *gid);
-
-/* Serialise attach/detach: an exclusive lock; tells who holds it. */
-int pnm_lock(void);
-void pnm_unlock(int fd);
 
 /* Number of possible CPUs (per-CPU map values). */
 int pnm_ncpus(void);
