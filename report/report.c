@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#define _GNU_SOURCE /* fputs_unlocked, fwrite_unlocked */
 #include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -7,6 +6,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "json_writer.h"
 #include "report.h"
 
 #define LABEL_MAX (PNM_NETNS_LEN + PNM_IFNAME_LEN)
@@ -219,318 +219,213 @@ void pnm_report_by(FILE *out, const struct pnm_snapshot *s, const struct pnm_vie
 	free(rows);
 }
 
-/*
- * The document is written as it goes, one process at a time. Processes are
- * the bulk of it, and a json-c tree per process (twenty objects, each
- * allocated, hashed and printed) took as long as reading every map: 14 of
- * 48 ms for 10000 processes. Members are written here, in json-c's own
- * layout for the flags given (PLAIN or SPACED); strings and reals still go
- * through json-c, which escapes and formats them, one reused object each.
- */
-struct jw {
-	FILE *out;
-	int flags;
-	bool spaced;
-	bool first; /* no member yet in the innermost object or array */
-	struct json_object *str, *real;
-};
-
-/* Before a member or an element: the separator. One flag is enough for
- * the nesting: an object or array just closed was a member of the one
- * around it, which so has one. */
-static void jw_next(struct jw *w)
+static void put_counts(struct jw *w, const struct pnm_counts *c)
 {
-	if (!w->first)
-		putc_unlocked(',', w->out);
-	if (w->spaced)
-		putc_unlocked(' ', w->out);
-	w->first = false;
-}
-
-static void jw_string(struct jw *w, const char *v)
-{
-	/* "" needs no escaping, and json-c 0.16 leaks the old buffer when
-	 * set to it (Debian 12's libjson-c5). */
-	if (!*v) {
-		fputs_unlocked("\"\"", w->out);
-		return;
-	}
-	json_object_set_string(w->str, v);
-	fputs_unlocked(json_object_to_json_string_ext(w->str, w->flags), w->out);
-}
-
-/* A member's key: one of ours (literal) as it is, any other escaped by
- * json-c. */
-static void jw_key(struct jw *w, const char *key, bool literal)
-{
-	jw_next(w);
-	if (literal) {
-		putc_unlocked('"', w->out);
-		fputs_unlocked(key, w->out);
-		putc_unlocked('"', w->out);
-	} else {
-		jw_string(w, key);
-	}
-	fputs_unlocked(w->spaced ? ": " : ":", w->out);
-}
-
-static void jw_open(struct jw *w, char c)
-{
-	putc_unlocked(c, w->out);
-	w->first = true;
-}
-
-static void jw_close(struct jw *w, char c)
-{
-	if (w->spaced)
-		putc_unlocked(' ', w->out);
-	putc_unlocked(c, w->out);
-	w->first = false;
-}
-
-/* Integers without printf: a process has about thirty. */
-static void jw_num(struct jw *w, uint64_t v)
-{
-	char b[20], *p = b + sizeof(b);
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	fwrite_unlocked(p, 1, (size_t)(b + sizeof(b) - p), w->out);
-}
-
-static void jw_u64(struct jw *w, const char *key, uint64_t v)
-{
-	jw_key(w, key, true);
-	jw_num(w, v);
-}
-
-static void jw_real(struct jw *w, const char *key, double v)
-{
-	jw_key(w, key, true);
-	json_object_set_double(w->real, v);
-	fputs_unlocked(json_object_to_json_string_ext(w->real, w->flags), w->out);
-}
-
-static void jw_str(struct jw *w, const char *key, const char *v)
-{
-	jw_key(w, key, true);
-	jw_string(w, v);
-}
-
-static void jw_bool(struct jw *w, const char *key, bool v)
-{
-	jw_key(w, key, true);
-	fputs_unlocked(v ? "true" : "false", w->out);
-}
-
-static void jw_counts(struct jw *w, const struct pnm_counts *c)
-{
-	jw_u64(w, "bytes_in", c->bytes_in);
-	jw_u64(w, "bytes_out", c->bytes_out);
-	jw_u64(w, "packets_in", c->packets_in);
-	jw_u64(w, "packets_out", c->packets_out);
+	jw_uint_field(w, "bytes_in", c->bytes_in);
+	jw_uint_field(w, "bytes_out", c->bytes_out);
+	jw_uint_field(w, "packets_in", c->packets_in);
+	jw_uint_field(w, "packets_out", c->packets_out);
 }
 
 /* "key": {the four counters}; key escaped unless literal. */
-static void jw_counts_obj(struct jw *w, const char *key, bool literal, const struct pnm_counts *c)
+static void put_counts_obj(struct jw *w, const char *key, bool literal, const struct pnm_counts *c)
 {
-	jw_key(w, key, literal);
-	jw_open(w, '{');
-	jw_counts(w, c);
-	jw_close(w, '}');
+	if (literal)
+		jw_name_raw(w, key);
+	else
+		jw_name(w, key);
+	jw_start_object(w);
+	put_counts(w, c);
+	jw_end_object(w);
 }
 
-static void jw_rates(struct jw *w, double in, double out)
+static void put_rates(struct jw *w, double in, double out)
 {
-	jw_real(w, "rate_in", in);
-	jw_real(w, "rate_out", out);
+	jw_float_field(w, "rate_in", in);
+	jw_float_field(w, "rate_out", out);
 }
 
-static void jw_conn(struct jw *w, const struct pnm_snapshot *s, const struct pnm_conn_row *c)
+static void put_conn(struct jw *w, const struct pnm_snapshot *s, const struct pnm_conn_row *c)
 {
 	const char *ifname = iface_label(s, c->slot);
 	char l[80], r[80];
 
-	jw_open(w, '{');
-	jw_str(w, "proto", pnm_proto_name(c->t.proto));
-	jw_str(w, "local", pnm_fmt_endpoint(c->t.family, c->t.local, c->t.lport, l, sizeof(l)));
-	jw_str(w, "remote", pnm_fmt_endpoint(c->t.family, c->t.remote, c->t.rport, r, sizeof(r)));
-	jw_str(w, "state", c->t.proto == 6 ? pnm_tcp_state_name(c->state) : "-");
-	jw_bool(w, "closed", c->closed);
-	jw_str(w, "interface", ifname ? ifname : "?");
-	jw_counts(w, &c->c);
-	jw_close(w, '}');
+	jw_start_object(w);
+	jw_string_field(w, "proto", pnm_proto_name(c->t.proto));
+	jw_string_field(w, "local",
+			pnm_fmt_endpoint(c->t.family, c->t.local, c->t.lport, l, sizeof(l)));
+	jw_string_field(w, "remote",
+			pnm_fmt_endpoint(c->t.family, c->t.remote, c->t.rport, r, sizeof(r)));
+	jw_string_field(w, "state", c->t.proto == 6 ? pnm_tcp_state_name(c->state) : "-");
+	jw_bool_field(w, "closed", c->closed);
+	jw_string_field(w, "interface", ifname ? ifname : "?");
+	put_counts(w, &c->c);
+	jw_end_object(w);
 }
 
-static void jw_proc(struct jw *w, const struct pnm_snapshot *s, const struct pnm_view *v,
-		    const struct pnm_row *r)
+static void put_proc(struct jw *w, const struct pnm_snapshot *s, const struct pnm_view *v,
+		     const struct pnm_row *r)
 {
 	const struct pnm_proc *p = r->p;
 
-	jw_key(w, p->key, false);
-	jw_open(w, '{');
-	jw_u64(w, "pid", p->pid);
-	jw_str(w, "name", p->name);
-	jw_bool(w, "exited", p->exited);
-	jw_real(w, "runtime", pnm_proc_runtime(s, p));
-	jw_key(w, "current", true);
-	jw_open(w, '{');
-	jw_counts(w, &r->c);
+	jw_name(w, p->key);
+	jw_start_object(w);
+	jw_uint_field(w, "pid", p->pid);
+	jw_string_field(w, "name", p->name);
+	jw_bool_field(w, "exited", p->exited);
+	jw_float_field(w, "runtime", pnm_proc_runtime(s, p));
+	jw_name_raw(w, "current");
+	jw_start_object(w);
+	put_counts(w, &r->c);
 	if (p->rated)
-		jw_rates(w, p->rate_in, p->rate_out);
-	jw_u64(w, "tcp_connections", p->tcp_conns);
-	jw_u64(w, "udp_connections", p->udp_conns);
-	jw_close(w, '}');
+		put_rates(w, p->rate_in, p->rate_out);
+	jw_uint_field(w, "tcp_connections", p->tcp_conns);
+	jw_uint_field(w, "udp_connections", p->udp_conns);
+	jw_end_object(w);
 	if (p->rated) {
-		jw_key(w, "peak", true);
-		jw_open(w, '{');
-		jw_rates(w, p->peak_in, p->peak_out);
-		jw_close(w, '}');
+		jw_name_raw(w, "peak");
+		jw_start_object(w);
+		put_rates(w, p->peak_in, p->peak_out);
+		jw_end_object(w);
 	}
-	jw_key(w, "interfaces", true);
-	jw_open(w, '{');
+	jw_name_raw(w, "interfaces");
+	jw_start_object(w);
 	for (size_t j = 0; j < p->nifs; j++) {
 		const char *name = iface_label(s, p->ifs[j].slot);
 
 		if (!name || (v->iface && v->iface->slot != p->ifs[j].slot))
 			continue;
-		jw_counts_obj(w, name, false, &p->ifs[j].c);
+		put_counts_obj(w, name, false, &p->ifs[j].c);
 	}
-	jw_close(w, '}');
+	jw_end_object(w);
 	if (v->details) {
-		jw_key(w, "connections", true);
-		jw_open(w, '[');
+		jw_name_raw(w, "connections");
+		jw_start_array(w);
 		for (size_t j = 0; j < p->nconns; j++) {
 			if (!view_conn(v, &p->conns[j]))
 				continue;
-			jw_next(w);
-			jw_conn(w, s, &p->conns[j]);
+			put_conn(w, s, &p->conns[j]);
 		}
-		jw_close(w, ']');
+		jw_end_array(w);
 	}
-	jw_close(w, '}');
+	jw_end_object(w);
 }
 
 /* The time, and each interface in view with its totals; the
  * unattributed and overflow buckets summed over them. */
-static void jw_head(struct jw *w, const struct pnm_snapshot *s, const struct pnm_view *v)
+static void put_head(struct jw *w, const struct pnm_snapshot *s, const struct pnm_view *v)
 {
 	struct pnm_counts unattr = { 0 }, overflow = { 0 }, by[PNM_U_COUNT] = { 0 };
 	char ts[32];
 
-	jw_str(w, "timestamp", pnm_fmt_rfc3339(s->taken, ts, sizeof(ts)));
-	jw_key(w, "interfaces", true);
-	jw_open(w, '{');
+	jw_string_field(w, "timestamp", pnm_fmt_rfc3339(s->taken, ts, sizeof(ts)));
+	jw_name_raw(w, "interfaces");
+	jw_start_object(w);
 	for (size_t i = 0; i < s->nifaces; i++) {
 		const struct pnm_iface *ifc = &s->ifaces[i];
 
 		if (!view_iface(v, ifc))
 			continue;
-		jw_key(w, ifc->label, false);
-		jw_open(w, '{');
-		jw_u64(w, "ifindex", ifc->ifindex);
-		jw_str(w, "netns", ifc->netns);
-		jw_str(w, "layer", pnm_layer_name(ifc->layer));
-		jw_counts(w, &ifc->total);
-		jw_close(w, '}');
+		jw_name(w, ifc->label);
+		jw_start_object(w);
+		jw_uint_field(w, "ifindex", ifc->ifindex);
+		jw_string_field(w, "netns", ifc->netns);
+		jw_string_field(w, "layer", pnm_layer_name(ifc->layer));
+		put_counts(w, &ifc->total);
+		jw_end_object(w);
 		pnm_counts_add(&unattr, &ifc->unattr);
 		pnm_counts_add(&overflow, &ifc->overflow);
 		for (int u = 0; u < PNM_U_COUNT; u++)
 			pnm_counts_add(&by[u], &ifc->unattr_by[u]);
 	}
-	jw_close(w, '}');
+	jw_end_object(w);
 	/* by_proto and overflow add up to the unattributed counters. */
-	jw_key(w, "unattributed", true);
-	jw_open(w, '{');
-	jw_counts(w, &unattr);
-	jw_key(w, "by_proto", true);
-	jw_open(w, '{');
+	jw_name_raw(w, "unattributed");
+	jw_start_object(w);
+	put_counts(w, &unattr);
+	jw_name_raw(w, "by_proto");
+	jw_start_object(w);
 	for (int u = 0; u < PNM_U_COUNT; u++)
-		jw_counts_obj(w, pnm_uclass_name((unsigned int)u), true, &by[u]);
-	jw_close(w, '}');
-	jw_close(w, '}');
-	jw_counts_obj(w, "overflow", true, &overflow);
+		put_counts_obj(w, pnm_uclass_name((unsigned int)u), true, &by[u]);
+	jw_end_object(w);
+	jw_end_object(w);
+	put_counts_obj(w, "overflow", true, &overflow);
 }
 
 /* --aggregate: the shown processes summed. */
-static void jw_aggregated(struct jw *w, const struct pnm_row *rows, long n)
+static void put_aggregated(struct jw *w, const struct pnm_row *rows, long n)
 {
 	struct pnm_counts sum = { 0 };
 	double rin = 0, rout = 0;
 	bool rated = n > 0;
 
-	jw_key(w, "aggregated", true);
-	jw_open(w, '{');
-	jw_key(w, "pids", true);
-	jw_open(w, '[');
+	jw_name_raw(w, "aggregated");
+	jw_start_object(w);
+	jw_name_raw(w, "pids");
+	jw_start_array(w);
 	for (long i = 0; i < n; i++) {
-		jw_next(w);
-		jw_num(w, rows[i].p->pid);
+		jw_uint(w, rows[i].p->pid);
 		pnm_counts_add(&sum, &rows[i].c);
 		rin += rows[i].p->rate_in;
 		rout += rows[i].p->rate_out;
 		rated = rated && rows[i].p->rated;
 	}
-	jw_close(w, ']');
-	jw_u64(w, "processes", (uint64_t)n);
-	jw_counts(w, &sum);
+	jw_end_array(w);
+	jw_uint_field(w, "processes", (uint64_t)n);
+	put_counts(w, &sum);
 	if (rated)
-		jw_rates(w, rin, rout);
-	jw_close(w, '}');
+		put_rates(w, rin, rout);
+	jw_end_object(w);
 }
 
 /* --by: the groups, most bytes first. */
-static void jw_by(struct jw *w, const struct pnm_view *v, const struct pnm_row *rows, long n)
+static void put_by(struct jw *w, const struct pnm_view *v, const struct pnm_row *rows, long n)
 {
 	struct by_group *g;
 	long ng = by_groups(v, rows, n, &g);
 
 	if (ng > 1)
 		qsort(g, (size_t)ng, sizeof(*g), by_total_bytes);
-	jw_key(w, v->by == PNM_BY_REMOTE ? "by_remote" : "by_proto", true);
-	jw_open(w, '{');
+	jw_name_raw(w, v->by == PNM_BY_REMOTE ? "by_remote" : "by_proto");
+	jw_start_object(w);
 	for (long i = 0; i < ng; i++) {
-		jw_key(w, g[i].key, false);
-		jw_open(w, '{');
-		jw_counts(w, &g[i].c);
-		jw_u64(w, "connections", g[i].conns);
-		jw_close(w, '}');
+		jw_name(w, g[i].key);
+		jw_start_object(w);
+		put_counts(w, &g[i].c);
+		jw_uint_field(w, "connections", g[i].conns);
+		jw_end_object(w);
 	}
-	jw_close(w, '}');
+	jw_end_object(w);
 	free(g);
 }
 
 int pnm_report_json_write(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v,
 			  int flags, const double *elapsed)
 {
-	struct jw w = { .out = out, .flags = flags, .spaced = flags & JSON_C_TO_STRING_SPACED };
 	struct pnm_row *rows;
 	long n = pnm_report_rows(s, v, &rows);
+	struct jw *w = jw_new(out, flags);
 
-	w.str = json_object_new_string("");
-	w.real = json_object_new_double(0);
-	flockfile(out); /* then stdio's _unlocked calls */
-	jw_open(&w, '{');
-	jw_head(&w, s, v);
+	if (!w) {
+		free(rows);
+		return -ENOMEM;
+	}
+	jw_start_object(w);
+	put_head(w, s, v);
 	if (v->aggregate && n >= 0)
-		jw_aggregated(&w, rows, n);
+		put_aggregated(w, rows, n);
 	if (v->by && n >= 0)
-		jw_by(&w, v, rows, n);
-	jw_key(&w, "processes", true);
-	jw_open(&w, '{');
+		put_by(w, v, rows, n);
+	jw_name_raw(w, "processes");
+	jw_start_object(w);
 	for (long i = 0; i < n; i++)
-		jw_proc(&w, s, v, &rows[i]);
-	jw_close(&w, '}');
+		put_proc(w, s, v, &rows[i]);
+	jw_end_object(w);
 	if (elapsed)
-		jw_real(&w, "elapsed", *elapsed);
-	jw_close(&w, '}');
-	putc_unlocked('\n', out);
-	funlockfile(out);
+		jw_float_field(w, "elapsed", *elapsed);
+	jw_end_object(w);
+	jw_destroy(w);
 	free(rows);
-	json_object_put(w.str);
-	json_object_put(w.real);
 	return ferror(out) ? -EIO : 0;
 }
 

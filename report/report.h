@@ -55,7 +55,8 @@ struct pnm_row {
 long pnm_report_rows(const struct pnm_snapshot *s, const struct pnm_view *v, struct pnm_row **rows);
 /* The `show --json` document, written to out in json-c's layout for its
  * flags (PLAIN or SPACED), one process at a time ("processes" last, then
- * "elapsed" when given): no tree of every process at once. 0 or -EIO. */
+ * "elapsed" when given): no tree of every process at once. 0, -ENOMEM or
+ * -EIO. */
 int pnm_report_json_write(FILE *out, const struct pnm_snapshot *s, const struct pnm_view *v,
 			  int flags, const double *elapsed);
 /* The `show` table: a row per process and interface. */
