@@ -59,7 +59,7 @@ APP_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(APP_SRCS))
 # Unit tests: the pure user-side modules, rebuilt with sanitizers.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_MODS := cli/parse.c report/format.c report/snapshot.c report/report.c report/json_writer.c \
-	report/rates.c loader/log.c
+	report/rates.c loader/log.c loader/grow.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 # libFuzzer targets (tests/fuzz/fuzz.c, one binary per parser); make check
 # runs each for FUZZ_SECONDS from its corpus in tests/fuzz/corpus/.

@@ -12,6 +12,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "log.h"
 #include "netns.h"
 
@@ -254,12 +255,10 @@ int pnm_netns_each(int (*fn)(void *arg), void *arg)
 		return rc;
 	}
 	rc = fn(arg);
-	seen = malloc(64 * sizeof(*seen));
-	if (!seen) {
+	if (pnm_grow(&seen, &cap, 1, sizeof(*seen), 64)) {
 		close(prev);
 		return rc ? rc : -ENOMEM;
 	}
-	cap = 64;
 	seen[n++] = self.st_ino;
 	for (size_t i = 0; i < 2 && !rc; i++) {
 		DIR *d = opendir(dirs[i]);
@@ -280,16 +279,9 @@ int pnm_netns_each(int (*fn)(void *arg), void *arg)
 			if (stat(path, &st) || st.st_dev != self.st_dev ||
 			    seen_ino(seen, n, st.st_ino))
 				continue;
-			if (n == cap) {
-				uint64_t *grown = realloc(seen, 2 * cap * sizeof(*seen));
-
-				if (!grown) {
-					rc = -ENOMEM;
-					break;
-				}
-				seen = grown;
-				cap *= 2;
-			}
+			rc = pnm_grow(&seen, &cap, n + 1, sizeof(*seen), 64);
+			if (rc)
+				break;
 			seen[n++] = st.st_ino;
 			fd = open(path, O_RDONLY | O_CLOEXEC);
 			if (fd < 0)

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "grow.h"
 #include "log.h"
 #include "netns.h"
 #include "sock_owner.skel.h"
@@ -40,16 +41,11 @@ static int read_iter(const char *name, struct iter_out *out)
 	if (fd < 0)
 		return -errno;
 	for (;;) {
-		if (!out->drop && out->len == out->cap) {
-			size_t cap = out->cap ? 2 * out->cap : 64 * sizeof(struct pnm_sock_rec);
-			char *grown = realloc(out->p, cap);
-
-			if (!grown) {
-				rc = -ENOMEM;
+		if (!out->drop) {
+			rc = pnm_grow(&out->p, &out->cap, out->len + 1, 1,
+				      64 * sizeof(struct pnm_sock_rec));
+			if (rc)
 				break;
-			}
-			out->p = grown;
-			out->cap = cap;
 		}
 		got = out->drop ? read(fd, discard, sizeof(discard))
 				: read(fd, out->p + out->len, out->cap - out->len);

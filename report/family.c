@@ -14,6 +14,7 @@
 
 #include <bpf/bpf.h>
 
+#include "grow.h"
 #include "proc.h"
 #include "show.h"
 #include "snapshot.h"
@@ -31,15 +32,8 @@ struct edges {
 
 static int add_edge(struct edges *g, uint32_t pid, uint64_t start, uint32_t ppid, uint64_t pstart)
 {
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 256;
-		struct edge *ne = realloc(g->e, cap * sizeof(*ne));
-
-		if (!ne)
-			return -ENOMEM;
-		g->e = ne;
-		g->cap = cap;
-	}
+	if (pnm_grow(&g->e, &g->cap, g->n + 1, sizeof(*g->e), 256))
+		return -ENOMEM;
 	g->e[g->n++] = (struct edge){ pid, ppid, start, pstart };
 	return 0;
 }

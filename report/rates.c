@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "grow.h"
 #include "rates.h"
 
 static int cmp_entry(const void *a, const void *b)
@@ -40,15 +41,8 @@ int pnm_rates_update(struct pnm_rates *r, struct pnm_snapshot *s, const struct p
 			out += p->ifs[j].c.bytes_out;
 		}
 		if (!e) {
-			if (r->n == r->cap) {
-				size_t cap = r->cap ? 2 * r->cap : 64;
-				struct pnm_rate_entry *ne = realloc(r->e, cap * sizeof(*ne));
-
-				if (!ne)
-					return -ENOMEM;
-				r->e = ne;
-				r->cap = cap;
-			}
+			if (pnm_grow(&r->e, &r->cap, r->n + 1, sizeof(*r->e), 64))
+				return -ENOMEM;
 			e = &r->e[r->n++];
 			memset(e, 0, sizeof(*e));
 			e->pid = p->pid;

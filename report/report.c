@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "grow.h"
 #include "json_writer.h"
 #include "report.h"
 
@@ -138,11 +139,13 @@ struct by_group {
 	uint64_t conns;
 };
 
+/* The groups, in *out (caller frees): their number, or -ENOMEM. */
 static long by_groups(const struct pnm_view *v, const struct pnm_row *rows, long n,
 		      struct by_group **out)
 {
 	struct by_group *g = NULL;
-	long ng = 0, cap = 0;
+	size_t cap = 0;
+	long ng = 0;
 
 	*out = NULL;
 	for (long i = 0; i < n; i++) {
@@ -162,16 +165,9 @@ static long by_groups(const struct pnm_view *v, const struct pnm_row *rows, long
 			for (k = 0; k < ng && strcmp(g[k].key, key); k++)
 				;
 			if (k == ng) {
-				if (ng == cap) {
-					struct by_group *ng2;
-
-					cap = cap ? 2 * cap : 16;
-					ng2 = realloc(g, (size_t)cap * sizeof(*g));
-					if (!ng2) {
-						free(g);
-						return -1;
-					}
-					g = ng2;
+				if (pnm_grow(&g, &cap, (size_t)ng + 1, sizeof(*g), 16)) {
+					free(g);
+					return -ENOMEM;
 				}
 				memset(&g[ng], 0, sizeof(g[ng]));
 				snprintf(g[ng].key, sizeof(g[ng].key), "%s", key);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "snapshot.h"
 
 void pnm_counts_add(struct pnm_counts *a, const struct pnm_counts *b)
@@ -61,15 +62,8 @@ static struct pnm_proc *proc_row(struct pnm_snapshot *s, uint32_t pid, uint64_t 
 		p = pnm_snapshot_find(s, pid, start_ns);
 	if (p)
 		return p;
-	if (s->nprocs == s->procs_cap) {
-		size_t cap = s->procs_cap ? 2 * s->procs_cap : 64;
-		struct pnm_proc *np = realloc(s->procs, cap * sizeof(*np));
-
-		if (!np)
-			return NULL;
-		s->procs = np;
-		s->procs_cap = cap;
-	}
+	if (pnm_grow(&s->procs, &s->procs_cap, s->nprocs + 1, sizeof(*s->procs), 64))
+		return NULL;
 	p = &s->procs[s->nprocs++];
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;

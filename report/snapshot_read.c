@@ -13,6 +13,7 @@
 
 #include <bpf/bpf.h>
 
+#include "grow.h"
 #include "iface.h"
 #include "netns.h"
 #include "proc.h"
@@ -76,26 +77,6 @@ struct socks {
 	struct pnm_flow *flow;
 	size_t nflow;
 };
-
-/* Room for need elements of sz bytes in *arr, whose capacity *cap doubles
- * as it grows. */
-static bool room(void *arr, size_t *cap, size_t need, size_t sz)
-{
-	void *old, *grown;
-	size_t want = *cap ? *cap : 256;
-
-	if (need <= *cap)
-		return true;
-	while (want < need)
-		want *= 2;
-	memcpy(&old, arr, sizeof(old));
-	grown = realloc(old, want * sz);
-	if (!grown)
-		return false; /* *arr is still the caller's to free */
-	memcpy(arr, &grown, sizeof(grown));
-	*cap = want;
-	return true;
-}
 
 /* A value of sz bytes as batch reads and per-CPU lookups lay it out:
  * 8-byte aligned. */
@@ -166,7 +147,7 @@ static int flows_batch(void *ctx, const char *keys, const char *vals, size_t n)
 		ifc = pnm_snapshot_iface_by_slot(x->s, f->slot - 1);
 		if (!ifc || ifc->gen != f->gen)
 			continue;
-		if (!room(&x->k->flow, &x->cap, x->k->nflow + 1, sizeof(*f)))
+		if (pnm_grow(&x->k->flow, &x->cap, x->k->nflow + 1, sizeof(*f), 256))
 			return -ENOMEM;
 		x->k->flow[x->k->nflow] = *f;
 		if (f->ugen) {
@@ -206,7 +187,7 @@ struct proc_row {
 /* Room for one more row. */
 static struct proc_row *next_row(struct proc_row **rows, size_t *n, size_t *cap)
 {
-	return room(rows, cap, *n + 1, sizeof(**rows)) ? &(*rows)[(*n)++] : NULL;
+	return pnm_grow(rows, cap, *n + 1, sizeof(**rows), 256) ? NULL : &(*rows)[(*n)++];
 }
 
 static int by_process(const void *a, const void *b)
@@ -237,7 +218,7 @@ static int names_batch(void *ctx, const char *keys, const char *vals, size_t n)
 {
 	struct names_ctx *x = ctx;
 
-	if (!room(&x->rows, &x->cap, x->n + n, sizeof(*x->rows)))
+	if (pnm_grow(&x->rows, &x->cap, x->n + n, sizeof(*x->rows), 256))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++, x->n++) {
 		memcpy(&x->rows[x->n].o, keys + i * sizeof(struct pnm_owner),
@@ -492,7 +473,7 @@ static int conns_batch(void *ctx, const char *keys, const char *vals, size_t n)
 {
 	struct conns_ctx *x = ctx;
 
-	if (!room(&x->recs, &x->cap, x->n + n, sizeof(*x->recs)))
+	if (pnm_grow(&x->recs, &x->cap, x->n + n, sizeof(*x->recs), 256))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++, x->n++) {
 		struct conn_rec *r = &x->recs[x->n];
@@ -512,7 +493,7 @@ static int read_conn_recs(struct conns_ctx *x, const struct socks *k, struct con
 	struct conn_rec *recs;
 	size_t n;
 
-	if (!room(&x->recs, &x->cap, x->n + k->n + k->nflow + 1, sizeof(*x->recs))) {
+	if (pnm_grow(&x->recs, &x->cap, x->n + k->n + k->nflow + 1, sizeof(*x->recs), 256)) {
 		free(x->recs);
 		x->recs = NULL;
 		return -ENOMEM;
