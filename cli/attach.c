@@ -19,11 +19,11 @@
 #include "cmd.h"
 #include "format.h"
 #include "iface.h"
+#include "lock.h"
 #include "log.h"
 #include "netns.h"
 #include "options.h"
 #include "parse.h"
-#include "show.h"
 #include "slots.h"
 #include "state.h"
 

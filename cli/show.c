@@ -21,19 +21,6 @@
 #include "show.h"
 #include "state.h"
 
-int pnm_explain_open_error(int rc)
-{
-	if (rc == -ENOENT)
-		pr_warn("nothing is attached; start with 'pnm-tc attach IFACE'");
-	else if (rc == -EPROTO)
-		pr_warn("the state pinned under %s is from another pnm-tc version; detach with "
-			"that version first",
-			PNM_PIN_DIR);
-	else if (rc)
-		pr_warn("cannot open the maps pinned under %s: %s", PNM_PIN_DIR, strerror(-rc));
-	return rc;
-}
-
 static int open_maps(struct pnm_maps *m)
 {
 	return pnm_explain_open_error(pnm_maps_open(m));

@@ -109,6 +109,19 @@ static const struct pinned_map pinned_maps[] = {
 	  sizeof(struct pnm_syn) },
 };
 
+int pnm_explain_open_error(int rc)
+{
+	if (rc == -ENOENT)
+		pr_warn("nothing is attached; start with 'pnm-tc attach IFACE'");
+	else if (rc == -EPROTO)
+		pr_warn("the state pinned under %s is from another pnm-tc version; detach with "
+			"that version first",
+			PNM_PIN_DIR);
+	else if (rc)
+		pr_warn("cannot open the maps pinned under %s: %s", PNM_PIN_DIR, strerror(-rc));
+	return rc;
+}
+
 void pnm_maps_close(struct pnm_maps *m)
 {
 	for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {

@@ -74,6 +74,9 @@ int pnm_state_destroy(void);
  * pinned layout is from another pnm-tc version. Prints nothing. */
 int pnm_maps_open(struct pnm_maps *m);
 void pnm_maps_close(struct pnm_maps *m);
+/* Say why pnm_maps_open failed with rc (nothing when 0), in the one
+ * wording every command uses; returns rc. */
+int pnm_explain_open_error(int rc);
 /* libxdp's directory in bpffs. */
 #define PNM_XDP_DIR PNM_BPFFS "/xdp"
 /* Set and clear PNM_META_* flags of the pinned state; is one set? */

@@ -18,8 +18,6 @@ struct pnm_show {
 	size_t nfamily;
 };
 
-/* Say why the maps could not be opened (pnm_maps_open's rc); returns rc. */
-int pnm_explain_open_error(int rc);
 /* One snapshot with the view resolved (-i, -p, --children); strict: a -p
  * PID that does not exist is an error. Says what went wrong. */
 int pnm_show_read(struct pnm_show *a, const struct pnm_maps *m, struct pnm_snapshot *snap,
