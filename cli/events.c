@@ -454,7 +454,8 @@ static void stream(struct ring_buffer *rb, double end)
 			pr_warn("reading events failed: %s", strerror(-n));
 			break;
 		}
-		fflush(stdout);
+		if (pnm_out_flush())
+			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (end && (double)now.tv_sec + (double)now.tv_nsec / 1e9 >= end)
 			break;
@@ -569,7 +570,7 @@ int cmd_events(int argc, char **argv)
 	if (lost_total(&m) > lost0)
 		pr_warn("%llu events were lost (the ring was full): the figures above miss them",
 			(unsigned long long)(lost_total(&m) - lost0));
-	ret = fflush(stdout) ? PNM_EXIT_FAIL : PNM_EXIT_OK;
+	ret = pnm_out_flush() ? PNM_EXIT_FAIL : PNM_EXIT_OK;
 out_signals:
 	set_producers(&m, &st, false, false);
 	sigaction(SIGINT, &old_int, NULL);

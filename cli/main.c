@@ -91,7 +91,7 @@ static int cmd_help(int argc, char **argv)
 	if (argc == 2 && !find_cmd(argv[1]))
 		return pnm_usage_error(NULL, "unknown command '%s'", argv[1]);
 	print_help(stdout, argc == 2 ? argv[1] : NULL);
-	return PNM_EXIT_OK;
+	return pnm_out_flush() ? PNM_EXIT_FAIL : PNM_EXIT_OK;
 }
 static const struct option main_longs[] = {
 	{ "verbose", no_argument, NULL, 'v' },
@@ -170,10 +170,10 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("pnm-tc %s\n", PNM_VERSION);
-			return PNM_EXIT_OK;
+			return pnm_out_flush() ? PNM_EXIT_FAIL : PNM_EXIT_OK;
 		case 'h':
 			print_help(stdout, NULL);
-			return PNM_EXIT_OK;
+			return pnm_out_flush() ? PNM_EXIT_FAIL : PNM_EXIT_OK;
 		default:
 			if (optopt)
 				return pnm_usage_error(NULL, "unknown option '-%c'", optopt);

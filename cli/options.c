@@ -176,7 +176,7 @@ int pnm_opt_next(struct pnm_getopt *g)
 		return PNM_OPT_END;
 	case PNM_OPT_HELP:
 		pnm_cmd_help(stdout, g->cmd);
-		return stop(g, PNM_EXIT_OK);
+		return stop(g, pnm_out_flush() ? PNM_EXIT_FAIL : PNM_EXIT_OK);
 	case PNM_OPT_VERBOSE:
 		pnm_verbosity++;
 		return pnm_opt_next(g);

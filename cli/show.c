@@ -310,17 +310,20 @@ int cmd_show(int argc, char **argv)
 	}
 	if (pnm_show_read(&a, &m, &snap, true))
 		goto out;
-	if (a.json) {
-		pnm_report_json_write(stdout, &snap, &a.view,
-				      JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
-				      NULL);
-	} else if (a.view.by) {
+	if (a.json)
+		rc = pnm_report_json_write(stdout, &snap, &a.view,
+					   JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
+					   NULL);
+	else if (a.view.by)
 		pnm_report_by(stdout, &snap, &a.view);
-	} else {
+	else
 		pnm_report_table(stdout, &snap, &a.view);
+	if (rc == -ENOMEM) {
+		pr_warn("cannot write the JSON: %s", strerror(-rc));
+		goto out;
 	}
 	warn_ifaces(&snap, &a.view);
-	ret = fflush(stdout) ? PNM_EXIT_FAIL : PNM_EXIT_OK;
+	ret = pnm_out_flush() ? PNM_EXIT_FAIL : PNM_EXIT_OK;
 out:
 	free(a.family);
 	pnm_snapshot_free(&snap);

@@ -434,7 +434,7 @@ int cmd_status(int argc, char **argv)
 			printf("{\n  \"attached\": false\n}\n");
 		else
 			printf("pnm-tc: not attached (start with 'pnm-tc attach IFACE')\n");
-		return PNM_EXIT_OK;
+		return pnm_out_flush() ? PNM_EXIT_FAIL : PNM_EXIT_OK;
 	} else if (rc) {
 		pnm_explain_open_error(rc);
 		return PNM_EXIT_FAIL;
@@ -447,14 +447,13 @@ int cmd_status(int argc, char **argv)
 	read_states(&m, &hs);
 	if (json) {
 		rc = status_json(&m, &snap, &hs);
-		pnm_snapshot_free(&snap);
-		pnm_maps_close(&m);
-		return rc;
+	} else {
+		print_ifaces(&m, &snap);
+		print_hooks_states(&hs);
+		print_maps(&m);
+		rc = PNM_EXIT_OK;
 	}
-	print_ifaces(&m, &snap);
-	print_hooks_states(&hs);
-	print_maps(&m);
 	pnm_snapshot_free(&snap);
 	pnm_maps_close(&m);
-	return PNM_EXIT_OK;
+	return pnm_out_flush() ? PNM_EXIT_FAIL : rc;
 }

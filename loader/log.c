@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #define _GNU_SOURCE
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,20 @@
 
 int pnm_verbosity;
 static struct pnm_load_failure *capture;
+
+int pnm_out_flush(void)
+{
+	static bool said;
+	int err;
+
+	if (!fflush(stdout) && !ferror(stdout))
+		return 0;
+	err = errno ? errno : EIO;
+	if (!said)
+		pr_warn("cannot write the output: %s", strerror(err));
+	said = true;
+	return -err;
+}
 
 void pnm_log(enum pnm_log_level level, const char *fmt, ...)
 {

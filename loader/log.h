@@ -28,6 +28,11 @@ void pnm_log_capture(struct pnm_load_failure *f);
 /* One libbpf warning, as the capture reads it (for tests). */
 void pnm_load_failure_parse(struct pnm_load_failure *f, const char *msg);
 
+/* Flush stdout: 0, or -errno after saying, once, that the output could
+ * not be written (a full disk, a closed pipe): a failed write is never
+ * silent. */
+int pnm_out_flush(void);
+
 /* -errno after a failed libc call; never 0, even if errno was not set. */
 #define pnm_neg_errno() (errno ? -errno : -EIO)
 

@@ -156,7 +156,6 @@ static void render(const struct pnm_show *a, const struct term *t, const struct 
 		pnm_report_rates(stdout, s, &v);
 		putchar('\n');
 	}
-	fflush(stdout);
 }
 
 int pnm_watch(struct pnm_show *a, const struct pnm_maps *m)
@@ -192,6 +191,8 @@ int pnm_watch(struct pnm_show *a, const struct pnm_maps *m)
 			a->view.sort = (a->view.sort + 1) % PNM_SORT_N;
 			if (!first)
 				render(a, &t, &snap, last - start);
+			if (pnm_out_flush())
+				goto out_term;
 			continue;
 		}
 		if (key > 0)
@@ -204,6 +205,8 @@ int pnm_watch(struct pnm_show *a, const struct pnm_maps *m)
 		last = now;
 		first = false;
 		render(a, &t, &snap, now - start);
+		if (pnm_out_flush())
+			goto out_term;
 		if (end && now >= end - 0.001)
 			break;
 	}
@@ -224,7 +227,7 @@ int pnm_watch(struct pnm_show *a, const struct pnm_maps *m)
 	}
 	if (stop_signal)
 		pr_info("stopped by signal %d", (int)stop_signal);
-	ret = fflush(stdout) ? 1 : 0;
+	ret = pnm_out_flush() ? 1 : 0;
 	goto out_signals;
 out_term:
 	term_restore(&t);
