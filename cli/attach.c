@@ -120,7 +120,7 @@ const struct pnm_cmd pnm_cmd_detach = {
 	NULL,
 };
 
-/* Option loop of attach and detach (detach: attach_only false). */
+/* Option loop of attach and detach (def: which of the two). */
 static int simple_opts(const struct pnm_cmd *def, int argc, char **argv, bool *done,
 		       struct attach_args *a)
 {
@@ -286,24 +286,30 @@ static int check_unchanged(const struct pnm_maps *m, const struct pnm_netns *ns,
 }
 
 /* The pinned state, made first when nothing is attached (*fresh), with its
- * maps open in *m. -ENOENT: nothing to undo; another error: the maps are
- * closed, and a fresh state is left for the caller to destroy. */
+ * maps open in *m. On an error the maps are closed, and a fresh state is
+ * left for the caller to destroy. */
 static int open_state(const struct attach_args *args, struct pnm_maps *m, bool *fresh)
 {
 	int rc = pnm_state_present();
 
 	if (rc < 0) {
 		pr_warn("cannot read %s: %s", PNM_PIN_DIR, strerror(-rc));
-		return -ENOENT;
+		return rc;
 	}
 	if (rc == 0) {
-		if (pnm_state_create(&args->sizes))
-			return -ENOENT;
+		rc = pnm_state_create(&args->sizes);
+		if (rc)
+			return rc;
 		*fresh = true;
 	}
-	rc = pnm_explain_open_error(pnm_maps_open(m));
+	rc = pnm_maps_open(m);
+	/* Present, or just made: a pin is missing, not the state. */
+	if (rc == -ENOENT)
+		pr_warn("cannot open the maps pinned under %s: %s", PNM_PIN_DIR, strerror(-rc));
+	else
+		pnm_explain_open_error(rc);
 	if (rc)
-		return rc == -ENOENT ? -EIO : rc;
+		return rc;
 	/* Map sizes and sharing are set when the state is made: later ones
 	 * must agree. */
 	if (!*fresh && pnm_check_sizes(m, &args->sizes))
@@ -361,10 +367,7 @@ int cmd_attach(int argc, char **argv)
 	lock = pnm_lock();
 	if (lock < 0)
 		goto out;
-	rc = open_state(&args, &m, &fresh_state);
-	if (rc == -ENOENT)
-		goto out;
-	if (rc)
+	if (open_state(&args, &m, &fresh_state))
 		goto out_state;
 	for (i = 0; i < n; i++)
 		if (check_unchanged(&m, &ns, &links[i], &args))

@@ -30,7 +30,8 @@
 #include "lock.h"
 #include "state.h"
 
-#define EVENTS_LOCK "/run/pnm-tc/events.lock"
+/* Beside attach's lock, which made PNM_LOCK_DIR: events needs a state. */
+#define EVENTS_LOCK PNM_LOCK_DIR "/events.lock"
 
 static volatile sig_atomic_t stop_signal;
 

@@ -93,12 +93,6 @@ static int cmd_help(int argc, char **argv)
 	print_help(stdout, argc == 2 ? argv[1] : NULL);
 	return pnm_out_flush() ? PNM_EXIT_FAIL : PNM_EXIT_OK;
 }
-static const struct option main_longs[] = {
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "version", no_argument, NULL, 'V' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
 
 /*
  * One show reads every map into memory it allocates and frees again, a
@@ -155,6 +149,10 @@ static char out_buf[1 << 16];
 
 int main(int argc, char **argv)
 {
+	/* getopt's tables from main_opts (all without a value); '+': options
+	 * before the command only, the command's own come after it. */
+	struct option longs[sizeof(main_opts) / sizeof(main_opts[0])];
+	char shorts[sizeof(main_opts) / sizeof(main_opts[0]) + 1] = "+";
 	const struct pnm_cmd *c;
 	int opt;
 
@@ -162,8 +160,12 @@ int main(int argc, char **argv)
 	if (!isatty(STDOUT_FILENO))
 		setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
 	opterr = 0;
-	/* '+': options before the command only; the command's own come after. */
-	while ((opt = getopt_long(argc, argv, "+vVh", main_longs, NULL)) != -1) {
+	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++) {
+		longs[i] =
+			(struct option){ main_opts[i].name, no_argument, NULL, main_opts[i].key };
+		shorts[i + 1] = (char)main_opts[i].key;
+	}
+	while ((opt = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
 		switch (opt) {
 		case 'v':
 			pnm_verbosity++;

@@ -3,6 +3,7 @@
  * from its one declaration (options.h). */
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -41,32 +42,67 @@ static int opt_left(const struct pnm_opt *o, char *buf, size_t len)
 	return n < 0 ? 0 : n;
 }
 
-/* Text from column col to HELP_WIDTH, broken between words and at '\n'. */
+/* The length of one line of at most room columns from p, in its paragraph
+ * (up to '\n' or the end): broken after the last word that fits; a word
+ * longer than room stays whole. */
+static int line_len(const char *p, int room)
+{
+	int n, brk = 0;
+
+	for (n = 0; p[n] && p[n] != '\n'; n++) {
+		if (p[n] != ' ')
+			continue;
+		if (n > room)
+			break;
+		brk = n;
+	}
+	if ((!p[n] || p[n] == '\n') && n <= room)
+		return n;
+	return brk ? brk : n;
+}
+
+/* A paragraph that starts "KEY  text" (a list: "l2  Ethernet frames")
+ * wraps under its text: the offset of that text, else 0. */
+static int hang_of(const char *p)
+{
+	for (int i = 1; i < 12 && p[i] && p[i] != '\n'; i++)
+		if (p[i] == ' ' && p[i + 1] == ' ' && p[i + 2] && p[i + 2] != ' ')
+			return i + 2;
+	return 0;
+}
+
+/* text from column col to HELP_WIDTH, broken between words and at each
+ * '\n'; the cursor is at column at (the option's left column), on a line of
+ * its own when that leaves less than two spaces. */
 static void wrap(FILE *out, const char *text, int at, int col)
 {
-	const char *p = text;
+	const char *p = text ? text : "";
+	bool para = true;
+	int hang = 0;
 
-	while (*p) {
-		int room = HELP_WIDTH - col, n = 0, brk = -1;
-
-		if (at > col - 2) {
-			fputc('\n', out);
-			at = 0;
-		}
-		fprintf(out, "%*s", col - at, "");
-		while (p[n] && p[n] != '\n' && (n < room || brk < 0)) {
-			if (p[n] == ' ')
-				brk = n;
-			n++;
-		}
-		if (p[n] && p[n] != '\n' && brk > 0)
-			n = brk;
-		fprintf(out, "%.*s\n", n, p);
-		p += n;
-		if (*p == ' ' || *p == '\n')
-			p++;
+	if (at > col - 2) {
+		fputc('\n', out);
 		at = 0;
 	}
+	do {
+		int ind = para ? 0 : hang, n, len;
+
+		if (para)
+			hang = hang_of(p);
+		n = line_len(p, HELP_WIDTH - col - ind);
+		for (len = n; len > 0 && p[len - 1] == ' '; len--)
+			;
+		if (len)
+			fprintf(out, "%*s%.*s", col - at + ind, "", len, p);
+		fputc('\n', out);
+		at = 0;
+		p += n;
+		while (*p == ' ')
+			p++;
+		para = *p == '\n';
+		if (para)
+			p++;
+	} while (*p);
 }
 
 static int help_col(const struct pnm_opt *opts)
@@ -98,18 +134,35 @@ void pnm_opts_help(FILE *out, const struct pnm_opt *opts)
 	}
 }
 
+/* A command's own options: more than PNM_OPTS_MAX is a bug of ours,
+ * caught by any run of the command. */
+static size_t count_opts(const struct pnm_cmd *cmd)
+{
+	size_t n = 0;
+
+	while (cmd->opts && cmd->opts[n].name)
+		n++;
+	if (n > PNM_OPTS_MAX) {
+		fprintf(stderr, "pnm-tc: %s declares %zu options, more than %d\n", cmd->name, n,
+			PNM_OPTS_MAX);
+		abort();
+	}
+	return n;
+}
+
+#define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]) - 1)
+
 void pnm_cmd_help(FILE *out, const struct pnm_cmd *cmd)
 {
-	fprintf(out, "Usage: pnm-tc %s\n\n%s", cmd->usage, cmd->help);
-	if (cmd->opts && cmd->opts->name) {
-		struct pnm_opt all[PNM_OPTS_MAX + 3];
-		size_t n = 0;
+	size_t n = count_opts(cmd);
 
-		for (const struct pnm_opt *o = cmd->opts; o->name && n < PNM_OPTS_MAX; o++)
-			all[n++] = *o;
-		for (const struct pnm_opt *o = common_opts; o->name; o++)
-			all[n++] = *o;
-		all[n] = common_opts[2];
+	fprintf(out, "Usage: pnm-tc %s\n\n%s", cmd->usage, cmd->help);
+	if (n) {
+		struct pnm_opt all[PNM_OPTS_MAX + NCOMMON + 1];
+
+		memcpy(all, cmd->opts, n * sizeof(*all));
+		memcpy(all + n, common_opts, NCOMMON * sizeof(*all));
+		all[n + NCOMMON] = (struct pnm_opt){ 0 };
 		fputs("\nOptions:\n", out);
 		pnm_opts_help(out, all);
 	}
@@ -129,8 +182,8 @@ static const struct pnm_opt *find_key(const struct pnm_cmd *cmd, int key)
 }
 
 /* getopt_long's tables, built for each parse: a handful of entries. */
-static struct option longs[PNM_OPTS_MAX + 3];
-static char shorts[3 * (PNM_OPTS_MAX + 2) + 2];
+static struct option longs[PNM_OPTS_MAX + NCOMMON + 1];
+static char shorts[1 + 3 * (PNM_OPTS_MAX + NCOMMON) + 1];
 
 void pnm_opt_start(struct pnm_getopt *g, const struct pnm_cmd *cmd, int argc, char **argv)
 {
@@ -138,12 +191,12 @@ void pnm_opt_start(struct pnm_getopt *g, const struct pnm_cmd *cmd, int argc, ch
 	static const int has_arg[] = { no_argument, required_argument, optional_argument };
 	size_t n = 0, s = 0;
 
+	count_opts(cmd);
 	*g = (struct pnm_getopt){ cmd, argc, argv, PNM_EXIT_OK };
 	/* ':' first: a missing value is told apart from an unknown option. */
 	shorts[s++] = ':';
 	for (size_t l = 0; l < 2; l++)
-		for (const struct pnm_opt *o = lists[l]; o && o->name && n < PNM_OPTS_MAX + 2;
-		     o++) {
+		for (const struct pnm_opt *o = lists[l]; o && o->name; o++) {
 			longs[n++] = (struct option){ o->name, has_arg[o->arg], NULL, o->key };
 			if (!has_short(o))
 				continue;

@@ -26,7 +26,7 @@ struct pnm_opt {
 	int key;	  /* the short letter, or PNM_OPT_LONG_ONLY + n */
 	enum pnm_arg arg;
 	const char *metavar; /* the value's name in the help, NULL for none */
-	const char *help;    /* wrapped to the terminal's width; '\n' breaks */
+	const char *help;    /* wrapped at 79 columns; '\n' breaks a line */
 };
 
 struct pnm_cmd {
@@ -70,7 +70,7 @@ int pnm_opt_next(struct pnm_getopt *g);
 /* Help of one command, from its declaration. */
 void pnm_cmd_help(FILE *out, const struct pnm_cmd *cmd);
 /* The option list of a help text, each option's help wrapped at its
- * column (also the overview's). */
+ * column (also the overview's); opts ends with a NULL name. */
 void pnm_opts_help(FILE *out, const struct pnm_opt *opts);
 
 #endif

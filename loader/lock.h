@@ -8,6 +8,10 @@
 
 #include <stddef.h>
 
+/* Root's own directory: in a world-writable one (/run/lock, /tmp) anybody
+ * could create a lock file first and hold the lock forever. */
+#define PNM_LOCK_DIR "/run/pnm-tc"
+
 /* Serialise attach/detach: an exclusive lock; tells who holds it. */
 int pnm_lock(void);
 void pnm_unlock(int fd);

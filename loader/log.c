@@ -18,8 +18,11 @@ int pnm_out_flush(void)
 	static bool said;
 	int err;
 
+	errno = 0;
 	if (!fflush(stdout) && !ferror(stdout))
 		return 0;
+	/* An earlier write's error, its buffer since emptied: that errno is
+	 * gone, EIO says it. */
 	err = errno ? errno : EIO;
 	if (!said)
 		pr_warn("cannot write the output: %s", strerror(err));

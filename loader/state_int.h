@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Private to the files behind state.h (env.c, pins.c, hooks.c, plan.c,
- * sockiter.c, lock.c): what one of them defines and another uses.
+ * Private to the files behind state.h and lock.h (env.c, pins.c, hooks.c,
+ * plan.c, sockiter.c, lock.c): what one of them defines and another uses.
  */
 #ifndef PNM_STATE_INT_H
 #define PNM_STATE_INT_H
@@ -10,15 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lock.h"
 #include "state.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
 
-/* Root's own directory: in a world-writable one (/run/lock, /tmp) anybody
- * could create the file first and hold the lock forever. */
-#define PNM_LOCK_DIR "/run/pnm-tc"
 #define PNM_LOCK_FILE PNM_LOCK_DIR "/lock"
 /* A directory in ours: pnm-tc mounted the bpffs it lives in. */
 #define PNM_MOUNT_MARK PNM_PIN_DIR "/mounted-bpffs"
