@@ -100,6 +100,10 @@ static __always_inline int parse_l3(void *ctx, __u32 off, __u16 l3proto, int dir
 
 		if (PNM_LOAD(ctx, off, &ip, sizeof(ip)))
 			return PNM_PARSED_NONE;
+		/* A header shorter than its 20 fixed bytes is no IPv4 header:
+		 * what follows it would be read from the wrong place. */
+		if (ip.ihl < 5)
+			return PNM_PARSED_NONE;
 		/* Only the first fragment carries the ports. */
 		if (ip.frag_off & bpf_htons(IP_OFFSET))
 			return PNM_PARSED_NONE;

@@ -430,6 +430,23 @@ static void tc_ipv4_fragments(void **state)
 	run(TC_L2, &f, NULL, (struct want){ PNM_OUT, PNM_U_OTHER_IP, f.len, 1 });
 }
 
+/* An IPv4 header length under 20 B: no header to find ports behind, at
+ * TC and XDP alike (the TCP ports would be read from inside it). */
+static void ipv4_short_ihl(void **state)
+{
+	struct frame f;
+
+	(void)state;
+	NEED(B.why);
+	eth(&f, P_IPV4), ipv4(&f, IPPROTO_TCP_, 0, 0), tcp(&f, 0), payload(&f, 64);
+	done(&f);
+	f.b[ETH_HLEN] = 0x44; /* version 4, ihl 4 words */
+	run(TC_L2, &f, NULL, (struct want){ PNM_IN, PNM_U_OTHER_IP, f.len, 1 });
+	run(TC_L2, &f, NULL, (struct want){ PNM_OUT, PNM_U_OTHER_IP, f.len, 1 });
+	if (!B.why_xdp[0])
+		run(XDP_L2, &f, NULL, (struct want){ PNM_IN, PNM_U_OTHER_IP, f.len, 1 });
+}
+
 static void tc_icmp_sctp(void **state)
 {
 	struct __sk_buff skb = { .gso_segs = 3, .gso_size = 1000 };
@@ -623,6 +640,7 @@ int main(void)
 		cmocka_unit_test(tc_gso_header_lengths),
 		cmocka_unit_test(tc_ipv6_extension_header),
 		cmocka_unit_test(tc_ipv4_fragments),
+		cmocka_unit_test(ipv4_short_ihl),
 		cmocka_unit_test(tc_icmp_sctp),
 		cmocka_unit_test(tc_egress_wire_len),
 		cmocka_unit_test(tc_not_ip),
