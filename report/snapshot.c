@@ -75,7 +75,6 @@ static struct pnm_proc *add_row(struct pnm_snapshot *s, uint32_t pid, uint64_t s
 				uint32_t slot, const struct pnm_counts *c, bool search)
 {
 	struct pnm_proc *p = proc_row(s, pid, start_ns, search);
-	struct pnm_proc_if *ifs;
 
 	if (!p)
 		return NULL;
@@ -86,10 +85,8 @@ static struct pnm_proc *add_row(struct pnm_snapshot *s, uint32_t pid, uint64_t s
 			return p;
 		}
 	}
-	ifs = realloc(p->ifs, (p->nifs + 1) * sizeof(*ifs));
-	if (!ifs)
+	if (pnm_grow(&p->ifs, &p->ifs_cap, p->nifs + 1, sizeof(*p->ifs), 2))
 		return NULL;
-	p->ifs = ifs;
 	p->ifs[p->nifs].slot = slot;
 	p->ifs[p->nifs].c = *c;
 	p->nifs++;
@@ -163,14 +160,12 @@ void pnm_proc_count_conn(struct pnm_proc *p, const struct pnm_conn *c)
 int pnm_proc_add_conn(struct pnm_proc *p, const struct pnm_conn *c)
 {
 	for (int i = 0; i < PNM_CONN_IFACES; i++) {
-		struct pnm_conn_row *r, *grown;
+		struct pnm_conn_row *r;
 
 		if (!c->slot[i])
 			continue;
-		grown = realloc(p->conns, (p->nconns + 1) * sizeof(*grown));
-		if (!grown)
+		if (pnm_grow(&p->conns, &p->conns_cap, p->nconns + 1, sizeof(*p->conns), 4))
 			return -ENOMEM;
-		p->conns = grown;
 		r = &p->conns[p->nconns++];
 		memset(r, 0, sizeof(*r));
 		r->t = c->t;

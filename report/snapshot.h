@@ -61,9 +61,9 @@ struct pnm_proc {
 	char key[24]; /* JSON key: "1234", or "1234.1" for an older instance */
 	struct pnm_counts total;
 	struct pnm_proc_if *ifs;
-	size_t nifs;
+	size_t nifs, ifs_cap;
 	struct pnm_conn_row *conns; /* its sockets' own counters */
-	size_t nconns;
+	size_t nconns, conns_cap;
 	uint32_t tcp_conns, udp_conns; /* open: TCP not listening, UDP */
 };
 
@@ -71,7 +71,7 @@ struct pnm_snapshot {
 	time_t taken;
 	uint64_t now_ns; /* CLOCK_BOOTTIME when taken: process ages */
 	struct pnm_iface *ifaces;
-	size_t nifaces;
+	size_t nifaces, ifaces_cap;
 	struct pnm_proc *procs;
 	size_t nprocs, procs_cap;
 };

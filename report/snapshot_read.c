@@ -27,7 +27,7 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 
 	while (!bpf_map_get_next_key(m->ifcfg, prev, &next)) {
 		struct pnm_if_cfg cfg;
-		struct pnm_iface *ifc, *grown;
+		struct pnm_iface *ifc;
 		struct pnm_if_stats *st = buf;
 		struct pnm_link link;
 		int home;
@@ -36,10 +36,8 @@ static int read_ifaces(const struct pnm_maps *m, struct pnm_snapshot *s, void *b
 		prev = &key;
 		if (bpf_map_lookup_elem(m->ifcfg, &key, &cfg))
 			continue;
-		grown = realloc(s->ifaces, (s->nifaces + 1) * sizeof(*grown));
-		if (!grown)
+		if (pnm_grow(&s->ifaces, &s->ifaces_cap, s->nifaces + 1, sizeof(*s->ifaces), 8))
 			return -ENOMEM;
-		s->ifaces = grown;
 		ifc = &s->ifaces[s->nifaces++];
 		memset(ifc, 0, sizeof(*ifc));
 		ifc->ifindex = cfg.ifindex;
