@@ -43,8 +43,7 @@ static const struct pnm_cmd *find_cmd(const char *name)
 }
 
 static const struct pnm_opt main_opts[] = {
-	{ "verbose", 'v', PNM_ARG_NONE, NULL,
-	  "more messages (-vv adds libbpf's, -vvv its debug log)" },
+	PNM_OPT_VERBOSE_DECL,
 	{ "version", 'V', PNM_ARG_NONE, NULL, "print the version" },
 	{ "help", 'h', PNM_ARG_NONE, NULL, "this help; 'pnm-tc help COMMAND' for one command" },
 	{ NULL, 0, PNM_ARG_NONE, NULL, NULL },

@@ -12,8 +12,7 @@
 
 /* What every command takes besides its own options. */
 static const struct pnm_opt common_opts[] = {
-	{ "verbose", PNM_OPT_VERBOSE, PNM_ARG_NONE, NULL,
-	  "more messages (-vv adds libbpf's, -vvv its debug log)" },
+	PNM_OPT_VERBOSE_DECL,
 	{ "help", PNM_OPT_HELP, PNM_ARG_NONE, NULL, "this help" },
 	{ NULL, 0, PNM_ARG_NONE, NULL, NULL },
 };
@@ -107,17 +106,15 @@ static void wrap(FILE *out, const char *text, int at, int col)
 
 static int help_col(const struct pnm_opt *opts)
 {
-	const struct pnm_opt *lists[] = { opts, common_opts };
 	char left[96];
 	int col = 0;
 
-	for (size_t l = 0; l < 2; l++)
-		for (const struct pnm_opt *o = lists[l]; o && o->name; o++) {
-			int n = opt_left(o, left, sizeof(left)) + 2;
+	for (const struct pnm_opt *o = opts; o->name; o++) {
+		int n = opt_left(o, left, sizeof(left)) + 2;
 
-			if (n > col && n <= HELP_MAX_COL)
-				col = n;
-		}
+		if (n > col && n <= HELP_MAX_COL)
+			col = n;
+	}
 	return col;
 }
 
@@ -134,9 +131,13 @@ void pnm_opts_help(FILE *out, const struct pnm_opt *opts)
 	}
 }
 
-/* A command's own options: more than PNM_OPTS_MAX is a bug of ours,
- * caught by any run of the command. */
-static size_t count_opts(const struct pnm_cmd *cmd)
+#define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]) - 1)
+#define NALL (PNM_OPTS_MAX + NCOMMON + 1)
+
+/* What cmd takes: its own options, then the common ones, then the NULL
+ * name. More than PNM_OPTS_MAX of its own is a bug of ours, caught by any
+ * run of the command. */
+static void all_opts(const struct pnm_cmd *cmd, struct pnm_opt all[NALL])
 {
 	size_t n = 0;
 
@@ -147,22 +148,18 @@ static size_t count_opts(const struct pnm_cmd *cmd)
 			PNM_OPTS_MAX);
 		abort();
 	}
-	return n;
+	if (n)
+		memcpy(all, cmd->opts, n * sizeof(*all));
+	memcpy(all + n, common_opts, sizeof(common_opts));
 }
-
-#define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]) - 1)
 
 void pnm_cmd_help(FILE *out, const struct pnm_cmd *cmd)
 {
-	size_t n = count_opts(cmd);
+	struct pnm_opt all[NALL];
 
+	all_opts(cmd, all);
 	fprintf(out, "Usage: pnm-tc %s\n\n%s", cmd->usage, cmd->help);
-	if (n) {
-		struct pnm_opt all[PNM_OPTS_MAX + NCOMMON + 1];
-
-		memcpy(all, cmd->opts, n * sizeof(*all));
-		memcpy(all + n, common_opts, NCOMMON * sizeof(*all));
-		all[n + NCOMMON] = (struct pnm_opt){ 0 };
+	if (cmd->opts && cmd->opts->name) {
 		fputs("\nOptions:\n", out);
 		pnm_opts_help(out, all);
 	}
@@ -170,40 +167,36 @@ void pnm_cmd_help(FILE *out, const struct pnm_cmd *cmd)
 		fprintf(out, "\n%s", cmd->notes);
 }
 
-static const struct pnm_opt *find_key(const struct pnm_cmd *cmd, int key)
-{
-	const struct pnm_opt *lists[] = { cmd->opts, common_opts };
+/* The parse's options, and getopt_long's tables made from them. */
+static struct pnm_opt opts[NALL];
+static struct option longs[NALL];
+static char shorts[1 + 3 * (NALL - 1) + 1];
 
-	for (size_t l = 0; l < 2; l++)
-		for (const struct pnm_opt *o = lists[l]; o && o->name; o++)
-			if (o->key == key)
-				return o;
+static const struct pnm_opt *find_key(int key)
+{
+	for (const struct pnm_opt *o = opts; o->name; o++)
+		if (o->key == key)
+			return o;
 	return NULL;
 }
 
-/* getopt_long's tables, built for each parse: a handful of entries. */
-static struct option longs[PNM_OPTS_MAX + NCOMMON + 1];
-static char shorts[1 + 3 * (PNM_OPTS_MAX + NCOMMON) + 1];
-
 void pnm_opt_start(struct pnm_getopt *g, const struct pnm_cmd *cmd, int argc, char **argv)
 {
-	const struct pnm_opt *lists[] = { cmd->opts, common_opts };
 	static const int has_arg[] = { no_argument, required_argument, optional_argument };
 	size_t n = 0, s = 0;
 
-	count_opts(cmd);
+	all_opts(cmd, opts);
 	*g = (struct pnm_getopt){ cmd, argc, argv, PNM_EXIT_OK };
 	/* ':' first: a missing value is told apart from an unknown option. */
 	shorts[s++] = ':';
-	for (size_t l = 0; l < 2; l++)
-		for (const struct pnm_opt *o = lists[l]; o && o->name; o++) {
-			longs[n++] = (struct option){ o->name, has_arg[o->arg], NULL, o->key };
-			if (!has_short(o))
-				continue;
-			shorts[s++] = (char)o->key;
-			for (int i = 0; i < (int)o->arg; i++)
-				shorts[s++] = ':';
-		}
+	for (const struct pnm_opt *o = opts; o->name; o++, n++) {
+		longs[n] = (struct option){ o->name, has_arg[o->arg], NULL, o->key };
+		if (!has_short(o))
+			continue;
+		shorts[s++] = (char)o->key;
+		for (int i = 0; i < (int)o->arg; i++)
+			shorts[s++] = ':';
+	}
 	longs[n] = (struct option){ NULL, 0, NULL, 0 };
 	shorts[s] = '\0';
 	/* 0, not 1: glibc then also forgets the '+' (options first) of
@@ -234,7 +227,7 @@ int pnm_opt_next(struct pnm_getopt *g)
 		pnm_verbosity++;
 		return pnm_opt_next(g);
 	case ':':
-		o = find_key(g->cmd, optopt);
+		o = find_key(optopt);
 		if (o && has_short(o))
 			return stop(g, pnm_usage_error(cmd, "option -%c needs a value", o->key));
 		return stop(g,
@@ -242,7 +235,7 @@ int pnm_opt_next(struct pnm_getopt *g)
 	case '?':
 		/* optopt: an unknown short option, or one given a value it
 		 * does not take (--json=1); 0 for an unknown long one. */
-		o = optopt ? find_key(g->cmd, optopt) : NULL;
+		o = optopt ? find_key(optopt) : NULL;
 		if (o)
 			return stop(g, pnm_usage_error(cmd, "option --%s takes no value", o->name));
 		if (optopt)

@@ -45,6 +45,12 @@ extern const struct pnm_cmd pnm_cmd_attach, pnm_cmd_detach, pnm_cmd_show, pnm_cm
 /* Every command also takes these (not listed in its opts). */
 #define PNM_OPT_HELP 'h'
 #define PNM_OPT_VERBOSE 'v'
+/* -v's declaration, which main's own options share. */
+#define PNM_OPT_VERBOSE_DECL                                                    \
+	{                                                                       \
+		"verbose", PNM_OPT_VERBOSE, PNM_ARG_NONE, NULL,                 \
+			"more messages (-vv adds libbpf's, -vvv its debug log)" \
+	}
 
 /* The parser's state for one command's argv. */
 #define PNM_OPTS_MAX 24
