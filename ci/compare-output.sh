@@ -3,75 +3,32 @@
 # byte the same on the same state? For a refactor: build the commit before
 # it (git worktree add /tmp/old COMMIT && make -C /tmp/old), then
 #   sudo bash ci/compare-output.sh /tmp/old/pnm-tc ./pnm-tc
-# It makes a veth pair into a namespace of its own, attaches both ends
-# with NEW, runs HTTP, ping and UDP traffic through them, waits until every
-# generator has exited (so that nothing changes any more), then compares
-# show, show --json, show -d, show --by, status and status --json of both
-# builds, and the kinds of line of events (numbers masked) of the same
-# workload seen by each. Prints one line per comparison and "N passed, N
-# failed"; removes all it made. Holds the integration tests' lock.
+# On the integration tests' veth pair (tests/integration/lib.sh, IPv6
+# off), it attaches both ends with NEW, runs HTTP, ping and UDP traffic
+# through them, waits until every generator has exited (so that nothing
+# changes any more), then compares show, show --json, show -d, show --by,
+# status and status --json of both builds, and the kinds of line of events
+# (numbers masked) of the same workload seen by each. Prints one line per
+# comparison and "N passed, N failed"; removes all it made. Holds the
+# integration tests' lock.
 set -u
-old=${1:?usage: compare-output.sh OLD NEW} new=${2:?usage: compare-output.sh OLD NEW}
-ns=pnmcmp if0=pnmcmp0 if1=pnmcmp1 ip0=10.231.7.1 ip1=10.231.7.2 port=8931
-dir=$(mktemp -d /tmp/pnmcmp.XXXXXX)
+[ $# -eq 2 ] || { echo "usage: compare-output.sh OLD NEW" >&2; exit 2; }
+old=$(realpath "$1") new=$(realpath "$2") || exit 2
+PNM_TC=$new
+cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=../tests/integration/lib.sh source-path=SCRIPTDIR
+. tests/integration/lib.sh
+# A helper's failure ends the script (no test runner here).
+PNMT_REASON_FILE=
 passed=0 failed=0
 
-exec 9>/run/pnmt-integration.lock
-flock -w 1800 9 || { echo "compare-output: the test lock is held" >&2; exit 1; }
-if [ -e /sys/fs/bpf/pnm-tc ]; then
-	echo "compare-output: pnm-tc is attached already; detach first" >&2
-	exit 1
-fi
-
-cleanup() {
-	"$new" detach >/dev/null 2>&1
-	ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	ip link del "$if0" 2>/dev/null
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-ip netns add "$ns"
-ip link add "$if0" type veth peer name "$if1" netns "$ns"
-# No IPv6: its neighbour and multicast messages would come at any time.
-sysctl -q -w "net.ipv6.conf.$if0.disable_ipv6=1"
-ip netns exec "$ns" sysctl -q -w "net.ipv6.conf.$if1.disable_ipv6=1"
-ip addr add "$ip0/24" dev "$if0"
-ip link set "$if0" up
-ip -n "$ns" addr add "$ip1/24" dev "$if1"
-ip -n "$ns" link set "$if1" up
-ip -n "$ns" link set lo up
-"$new" attach "$if0" >/dev/null && "$new" attach --netns "$ns" "$if1" >/dev/null || exit 1
-
-# The HTTP server in the namespace (SRV its PID), ready.
-server_start() {
-	(cd "$dir" && exec ip netns exec "$ns" python3 -m http.server "$port" --bind "$ip1") \
-		>/dev/null 2>&1 &
-	SRV=$!
-	for _ in $(seq 50); do
-		ip netns exec "$ns" ss -Hltn "sport = :$port" | grep -q . && return 0
-		sleep 0.1
-	done
-	echo "compare-output: the HTTP server did not start" >&2
-	exit 1
-}
-server_stop() {
-	kill "$SRV"
-	wait "$SRV" 2>/dev/null
-}
 # traffic: HTTP fetches, pings and UDP datagrams, from processes that end.
 traffic() {
-	for _ in 1 2 3; do curl -s -o /dev/null "http://$ip1:$port/file"; done
-	ping -c 3 -i 0.2 -q "$ip1" >/dev/null
+	for _ in 1 2 3; do curl -s -o /dev/null "http://$PNMT_IP1:$PNMT_HTTP_PORT/file"; done
+	ping -c 3 -i 0.2 -q "$PNMT_IP1" >/dev/null
 	python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for n in range(5): s.sendto(b"x" * 1000, ("'"$ip1"'", 9))'
+for n in range(5): s.sendto(b"x" * 1000, ("'"$PNMT_IP1"'", 9))'
 }
-head -c 300000 /dev/urandom >"$dir/file"
-server_start
-traffic
-server_stop
-sleep 1
 
 compare() {
 	local name=$1
@@ -94,43 +51,74 @@ compare() {
 	fi
 }
 
-compare show show
-compare "show --json" show --json
-compare "show -d" show -d
-compare "show --json -d" show --json -d
-compare "show -a --sort name" show -a --sort name
-compare "show --by remote" show --by remote
-compare "show --by proto" show --by proto
-compare "show -i NS/IF" show -i "$ns/$if1"
-compare "show --top 1 -j" show --top 1 -j
-compare status status
-compare "status --json" status --json
 
-# events: the same workload under each build. Times, PIDs, ports, byte
-# counts and how receives split vary from run to run: what is compared is
-# every kind of line, with the numbers masked.
-mask='s/[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]*/TIME/g; s/[0-9][0-9.]*/N/g'
-server_start
-for b in old new; do
-	bin=$old
-	[ "$b" = new ] && bin=$new
-	"$bin" events -t 3s >"$dir/ev.$b" 2>&1 &
-	evpid=$!
-	sleep 1
+main() {
+	local dir b bin evpid mask
+	require_root || exit 1
+	take_lock || exit 1
+	if [ -e /sys/fs/bpf/pnm-tc ]; then
+		echo "compare-output: pnm-tc is attached already; detach first" >&2
+		exit 1
+	fi
+	topo_up
+	# No IPv6: its neighbour and multicast messages would come at any time.
+	sysctl -q -w "net.ipv6.conf.$PNMT_IF0.disable_ipv6=1"
+	nsx sysctl -q -w "net.ipv6.conf.$PNMT_IF1.disable_ipv6=1"
+	new_dir
+	dir=$TEST_DIR
+	pnm_attach "$PNMT_IF0"
+	pnm_attach --netns "$PNMT_NS" "$PNMT_IF1"
+	nginx_conf "$dir" 1 "$PNMT_IP1:$PNMT_HTTP_PORT"
+	make_payload "$dir/www/file" 1
+	nginx_start "$dir" peer
+	wait_http "http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
 	traffic
-	wait "$evpid"
-	# Only the workload's processes: kernel threads come and go.
-	grep -E '^[^ ]+ +[A-Z]+ +[0-9]+ +(curl|ping|python3) |^[^0-9]' "$dir/ev.$b" |
-		sed "$mask" | sort -u >"$dir/ev.$b.kinds"
-done
-server_stop
-if cmp -s "$dir/ev.old.kinds" "$dir/ev.new.kinds"; then
-	echo "PASS events, masked ($(wc -l <"$dir/ev.new.kinds") kinds of line)"
-	passed=$((passed + 1))
-else
-	echo "FAIL events, masked:"
-	diff "$dir/ev.old.kinds" "$dir/ev.new.kinds" | head -10 | sed 's/^/    /'
-	failed=$((failed + 1))
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+	nginx_stop "$NGINX_PID"
+	sleep 1
+
+	compare show show
+	compare "show --json" show --json
+	compare "show -d" show -d
+	compare "show --json -d" show --json -d
+	compare "show -a --sort name" show -a --sort name
+	compare "show --by remote" show --by remote
+	compare "show --by proto" show --by proto
+	compare "show -i NS/IF" show -i "$PNMT_NS/$PNMT_IF1"
+	compare "show --top 1 -j" show --top 1 -j
+	compare status status
+	compare "status --json" status --json
+
+	# events: the same workload under each build. Times, PIDs, ports, byte
+	# counts and how receives split vary from run to run: what is compared is
+	# every kind of line, with the numbers masked.
+	mask='s/[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]*/TIME/g; s/[0-9][0-9.]*/N/g'
+	nginx_start "$dir" peer
+	wait_http "http://$PNMT_IP1:$PNMT_HTTP_PORT/file"
+	for b in old new; do
+		bin=$old
+		[ "$b" = new ] && bin=$new
+		"$bin" events -t 3s >"$dir/ev.$b" 2>&1 &
+		evpid=$!
+		sleep 1
+		traffic
+		wait "$evpid"
+		# Only the workload's processes: kernel threads come and go.
+		grep -E '^[^ ]+ +[A-Z]+ +[0-9]+ +(curl|ping|python3|nginx) |^[^0-9]' "$dir/ev.$b" |
+			sed "$mask" | sort -u >"$dir/ev.$b.kinds"
+	done
+	nginx_stop "$NGINX_PID"
+	if cmp -s "$dir/ev.old.kinds" "$dir/ev.new.kinds"; then
+		echo "PASS events, masked ($(wc -l <"$dir/ev.new.kinds") kinds of line)"
+		passed=$((passed + 1))
+	else
+		echo "FAIL events, masked:"
+		diff "$dir/ev.old.kinds" "$dir/ev.new.kinds" | head -10 | sed 's/^/    /'
+		failed=$((failed + 1))
+	fi
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
+
+trap run_cleanups EXIT
+trap 'exit 130' INT TERM
+main "$@"
