@@ -3,11 +3,18 @@
 # bad arguments and unprivileged use (one line on stderr, no state change),
 # show with nothing attached.
 
+# complete_words FILE WORDS...: what completion FILE offers for the last
+# of WORDS, as bash would call it.
+complete_words() {
+	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));
+		_pnm_tc; printf "%s\n" "${COMPREPLY[@]}"' sh "$@"
+}
+
 # make install puts the binary, the man page and the bash completion in
 # place; the man page renders without warnings; the completion offers the
 # commands, the flags and the interfaces (also those of --netns).
 test_install_docs() {
-	local dir out
+	local dir out comp
 	topo_up
 	new_dir
 	dir=$TEST_DIR
@@ -20,19 +27,15 @@ test_install_docs() {
 	[ -z "$out" ] || soft_fail "the man page has groff warnings: $out"
 	man -l "$dir/root/usr/share/man/man8/pnm-tc.8" 2>/dev/null | grep -q -- '--children' ||
 		soft_fail "the man page does not render or lacks --children"
-	# The completion, as bash would call it.
-	complete_words() {
-		bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));
-			_pnm_tc; printf "%s\n" "${COMPREPLY[@]}"' sh \
-			"$dir/root/usr/share/bash-completion/completions/pnm-tc" "$@"
-	}
-	assert_eq "completion of 'pnm-tc sh'" "$(complete_words pnm-tc sh)" show
-	complete_words pnm-tc attach pnmt | grep -qx "$PNMT_IF0" ||
+	comp=$dir/root/usr/share/bash-completion/completions/pnm-tc
+	assert_eq "completion of 'pnm-tc sh'" "$(complete_words "$comp" pnm-tc sh)" show
+	complete_words "$comp" pnm-tc attach pnmt | grep -qx "$PNMT_IF0" ||
 		soft_fail "completion of 'pnm-tc attach pnmt' lacks $PNMT_IF0"
-	complete_words pnm-tc attach --netns "$PNMT_NS" pnmt | grep -qx "$PNMT_IF1" ||
+	complete_words "$comp" pnm-tc attach --netns "$PNMT_NS" pnmt | grep -qx "$PNMT_IF1" ||
 		soft_fail "completion of 'pnm-tc attach --netns NS pnmt' lacks $PNMT_IF1"
-	complete_words pnm-tc show --sort o | grep -qx out || soft_fail "completion of --sort"
-	complete_words pnm-tc show --chi | grep -qx -- --children || soft_fail "completion of show flags"
+	complete_words "$comp" pnm-tc show --sort o | grep -qx out || soft_fail "completion of --sort"
+	complete_words "$comp" pnm-tc show --chi | grep -qx -- --children ||
+		soft_fail "completion of show flags"
 	check_soft_failures
 }
 
@@ -78,6 +81,75 @@ nobody_case() {
 	fi
 }
 
+test_bad_inputs() {
+	local dir long h n
+	topo_up
+	new_dir
+	dir=$TEST_DIR
+	PNMT_BAD_DIR=$dir
+	state_snapshot >"$dir/pristine"
+	pnm_attach "$PNMT_IF0"
+	long=$(printf 'x%.0s' $(seq 40))
+
+	bad_case 1 attach nosuchif0
+	bad_case 2 attach "$long"
+	bad_case 2 attach 'eth0;reboot'
+	# Boundaries of the name rules: 15 characters of [A-Za-z0-9._@+-] are
+	# valid syntax (so: no such interface, 1); 16 characters, ':' (which
+	# Linux forbids) or a blank are not.
+	bad_case 1 attach nosuchif0123456
+	bad_case 2 attach nosuchif01234567
+	bad_case 1 attach 'no.such_if@0+1-'
+	bad_case 2 attach 'nosuch:if0'
+	bad_case 2 attach 'nosuch if0'
+	bad_case 2 show -p abc
+	bad_case 2 show -p -5
+	bad_case 2 show -p 1,,2
+	bad_case 2 show -p 4294967296
+	bad_case 2 frobnicate
+	bad_case 2 show --bogus
+	bad_case 2 attach --layer l4 "$PNMT_IF0"
+	bad_case 2 attach --layer
+	bad_case 2 attach --tc-hook bogus "$PNMT_IF0"
+	bad_case 2 attach --tc-hook
+	# The other place than the one it is attached at.
+	bad_case 1 attach --tc-hook "$([ "${PNMT_TC_HOOK:-}" = clsact ] && echo tcx || echo clsact)" "$PNMT_IF0"
+	bad_case 1 show -p 999999999
+	bad_case 1 show -i nosuchif0
+
+	bad_case 1 attach --netns nosuchns0 "$PNMT_IF1"
+	bad_case 2 attach --netns
+	bad_case 1 attach --netns /etc/hostname "$PNMT_IF1"
+	bad_case 1 attach --netns "$PNMT_NS" nosuchif0
+	bad_case 1 attach --xdp lo
+	bad_case 2 detach 'ns/bad/name'
+	bad_case 2 detach --netns "$PNMT_NS"
+	bad_case 1 detach "$PNMT_IF1"
+	bad_case 1 show -i "$PNMT_NS/$PNMT_IF1"
+	nobody_case attach "$PNMT_IF0"
+	nobody_case show
+	nobody_case status
+
+	# All-or-nothing attach.
+	pnm_detach "$PNMT_IF0"
+	pnm attach "$PNMT_IF0" nosuchif0
+	if [ "$PNM_RC" -eq 0 ]; then
+		soft_fail "pnm-tc attach $PNMT_IF0 nosuchif0: exit 0, want non-zero"
+	else
+		info "ok   pnm-tc attach $PNMT_IF0 nosuchif0 -> $PNM_RC: $PNM_ERR"
+	fi
+	for h in ingress egress; do
+		n=$(count_our_hooks "$PNMT_IF0" "$h")
+		[ "$n" -eq 0 ] || soft_fail "attach $PNMT_IF0 nosuchif0 left $n bpf filters on $PNMT_IF0 $h"
+	done
+	[ -e /sys/fs/bpf/pnm-tc ] && soft_fail "attach $PNMT_IF0 nosuchif0 left /sys/fs/bpf/pnm-tc"
+	same_state state_snapshot "$dir/pristine" "$dir/after-partial"
+	diff -u "$dir/pristine" "$dir/after-partial" >"$dir/diff" ||
+		soft_fail "attach $PNMT_IF0 nosuchif0 changed state: $(grep '^[-+][^-+]' "$dir/diff" | head -5 | tr '\n' '|')"
+	[ "$PNM_RC" -eq 0 ] && pnm detach
+	check_soft_failures
+}
+
 # Every command's options are declared once (cli/options.h), and its help
 # is made from that: every long option its help lists must be one the
 # command takes, be in the command's section of the man page, and be
@@ -88,8 +160,7 @@ test_option_docs() {
 	for cmd in attach detach show events status; do
 		opts=$("$PNM_TC" help "$cmd" | sed -n 's/^  \(-[a-zA-Z], \|    \)\(--[a-z][a-z-]*\).*/\2/p')
 		[ -n "$opts" ] || fail "'pnm-tc help $cmd' lists no options"
-		offered=$(bash -c '. "$1"; COMP_WORDS=(pnm-tc "$2" --); COMP_CWORD=2;
-			_pnm_tc; printf "%s\n" "${COMPREPLY[@]}"' sh "$comp" "$cmd")
+		offered=$(complete_words "$comp" pnm-tc "$cmd" --)
 		# The man page's COMMANDS entry of cmd, "\-" unescaped.
 		section=$(sed 's/\\-/-/g' "$man" | awk -v c="$cmd" '
 			/^\.SH / { in_cmds = ($2 == "COMMANDS"); next }
@@ -173,75 +244,6 @@ write_error_check() {
 	else
 		soft_fail "pnm-tc $* >/dev/full: exit $rc, stderr: $(head -3 <<<"$err" | tr '\n' '|')"
 	fi
-}
-
-test_bad_inputs() {
-	local dir long h n
-	topo_up
-	new_dir
-	dir=$TEST_DIR
-	PNMT_BAD_DIR=$dir
-	state_snapshot >"$dir/pristine"
-	pnm_attach "$PNMT_IF0"
-	long=$(printf 'x%.0s' $(seq 40))
-
-	bad_case 1 attach nosuchif0
-	bad_case 2 attach "$long"
-	bad_case 2 attach 'eth0;reboot'
-	# Boundaries of the name rules: 15 characters of [A-Za-z0-9._@+-] are
-	# valid syntax (so: no such interface, 1); 16 characters, ':' (which
-	# Linux forbids) or a blank are not.
-	bad_case 1 attach nosuchif0123456
-	bad_case 2 attach nosuchif01234567
-	bad_case 1 attach 'no.such_if@0+1-'
-	bad_case 2 attach 'nosuch:if0'
-	bad_case 2 attach 'nosuch if0'
-	bad_case 2 show -p abc
-	bad_case 2 show -p -5
-	bad_case 2 show -p 1,,2
-	bad_case 2 show -p 4294967296
-	bad_case 2 frobnicate
-	bad_case 2 show --bogus
-	bad_case 2 attach --layer l4 "$PNMT_IF0"
-	bad_case 2 attach --layer
-	bad_case 2 attach --tc-hook bogus "$PNMT_IF0"
-	bad_case 2 attach --tc-hook
-	# The other place than the one it is attached at.
-	bad_case 1 attach --tc-hook "$([ "${PNMT_TC_HOOK:-}" = clsact ] && echo tcx || echo clsact)" "$PNMT_IF0"
-	bad_case 1 show -p 999999999
-	bad_case 1 show -i nosuchif0
-
-	bad_case 1 attach --netns nosuchns0 "$PNMT_IF1"
-	bad_case 2 attach --netns
-	bad_case 1 attach --netns /etc/hostname "$PNMT_IF1"
-	bad_case 1 attach --netns "$PNMT_NS" nosuchif0
-	bad_case 1 attach --xdp lo
-	bad_case 2 detach 'ns/bad/name'
-	bad_case 2 detach --netns "$PNMT_NS"
-	bad_case 1 detach "$PNMT_IF1"
-	bad_case 1 show -i "$PNMT_NS/$PNMT_IF1"
-	nobody_case attach "$PNMT_IF0"
-	nobody_case show
-	nobody_case status
-
-	# All-or-nothing attach.
-	pnm_detach "$PNMT_IF0"
-	pnm attach "$PNMT_IF0" nosuchif0
-	if [ "$PNM_RC" -eq 0 ]; then
-		soft_fail "pnm-tc attach $PNMT_IF0 nosuchif0: exit 0, want non-zero"
-	else
-		info "ok   pnm-tc attach $PNMT_IF0 nosuchif0 -> $PNM_RC: $PNM_ERR"
-	fi
-	for h in ingress egress; do
-		n=$(count_our_hooks "$PNMT_IF0" "$h")
-		[ "$n" -eq 0 ] || soft_fail "attach $PNMT_IF0 nosuchif0 left $n bpf filters on $PNMT_IF0 $h"
-	done
-	[ -e /sys/fs/bpf/pnm-tc ] && soft_fail "attach $PNMT_IF0 nosuchif0 left /sys/fs/bpf/pnm-tc"
-	same_state state_snapshot "$dir/pristine" "$dir/after-partial"
-	diff -u "$dir/pristine" "$dir/after-partial" >"$dir/diff" ||
-		soft_fail "attach $PNMT_IF0 nosuchif0 changed state: $(grep '^[-+][^-+]' "$dir/diff" | head -5 | tr '\n' '|')"
-	[ "$PNM_RC" -eq 0 ] && pnm detach
-	check_soft_failures
 }
 
 test_no_attach_show() {
