@@ -15,10 +15,10 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/pp
 # Debian packages: to build, and to run the tests and the demo.
 DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config \
-	libclang-rt-dev
+	libclang-rt-dev libsqlite3-dev
 DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-light curl nethogs python3 procps util-linux \
 	apache2-utils wrk liburing-dev \
-	clang-format clang-tidy cppcheck shellcheck valgrind groff-base man-db
+	clang-format clang-tidy cppcheck shellcheck valgrind groff-base man-db sqlite3
 # make bench also samples the whole machine with perf.
 DEPS_BENCH := linux-perf
 # make check-kernels boots Debian's other kernels under qemu (ci/kernels.sh).
@@ -32,14 +32,15 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := libbpf libxdp libnl-3.0 libnl-route-3.0 json-c
+PKGS := libbpf libxdp libnl-3.0 libnl-route-3.0 json-c sqlite3
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # The user side (docs/design.md, "The tree"): cli/ the commands, their
 # options and help; report/ reading the pinned counters and printing them;
-# loader/ loading, attaching and pinning; iface/ interfaces and netns.
-USER_DIRS := cli report loader iface
+# loader/ loading, attaching and pinning; iface/ interfaces and netns;
+# store/ the history database (SQLite).
+USER_DIRS := cli report loader iface store
 USER_INC := $(patsubst %,-I%,$(USER_DIRS))
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
@@ -59,11 +60,11 @@ APP_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(APP_SRCS))
 # Unit tests: the pure user-side modules, rebuilt with sanitizers.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_MODS := cli/parse.c report/format.c report/snapshot.c report/report.c report/json_writer.c \
-	report/rates.c loader/log.c loader/grow.c
+	report/rates.c loader/log.c loader/grow.c $(wildcard store/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 # libFuzzer targets (tests/fuzz/fuzz.c, one binary per parser); make check
 # runs each for FUZZ_SECONDS from its corpus in tests/fuzz/corpus/.
-FUZZ_TARGETS := pids duration iface options procstat
+FUZZ_TARGETS := pids duration iface options procstat time
 FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 20
 FUZZ_MODS := cli/parse.c report/format.c
@@ -110,8 +111,10 @@ $(OUTPUT)/%.o: %.c | $(SKELS)
 # leaves out the classifier modules (u32, ...) that register themselves
 # from constructors, and reading a clsact with another tool's u32 filter
 # then crashed in libnl. libxdp still reads its dispatcher
-# (xdp-dispatcher.o, from libxdp1) from /usr/lib/<arch>/bpf.
-STATIC_LIBS := -Wl,-Bstatic -lxdp -lbpf -ljson-c -lelf -lz -Wl,-Bdynamic -lnl-route-3 -lnl-3
+# (xdp-dispatcher.o, from libxdp1) from /usr/lib/<arch>/bpf. SQLite stays
+# shared too: Debian's security updates of it then reach pnm-tc.
+STATIC_LIBS := -Wl,-Bstatic -lxdp -lbpf -ljson-c -lelf -lz -Wl,-Bdynamic -lnl-route-3 -lnl-3 \
+	-lsqlite3
 
 pnm-tc: $(APP_OBJS)
 	$(call msg,LINK,$@)
@@ -174,6 +177,12 @@ $(OUTPUT)/tests/pnmt_traffic: HELPER_LIBS := -luring
 $(OUTPUT)/tests/pnmt_traffic: $(TRAFFIC_SRCS) tests/helpers/traffic/traffic.h | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) $(ALL_LDFLAGS) $(TRAFFIC_SRCS) $(PKG_LIBS) $(HELPER_LIBS) -o $@
+
+# pnmt_storefill: fills a history database through the store (make bench).
+STOREFILL_SRCS := tests/helpers/pnmt_storefill.c $(wildcard store/*.c)
+$(OUTPUT)/tests/pnmt_storefill: $(STOREFILL_SRCS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN) $(ALL_LDFLAGS) $(STOREFILL_SRCS) -lsqlite3 -o $@
 
 $(OUTPUT)/tests/%: tests/helpers/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
