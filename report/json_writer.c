@@ -117,16 +117,37 @@ void jw_string(struct jw *w, const char *v)
 }
 
 /* Integers without printf: a process has about thirty. */
-void jw_uint(struct jw *w, uint64_t v)
+static void put_uint(struct jw *w, uint64_t v)
 {
 	char b[20], *p = b + sizeof(b);
 
-	jw_value(w);
 	do {
 		*--p = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
 	fwrite_unlocked(p, 1, (size_t)(b + sizeof(b) - p), w->out);
+}
+
+void jw_uint(struct jw *w, uint64_t v)
+{
+	jw_value(w);
+	put_uint(w, v);
+}
+
+/* Signed, for sums of growth that may go below zero. */
+void jw_int(struct jw *w, int64_t v)
+{
+	jw_value(w);
+	if (v < 0)
+		putc_unlocked('-', w->out);
+	/* -(v + 1) + 1: INT64_MIN has no positive counterpart. */
+	put_uint(w, v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v);
+}
+
+void jw_null(struct jw *w)
+{
+	jw_value(w);
+	fputs_unlocked("null", w->out);
 }
 
 void jw_float(struct jw *w, double v)
@@ -146,6 +167,12 @@ void jw_string_field(struct jw *w, const char *name, const char *v)
 {
 	jw_name_raw(w, name);
 	jw_string(w, v);
+}
+
+void jw_int_field(struct jw *w, const char *name, int64_t v)
+{
+	jw_name_raw(w, name);
+	jw_int(w, v);
 }
 
 void jw_uint_field(struct jw *w, const char *name, uint64_t v)

@@ -30,12 +30,15 @@ void jw_name_raw(struct jw *w, const char *name);
 /* Values: a member's (after a name) or an array's element. */
 void jw_string(struct jw *w, const char *v);
 void jw_uint(struct jw *w, uint64_t v);
+void jw_int(struct jw *w, int64_t v);
+void jw_null(struct jw *w);
 void jw_float(struct jw *w, double v);
 void jw_bool(struct jw *w, bool v);
 
 /* A name of ours (as jw_name_raw) and its value. */
 void jw_string_field(struct jw *w, const char *name, const char *v);
 void jw_uint_field(struct jw *w, const char *name, uint64_t v);
+void jw_int_field(struct jw *w, const char *name, int64_t v);
 void jw_float_field(struct jw *w, const char *name, double v);
 void jw_bool_field(struct jw *w, const char *name, bool v);
 

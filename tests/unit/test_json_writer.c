@@ -81,6 +81,11 @@ static void fill_nested(struct jw *w)
 	jw_float_field(w, "half", 0.5);
 	jw_bool_field(w, "yes", true);
 	jw_bool_field(w, "no", false);
+	jw_int_field(w, "neg", -42);
+	jw_int_field(w, "min", INT64_MIN);
+	jw_int_field(w, "pos", INT64_MAX);
+	jw_name_raw(w, "nothing");
+	jw_null(w);
 	jw_name_raw(w, "empty_object");
 	jw_start_object(w);
 	jw_end_object(w);
@@ -118,6 +123,10 @@ static void nested(void **state)
 	json_object_object_add(doc, "half", json_object_new_double(0.5));
 	json_object_object_add(doc, "yes", json_object_new_boolean(1));
 	json_object_object_add(doc, "no", json_object_new_boolean(0));
+	json_object_object_add(doc, "neg", json_object_new_int64(-42));
+	json_object_object_add(doc, "min", json_object_new_int64(INT64_MIN));
+	json_object_object_add(doc, "pos", json_object_new_int64(INT64_MAX));
+	json_object_object_add(doc, "nothing", NULL);
 	json_object_object_add(doc, "empty_object", json_object_new_object());
 	json_object_object_add(doc, "empty_array", json_object_new_array());
 	json_object_array_add(list, json_object_new_uint64(1));
