@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "format.h"
 #include "parse.h"
@@ -202,7 +204,8 @@ int pnm_parse_duration(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t
 	static const struct {
 		const char *suffix;
 		uint64_t ms;
-	} units[] = { { "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	} units[] = { { "ms", 1 },    { "s", 1000 },	{ "", 1000 },
+		      { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
 	uint64_t whole = 0, frac = 0, scale = 1;
 	char shown[64];
 	const char *p = s;
@@ -210,9 +213,10 @@ int pnm_parse_duration(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t
 
 	pnm_escape(s ? s : "", shown, sizeof(shown));
 	if (!s || *s < '0' || *s > '9')
-		return fail(err, errlen, -EINVAL,
-			    "invalid duration '%s': use a number with s, m, h or ms (e.g. 30s, 5m)",
-			    shown);
+		return fail(
+			err, errlen, -EINVAL,
+			"invalid duration '%s': use a number with s, m, h, d or ms (e.g. 30s, 5m)",
+			shown);
 	for (; *p >= '0' && *p <= '9'; p++) {
 		whole = whole * 10 + (uint64_t)(*p - '0');
 		if (whole > 1000000000ULL)
@@ -243,7 +247,8 @@ int pnm_parse_duration(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t
 		return 0;
 	}
 	return fail(err, errlen, -EINVAL,
-		    "invalid duration '%s': use a number with s, m, h or ms (e.g. 30s, 5m)", shown);
+		    "invalid duration '%s': use a number with s, m, h, d or ms (e.g. 30s, 5m)",
+		    shown);
 }
 
 static const char *const sort_names[] = { "total", "in", "out", "pid", "name" };
@@ -293,4 +298,141 @@ int pnm_parse_proc_stat(const char *buf, uint32_t *ppid, unsigned long long *tic
 	*ppid = pp;
 	*ticks = t;
 	return 0;
+}
+
+/* Exactly n digits at s, as a number; -1 when they are not. */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	return m == 2 && ((y % 4 == 0 && y % 100) || y % 400 == 0) ? 29 : d[m - 1];
+}
+
+/* Local midnight of the day now is in, plus days. */
+static int64_t local_midnight(int64_t now, int days)
+{
+	time_t t = (time_t)now;
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm))
+		return -1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_mday += days;
+	tm.tm_isdst = -1;
+	return (int64_t)mktime(&tm);
+}
+
+/* "@SECONDS": up to PNM_TIME_MAX. */
+static int parse_unix(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	size_t i;
+
+	for (i = 0; s[i] >= '0' && s[i] <= '9' && i < 12; i++)
+		v = v * 10 + (s[i] - '0');
+	if (!i || s[i] || v > PNM_TIME_MAX)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* " HH:MM[:SS][Z|+HH:MM]" or with 'T': the fields, and the zone's offset
+ * in seconds east of UTC (*zoned false: local time). The end, or NULL. */
+static const char *parse_clock(const char *p, struct tm *tm, int *off, bool *zoned)
+{
+	int oh, om;
+
+	/* Each character is read only after those before it were digits or
+	 * separators: never past the end. */
+	if (*p != ' ' && *p != 'T')
+		return NULL;
+	tm->tm_hour = digits(p + 1, 2);
+	if (tm->tm_hour < 0 || p[3] != ':')
+		return NULL;
+	tm->tm_min = digits(p + 4, 2);
+	p += 6;
+	if (tm->tm_min >= 0 && *p == ':') {
+		tm->tm_sec = digits(p + 1, 2);
+		p += 3;
+	}
+	if (tm->tm_hour > 23 || tm->tm_min < 0 || tm->tm_min > 59 || tm->tm_sec < 0 ||
+	    tm->tm_sec > 59)
+		return NULL;
+	if (*p == 'Z') {
+		*zoned = true;
+		return p + 1;
+	}
+	if (*p != '+' && *p != '-')
+		return p;
+	oh = digits(p + 1, 2);
+	if (oh < 0 || p[3] != ':')
+		return NULL;
+	om = digits(p + 4, 2);
+	if (oh > 23 || om < 0 || om > 59)
+		return NULL;
+	*off = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+	*zoned = true;
+	return p + 6;
+}
+
+int pnm_parse_time(const char *s, int64_t now, int64_t *out, char *err, size_t errlen)
+{
+	struct tm tm = { 0 };
+	bool zoned = false;
+	int off = 0, y, mo, d;
+	const char *p = NULL;
+	char shown[64];
+	int64_t t = -1;
+
+	pnm_escape(s ? s : "", shown, sizeof(shown));
+	if (!s)
+		goto bad;
+	if (!strcmp(s, "now")) {
+		*out = now;
+		return 0;
+	}
+	if (!strcmp(s, "today") || !strcmp(s, "yesterday")) {
+		t = local_midnight(now, s[0] == 'y' ? -1 : 0);
+		goto done;
+	}
+	if (s[0] == '@') {
+		if (parse_unix(s + 1, &t))
+			goto bad;
+		goto done;
+	}
+	y = digits(s, 4);
+	mo = y >= 0 && s[4] == '-' ? digits(s + 5, 2) : -1;
+	d = mo >= 0 && s[7] == '-' ? digits(s + 8, 2) : -1;
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		goto bad;
+	tm = (struct tm){ .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_isdst = -1 };
+	p = s + 10;
+	if (*p)
+		p = parse_clock(p, &tm, &off, &zoned);
+	if (!p || *p)
+		goto bad;
+	t = zoned ? (int64_t)timegm(&tm) - off : (int64_t)mktime(&tm);
+done:
+	if (t < 0 || t > PNM_TIME_MAX)
+		return fail(err, errlen, -ERANGE, "time '%s' is out of range (1970 to 9999)",
+			    shown);
+	*out = t;
+	return 0;
+bad:
+	return fail(err, errlen, -EINVAL,
+		    "invalid time '%s': use YYYY-MM-DD[ HH:MM[:SS]][Z|+HH:MM], today, yesterday, "
+		    "now or @UNIXSECONDS",
+		    shown);
 }

@@ -46,10 +46,18 @@ int pnm_parse_proc_stat(const char *buf, uint32_t *ppid, unsigned long long *tic
 /* -n: a process name or an fnmatch glob, 1..255 bytes. */
 int pnm_check_name_glob(const char *s, char *err, size_t errlen);
 
-/* A duration: "30s", "5m", "1h", "500ms", "1.5s"; a bare number is
+/* A duration: "30s", "5m", "1h", "2d", "500ms", "1.5s"; a bare number is
  * seconds. In milliseconds, within min_ms..max_ms. */
 int pnm_parse_duration(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t *ms, char *err,
 		       size_t errlen);
+
+/* A point in time, as Unix seconds (up to the end of 9999):
+ * "YYYY-MM-DD" (local midnight), "YYYY-MM-DD HH:MM[:SS]" or with 'T',
+ * optionally followed by "Z" or "+HH:MM"/"-HH:MM" (else local time),
+ * "today" and "yesterday" (local midnight), "now", "@SECONDS". now is the
+ * time those are relative to. No I/O but the time zone's. */
+#define PNM_TIME_MAX 253402300799LL
+int pnm_parse_time(const char *s, int64_t now, int64_t *out, char *err, size_t errlen);
 
 /* --sort: the order of processes. */
 enum pnm_sort {

@@ -3,7 +3,7 @@
  * libFuzzer targets for every parser of user input, one binary each
  * (built with -DFUZZ_<name>): PID lists, durations, interface names and
  * NETNS/IFACE labels, option values (counts, layers, sort keys, names),
- * and the one file format read (/proc/PID/stat). Besides the sanitizers'
+ * history's times, and the one file format read (/proc/PID/stat). Besides the sanitizers'
  * checks, each asserts what its parser promises on success, and that every
  * error message is one printable line.
  */
@@ -100,6 +100,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (const char *p = out; *p; p++)
 				check((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
 		}
+	}
+#elif defined(FUZZ_time)
+	{
+		int64_t t = -1;
+
+		if (!pnm_parse_time(s, 1772625600, &t, err, sizeof(err)))
+			check(t >= 0 && t <= PNM_TIME_MAX);
+		else
+			check_err(err);
 	}
 #elif defined(FUZZ_procstat)
 	{

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -177,6 +179,88 @@ static void durations(void **state)
 		assert_true(strlen(err) > 0);
 		assert_null(strchr(err, '\x1b'));
 	}
+	/* Days, for history --since. */
+	assert_int_equal(pnm_parse_duration("2d", 1000, 1ULL << 40, &ms, err, sizeof(err)), 0);
+	assert_int_equal(ms, 2 * 86400000ULL);
+}
+
+/* 2026-03-04 12:00:00 UTC, and its midnight. */
+#define NOON 1772625600
+#define MIDNIGHT 1772582400
+
+static void times(void **state)
+{
+	const struct {
+		const char *s;
+		int64_t t;
+	} good[] = {
+		{ "2026-03-04", MIDNIGHT },
+		{ "2026-03-04 12:00", NOON },
+		{ "2026-03-04T12:00:30", NOON + 30 },
+		{ "2026-03-04T12:00:30Z", NOON + 30 },
+		{ "2026-03-04T13:30+01:30", NOON },
+		{ "2026-03-04 10:00-02:00", NOON },
+		{ "2024-02-29 00:00:00Z", 1709164800 },
+		{ "@1700000000", 1700000000 },
+		{ "@0", 0 },
+		{ "now", NOON + 5 },
+		{ "today", MIDNIGHT },
+		{ "yesterday", MIDNIGHT - 86400 },
+		{ "9999-12-31 23:59:59Z", PNM_TIME_MAX },
+	};
+	static const char *const bad[] = {
+		"",
+		"2026-13-01",
+		"2026-02-29",
+		"2024-02-30",
+		"2026-03-04 24:00",
+		"2026-03-04 12:60",
+		"2026-03-04 12",
+		"2026-03-04T12:00+1",
+		"2026-03-04T12:00Zx",
+		"2026-03-04 12:00:61",
+		"@",
+		"@-5",
+		"@1e9",
+		"1969-12-31",
+		"tomorrow",
+		"2026-3-4",
+		"12:00",
+		"2026-03-04 ",
+		"2026-03-04T12:0",
+		"@99999999999999",
+		"2026-03-04\x1b[2J",
+	};
+	char err[192];
+	int64_t t;
+
+	(void)state;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (pnm_parse_time(good[i].s, NOON + 5, &t, err, sizeof(err)))
+			fail_msg("'%s' was refused: %s", good[i].s, err);
+		if (t != good[i].t)
+			fail_msg("'%s': %lld, want %lld", good[i].s, (long long)t,
+				 (long long)good[i].t);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (!pnm_parse_time(bad[i], NOON, &t, err, sizeof(err)))
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_true(strlen(err) > 0);
+		for (const char *p = err; *p; p++)
+			assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+	}
+	/* Local time: 13:00 in Berlin is noon UTC; its "today" is CET's. */
+	setenv("TZ", "Europe/Berlin", 1);
+	tzset();
+	assert_int_equal(pnm_parse_time("2026-03-04 13:00", 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(t, NOON);
+	assert_int_equal(pnm_parse_time("today", NOON, &t, err, sizeof(err)), 0);
+	assert_int_equal(t, MIDNIGHT - 3600);
+	setenv("TZ", "UTC", 1);
+	tzset();
 }
 
 static void sorts(void **state)
@@ -263,6 +347,7 @@ int main(void)
 		cmocka_unit_test(iflabels),	 cmocka_unit_test(durations),
 		cmocka_unit_test(sorts),	 cmocka_unit_test(layers),
 		cmocka_unit_test(counts),	 cmocka_unit_test(names),
+		cmocka_unit_test(times),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
