@@ -157,7 +157,7 @@ test_bad_inputs() {
 test_option_docs() {
 	local cmd opt opts offered section err n=0
 	local man=$PNMT_ROOT/cli/pnm-tc.8 comp=$PNMT_ROOT/cli/pnm-tc.bash-completion
-	for cmd in attach detach show events status; do
+	for cmd in attach detach show events status history; do
 		opts=$("$PNM_TC" help "$cmd" | sed -n 's/^  \(-[a-zA-Z], \|    \)\(--[a-z][a-z-]*\).*/\2/p')
 		[ -n "$opts" ] || fail "'pnm-tc help $cmd' lists no options"
 		offered=$(complete_words "$comp" pnm-tc "$cmd" --)
@@ -165,7 +165,7 @@ test_option_docs() {
 		section=$(sed 's/\\-/-/g' "$man" | awk -v c="$cmd" '
 			/^\.SH / { in_cmds = ($2 == "COMMANDS"); next }
 			in_cmds && prev == ".TP" && ($1 == ".B" || $1 == ".BR") &&
-				$2 ~ /^(attach|detach|show|events|status|help)$/ { cur = $2 }
+				$2 ~ /^(attach|detach|show|events|status|history|help)$/ { cur = $2 }
 			in_cmds && cur == c { print }
 			{ prev = $0 }')
 		[ -n "$section" ] || fail "the man page has no COMMANDS entry for $cmd"
@@ -183,7 +183,7 @@ test_option_docs() {
 			grep -qx -- "$opt" <<<"$opts" || soft_fail "'pnm-tc help $cmd' lacks $opt"
 		done
 	done
-	info "ok   $n long options of 5 commands: in their help, the man page and the completion"
+	info "ok   $n long options of 6 commands: in their help, the man page and the completion"
 	check_soft_failures
 }
 
