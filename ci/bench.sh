@@ -22,9 +22,12 @@
 #  - map memory at defaults, and show's latency with 10000 processes;
 #  - per connection and per spawn, the socket and process hooks' ns next to
 #    programs that do nothing on the same hooks, and connections per second
-#    with wrk (Connection: close), attached vs detached.
+#    with wrk (Connection: close), attached vs detached;
+#  - the history store: the time to write 30 days of 1000 processes as the
+#    daemon would (tests/helpers/pnmt_storefill.c), the file's size, and
+#    `history --top 10 --since 24h` on it.
 # BENCH_ONLY=conn,scale runs only those parts (conn cost ratios nethogs
-# scale).
+# scale store).
 # Writes .output/bench/report.{json,md} and prints the summary.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -53,7 +56,7 @@ if ! mountpoint -q /sys/fs/bpf; then
 	at_cleanup "umount /sys/fs/bpf"
 fi
 # part NAME: is that part of the run wanted? BENCH_ONLY=conn,scale runs
-# only those (conn cost ratios nethogs scale); all by default.
+# only those (conn cost ratios nethogs scale store); all by default.
 part() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
 # section TITLE: where the run is, and since when.
 section() { echo "== $* (at $(($(date +%s) - BENCH_T0)) s)"; }
@@ -613,5 +616,29 @@ for _ in range(reps):
 EOF
 "$PNM_TC" detach >/dev/null
 fi # scale
+
+if part store; then
+# Days 1..28 one sample an hour, the last 48 h one a minute, each with
+# every process's growth (the minute level's worst case): under 200 MB and
+# a query under 200 ms are the targets. The size is after a checkpoint
+# (the WAL folded in), as the file stays when the daemon stops.
+section "store: 30 days of 1000 processes, then history --top 10 --since 24h"
+PNMT_STOREFILL=${PNMT_STOREFILL:-.output/tests/pnmt_storefill}
+store_dir=$(mktemp -d)
+at_cleanup "rm -rf '$store_dir'"
+"$PNMT_STOREFILL" "$store_dir/h.db" 1000 30 >"$OUT/storefill" 9>&- || echo "pnmt_storefill failed" >&2
+raw store_fill_s "$(awk '$1 == "fill_s" { print $2 }' "$OUT/storefill")"
+sqlite3 "$store_dir/h.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+raw store_db_bytes "$(stat -c %s "$store_dir/h.db")"
+"$PNMT_PY" - "$PNM_TC" "$REPS" "$store_dir/h.db" >>"$R" <<'EOF'
+import subprocess, sys, time
+tool, reps, db = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for _ in range(reps):
+    t0 = time.perf_counter()
+    subprocess.run([tool, "history", "--db", db, "--top", "10", "--since", "24h"],
+                   stdout=subprocess.DEVNULL, check=True)
+    print("store_query_ms.top10_24h %.3f" % ((time.perf_counter() - t0) * 1e3))
+EOF
+fi # store
 
 report
