@@ -115,6 +115,13 @@ int pnm_proc_cmp(const void *a, const void *b)
 	return x->start_ns == y->start_ns ? 0 : x->start_ns < y->start_ns ? -1 : 1;
 }
 
+struct pnm_proc *pnm_snapshot_lookup(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns)
+{
+	struct pnm_proc key = { .pid = pid, .start_ns = start_ns };
+
+	return s->nprocs ? bsearch(&key, s->procs, s->nprocs, sizeof(key), pnm_proc_cmp) : NULL;
+}
+
 void pnm_snapshot_finish(struct pnm_snapshot *s)
 {
 	size_t i, end;

@@ -89,6 +89,8 @@ struct pnm_proc *pnm_snapshot_add(struct pnm_snapshot *s, uint32_t pid, uint64_t
 struct pnm_proc *pnm_snapshot_append(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns,
 				     uint32_t slot, const struct pnm_counts *c);
 struct pnm_proc *pnm_snapshot_find(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns);
+/* The same in a finished (sorted) snapshot: a binary search. */
+struct pnm_proc *pnm_snapshot_lookup(struct pnm_snapshot *s, uint32_t pid, uint64_t start_ns);
 /* Count one socket among its owner p's open connections (tcp_conns,
  * udp_conns); add_conn also adds its counters as p's rows (conns). */
 void pnm_proc_count_conn(struct pnm_proc *p, const struct pnm_conn *c);
