@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,9 +243,11 @@ static bool seen_ino(const uint64_t *seen, size_t n, uint64_t ino)
 int pnm_netns_each(int (*fn)(void *arg), void *arg)
 {
 	const char *dirs[] = { PNM_NETNS_RUN_DIR, "/proc" };
+	static bool refused_said;
 	uint64_t *seen = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, refused = 0;
 	struct stat self;
+	bool moved = false;
 	int prev, rc;
 
 	prev = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -286,14 +289,30 @@ int pnm_netns_each(int (*fn)(void *arg), void *arg)
 			fd = open(path, O_RDONLY | O_CLOEXEC);
 			if (fd < 0)
 				continue; /* gone meanwhile */
-			if (!setns(fd, CLONE_NEWNET))
+			if (!setns(fd, CLONE_NEWNET)) {
+				moved = true;
 				rc = fn(arg);
+			} else if (errno == EPERM) {
+				refused++;
+			}
 			close(fd);
 		}
 		if (d)
 			closedir(d);
 	}
 	free(seen);
-	pnm_netns_leave(prev);
+	/* Never left (every other namespace refused): nothing to go back
+	 * from, and without CAP_SYS_ADMIN going back would fail too. */
+	if (moved)
+		pnm_netns_leave(prev);
+	else
+		close(prev);
+	/* Said once per run: what is left out is left out every time. */
+	if (refused && !refused_said) {
+		refused_said = true;
+		pr_warn("cannot enter %zu other network namespace%s (needs CAP_SYS_ADMIN): "
+			"their open sockets are left out until they close",
+			refused, refused == 1 ? "" : "s");
+	}
 	return rc;
 }

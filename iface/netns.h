@@ -34,7 +34,8 @@ int pnm_netns_enter(uint64_t ino, const char *name, int *prev);
 void pnm_netns_leave(int prev);
 /* Call fn(arg) from inside each network namespace that a process or a name
  * under /run/netns holds, this one first, and come back; stops at fn's
- * first error. Namespaces that cannot be entered are passed over. */
+ * first error. Namespaces that cannot be entered are passed over (said
+ * once when it is for want of CAP_SYS_ADMIN). */
 int pnm_netns_each(int (*fn)(void *arg), void *arg);
 /* "IFACE" in the initial namespace, "NETNS/IFACE" elsewhere. */
 const char *pnm_if_label(const char *netns, const char *ifname, char *buf, size_t len);
