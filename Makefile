@@ -15,7 +15,7 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/pp
 # Debian packages: to build, and to run the tests and the demo.
 DEPS_BUILD := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libnl-3-dev libnl-route-3-dev libxdp-dev libjson-c-dev libcmocka-dev pkg-config \
-	libclang-rt-dev libsqlite3-dev
+	libclang-rt-dev libsqlite3-dev libsystemd-dev
 DEPS_TEST := iproute2 iputils-ping ethtool xdp-tools tmux tshark iperf3 nginx-light curl nethogs python3 procps util-linux \
 	apache2-utils wrk liburing-dev \
 	clang-format clang-tidy cppcheck shellcheck valgrind groff-base man-db sqlite3
@@ -32,15 +32,16 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := libbpf libxdp libnl-3.0 libnl-route-3.0 json-c sqlite3
+PKGS := libbpf libxdp libnl-3.0 libnl-route-3.0 json-c sqlite3 libsystemd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # The user side (docs/design.md, "The tree"): cli/ the commands, their
 # options and help; report/ reading the pinned counters and printing them;
 # loader/ loading, attaching and pinning; iface/ interfaces and netns;
-# store/ the history database (SQLite).
-USER_DIRS := cli report loader iface store
+# daemon/ the daemon's loop, samples and interfaces; store/ the history
+# database (SQLite).
+USER_DIRS := cli report loader iface daemon store
 USER_INC := $(patsubst %,-I%,$(USER_DIRS))
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
@@ -60,7 +61,8 @@ APP_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(APP_SRCS))
 # Unit tests: the pure user-side modules, rebuilt with sanitizers.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_MODS := cli/parse.c report/format.c report/snapshot.c report/report.c report/json_writer.c \
-	report/rates.c loader/log.c loader/grow.c $(wildcard store/*.c)
+	report/rates.c loader/log.c loader/grow.c $(wildcard store/*.c) report/proc.c \
+	daemon/config.c daemon/ident.c daemon/series.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 # libFuzzer targets (tests/fuzz/fuzz.c, one binary per parser); make check
 # runs each for FUZZ_SECONDS from its corpus in tests/fuzz/corpus/.
@@ -111,10 +113,11 @@ $(OUTPUT)/%.o: %.c | $(SKELS)
 # leaves out the classifier modules (u32, ...) that register themselves
 # from constructors, and reading a clsact with another tool's u32 filter
 # then crashed in libnl. libxdp still reads its dispatcher
-# (xdp-dispatcher.o, from libxdp1) from /usr/lib/<arch>/bpf. SQLite stays
-# shared too: Debian's security updates of it then reach pnm-tc.
+# (xdp-dispatcher.o, from libxdp1) from /usr/lib/<arch>/bpf. SQLite and
+# libsystemd stay shared too: Debian's security updates of them then reach
+# pnm-tc.
 STATIC_LIBS := -Wl,-Bstatic -lxdp -lbpf -ljson-c -lelf -lz -Wl,-Bdynamic -lnl-route-3 -lnl-3 \
-	-lsqlite3
+	-lsqlite3 -lsystemd
 
 pnm-tc: $(APP_OBJS)
 	$(call msg,LINK,$@)
@@ -210,15 +213,26 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(HELPERS)
 	$(Q)bash ci/demo.sh
 
+# The service goes where systemd looks for PREFIX's units; the default
+# configuration only where there is none yet (it is the admin's).
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+
 install: pnm-tc
 	install -D -m 0755 pnm-tc $(DESTDIR)$(PREFIX)/sbin/pnm-tc
 	install -D -m 0644 cli/pnm-tc.8 $(DESTDIR)$(PREFIX)/share/man/man8/pnm-tc.8
 	install -D -m 0644 cli/pnm-tc.bash-completion \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/pnm-tc
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|' daemon/pnm-tc.service.in > $(DESTDIR)$(UNITDIR)/pnm-tc.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pnm-tc.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/pnm-tc/pnm-tc.conf ] || \
+		install -D -m 0644 daemon/pnm-tc.conf $(DESTDIR)$(SYSCONFDIR)/pnm-tc/pnm-tc.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/pnm-tc $(DESTDIR)$(PREFIX)/share/man/man8/pnm-tc.8 \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/pnm-tc
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/pnm-tc \
+		$(DESTDIR)$(UNITDIR)/pnm-tc.service
 
 format:
 	clang-format -i $(C_SRCS)

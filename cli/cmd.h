@@ -16,6 +16,7 @@ int cmd_detach(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 
 /* Shared by the commands: print "unknown option" style usage errors and

@@ -28,8 +28,8 @@ static const struct pnm_cmd help_cmd = {
 };
 
 static const struct pnm_cmd *const cmds[] = {
-	&pnm_cmd_attach, &pnm_cmd_detach,  &pnm_cmd_show, &pnm_cmd_events,
-	&pnm_cmd_status, &pnm_cmd_history, &help_cmd,
+	&pnm_cmd_attach, &pnm_cmd_detach, &pnm_cmd_show,    &pnm_cmd_events,
+	&pnm_cmd_status, &pnm_cmd_daemon, &pnm_cmd_history, &help_cmd,
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

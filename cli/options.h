@@ -40,7 +40,7 @@ struct pnm_cmd {
 
 /* The commands, in main.c's order; each defined in its command's file. */
 extern const struct pnm_cmd pnm_cmd_attach, pnm_cmd_detach, pnm_cmd_show, pnm_cmd_events,
-	pnm_cmd_status, pnm_cmd_history;
+	pnm_cmd_status, pnm_cmd_daemon, pnm_cmd_history;
 
 /* Every command also takes these (not listed in its opts). */
 #define PNM_OPT_HELP 'h'

@@ -10,9 +10,10 @@ complete_words() {
 		_pnm_tc; printf "%s\n" "${COMPREPLY[@]}"' sh "$@"
 }
 
-# make install puts the binary, the man page and the bash completion in
-# place; the man page renders without warnings; the completion offers the
-# commands, the flags and the interfaces (also those of --netns).
+# make install puts the binary, the man page, the bash completion, the
+# systemd unit and (once) the daemon's configuration in place; the man page
+# renders without warnings; the completion offers the commands, the flags
+# and the interfaces (also those of --netns); the configuration parses.
 test_install_docs() {
 	local dir out comp
 	topo_up
@@ -20,9 +21,24 @@ test_install_docs() {
 	dir=$TEST_DIR
 	make -s -C "$PNMT_ROOT" install DESTDIR="$dir/root" PREFIX=/usr >"$dir/install.log" 2>&1 ||
 		fail "make install failed: $(tail -3 "$dir/install.log")"
-	for f in sbin/pnm-tc share/man/man8/pnm-tc.8 share/bash-completion/completions/pnm-tc; do
+	for f in sbin/pnm-tc share/man/man8/pnm-tc.8 share/bash-completion/completions/pnm-tc \
+		lib/systemd/system/pnm-tc.service; do
 		[ -s "$dir/root/usr/$f" ] || soft_fail "make install did not install /usr/$f"
 	done
+	grep -qx 'ExecStart=/usr/sbin/pnm-tc daemon' "$dir/root/usr/lib/systemd/system/pnm-tc.service" ||
+		soft_fail "the installed unit does not start /usr/sbin/pnm-tc daemon"
+	[ -s "$dir/root/etc/pnm-tc/pnm-tc.conf" ] || soft_fail "make install did not install /etc/pnm-tc/pnm-tc.conf"
+	# The configuration is the admin's: a second install leaves it.
+	echo '# mine' >>"$dir/root/etc/pnm-tc/pnm-tc.conf"
+	make -s -C "$PNMT_ROOT" install DESTDIR="$dir/root" PREFIX=/usr >"$dir/install.log" 2>&1 ||
+		fail "make install (again) failed: $(tail -3 "$dir/install.log")"
+	tail -1 "$dir/root/etc/pnm-tc/pnm-tc.conf" | grep -qx '# mine' ||
+		soft_fail "a second make install overwrote /etc/pnm-tc/pnm-tc.conf"
+	# The default configuration is one the daemon reads.
+	out=$("$dir/root/usr/sbin/pnm-tc" daemon --check --config "$dir/root/etc/pnm-tc/pnm-tc.conf" 2>&1) ||
+		soft_fail "the installed configuration does not parse: $out"
+	printf '%s\n' "$out" | grep -qx 'interval = 10s' ||
+		soft_fail "daemon --check does not show the default interval: $out"
 	out=$(groff -man -Tutf8 -ww -z "$dir/root/usr/share/man/man8/pnm-tc.8" 2>&1)
 	[ -z "$out" ] || soft_fail "the man page has groff warnings: $out"
 	man -l "$dir/root/usr/share/man/man8/pnm-tc.8" 2>/dev/null | grep -q -- '--children' ||
@@ -157,7 +173,7 @@ test_bad_inputs() {
 test_option_docs() {
 	local cmd opt opts offered section err n=0
 	local man=$PNMT_ROOT/cli/pnm-tc.8 comp=$PNMT_ROOT/cli/pnm-tc.bash-completion
-	for cmd in attach detach show events status history; do
+	for cmd in attach detach show events status daemon history; do
 		opts=$("$PNM_TC" help "$cmd" | sed -n 's/^  \(-[a-zA-Z], \|    \)\(--[a-z][a-z-]*\).*/\2/p')
 		[ -n "$opts" ] || fail "'pnm-tc help $cmd' lists no options"
 		offered=$(complete_words "$comp" pnm-tc "$cmd" --)
@@ -165,7 +181,7 @@ test_option_docs() {
 		section=$(sed 's/\\-/-/g' "$man" | awk -v c="$cmd" '
 			/^\.SH / { in_cmds = ($2 == "COMMANDS"); next }
 			in_cmds && prev == ".TP" && ($1 == ".B" || $1 == ".BR") &&
-				$2 ~ /^(attach|detach|show|events|status|history|help)$/ { cur = $2 }
+				$2 ~ /^(attach|detach|show|events|status|daemon|history|help)$/ { cur = $2 }
 			in_cmds && cur == c { print }
 			{ prev = $0 }')
 		[ -n "$section" ] || fail "the man page has no COMMANDS entry for $cmd"
