@@ -25,9 +25,11 @@
 #    with wrk (Connection: close), attached vs detached;
 #  - the history store: the time to write 30 days of 1000 processes as the
 #    daemon would (tests/helpers/pnmt_storefill.c), the file's size, and
-#    `history --top 10 --since 24h` on it.
+#    `history --top 10 --since 24h` on it;
+#  - the daemon's CPU as a share of one core with 1000 active processes
+#    and a 10 s interval, and its samples' duration.
 # BENCH_ONLY=conn,scale runs only those parts (conn cost ratios nethogs
-# scale store).
+# scale store daemon).
 # Writes .output/bench/report.{json,md} and prints the summary.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -640,5 +642,32 @@ for _ in range(reps):
     print("store_query_ms.top10_24h %.3f" % ((time.perf_counter() - t0) * 1e3))
 EOF
 fi # store
+
+if part daemon; then
+# The daemon's own CPU, as a share of one core, while 1000 processes each
+# send a datagram a second and it samples every 10 s (6 samples), and its
+# samples' duration (its -v log).
+section "daemon: CPU with 1000 active processes, 10 s interval"
+ddir=$(mktemp_dir)
+at_cleanup "rm -rf '$ddir'"
+"$PNM_TC" -v daemon --db "$ddir/history.db" --interval 10s "$PNMT_IF0" 2>"$ddir/daemon.log" 9>&- &
+dpid=$!
+at_cleanup "kill_wait $dpid TERM"
+wait_ready "$ddir/daemon.log" "the daemon" recording
+"$PNMT_TRAFFIC" active "$PNMT_IP1" 9 1000 75 100 >/dev/null 9>&- &
+apid=$!
+sleep 8 # every process started and sending, and one sample of them
+cpu() { awk '{ print $14 + $15 }' "/proc/$dpid/stat"; }
+c0=$(cpu) t0=$(date +%s.%N)
+sleep 60
+c1=$(cpu) t1=$(date +%s.%N)
+raw daemon_cpu_pct "$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$(getconf CLK_TCK)" \
+	'BEGIN { printf "%.4f", (b - a) / hz / (e - s) * 100 }')"
+wait "$apid"
+kill_wait "$dpid" TERM
+sed -n 's/^pnm-tc: sample: \([0-9]*\) processes.* \([0-9.]*\) ms$/\1 \2/p' "$ddir/daemon.log" |
+	awk '$1 >= 1000 { print "daemon_sample_ms", $2 }' >>"$R"
+raw daemon_db_bytes "$(stat -c %s "$ddir/history.db")"
+fi # daemon
 
 report

@@ -22,6 +22,9 @@
  *                                   sockets and send one datagram on every
  *                                   tenth (at least one); all sockets stay
  *                                   open until every process has sent
+ *   active ADDR PORT PROCS SECONDS SIZE
+ *                                   PROCS processes each send one datagram a
+ *                                   second for SECONDS seconds
  *   hold ADDR PORT UDPPORT TRIGGER  connect TCP to ADDR:PORT and bind UDP to
  *                                   UDPPORT, print "ready", then wait (never
  *                                   reading) until the file TRIGGER exists
@@ -188,6 +191,9 @@ int main(int argc, char **argv)
 	if (argc >= 7 && !strcmp(argv[1], "many"))
 		return parse_addr(argv[2], argv[3]),
 		       many(atol(argv[4]), atol(argv[5]), atol(argv[6]));
+	if (argc >= 7 && !strcmp(argv[1], "active"))
+		return parse_addr(argv[2], argv[3]),
+		       active(atol(argv[4]), atol(argv[5]), atol(argv[6]));
 	if (argc >= 6 && !strcmp(argv[1], "hold"))
 		return parse_addr(argv[2], argv[3]), hold(argv[4], argv[5]);
 	if (argc >= 6 && !strcmp(argv[1], "icmp"))

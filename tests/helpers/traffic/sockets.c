@@ -284,3 +284,38 @@ int hold(const char *udpport, const char *trigger)
 	sleep(2);
 	return 0;
 }
+
+int active(long procs, long seconds, long size)
+{
+	int go[2];
+	char b;
+
+	if (pipe(go))
+		die("pipe");
+	for (long p = 0; p < procs; p++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork");
+		if (pid == 0) {
+			int fd = udp_socket();
+
+			close(go[1]);
+			if (read(go[0], &b, 1) < 0)
+				die("read");
+			/* Spread over the second: not all in one burst. */
+			usleep((useconds_t)(p % 1000) * 1000);
+			for (long i = 0; i < seconds; i++) {
+				send_n(fd, 1, size);
+				sleep(1);
+			}
+			report(seconds, size);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(go[1]); /* every child starts now */
+	while (wait(NULL) > 0)
+		;
+	return 0;
+}

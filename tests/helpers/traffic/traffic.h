@@ -31,6 +31,7 @@ int tcp_fork_share(long rounds, long size);
 int scm(long count, long size);
 int gso(long count, long segs, long size);
 int many(long procs, long socks, long size);
+int active(long procs, long seconds, long size);
 int hold(const char *udpport, const char *trigger);
 
 /* raw.c */

@@ -209,11 +209,12 @@ wait_listen() {
 	fail "nothing listens on $proto port $port ($where netns)"
 }
 
-# wait_ready FILE WHAT: wait for a helper to print "ready" into FILE.
+# wait_ready FILE WHAT [WORD]: wait for a helper to print "ready" (or WORD)
+# into FILE.
 wait_ready() {
 	local i
 	for ((i = 0; i < 50; i++)); do
-		grep -q ready "$1" && return 0
+		grep -q "${3:-ready}" "$1" && return 0
 		sleep 0.1
 	done
 	fail "$2 did not get ready"
