@@ -4,14 +4,14 @@
 # service's capability set, sd_notify, and the unit's hardening.
 
 # daemon_start DB ARGS...: pnm-tc daemon on DB, sampling every second, its
-# log in $TEST_DIR/daemon.log (appended), with DAEMON_ENV (VAR=VALUE...) in
-# its environment; waits until it is ready.
-DAEMON_ENV=()
+# log in $TEST_DIR/daemon.log (appended), run through DAEMON_WRAP (env
+# VAR=VALUE..., setpriv ...); waits until it is ready.
+DAEMON_WRAP=(env)
 daemon_start() {
 	local db=$1 log=$TEST_DIR/daemon.log i n
 	shift
 	n=$(grep -c 'recording' "$log" 2>/dev/null)
-	env "${DAEMON_ENV[@]}" "$PNM_TC" -v daemon --db "$db" --interval 1s "$@" 2>>"$log" 9>&- &
+	"${DAEMON_WRAP[@]}" "$PNM_TC" -v daemon --db "$db" --interval 1s "$@" 2>>"$log" 9>&- &
 	DAEMON_PID=$!
 	at_cleanup "kill_wait $DAEMON_PID TERM"
 	for ((i = 0; i < 100; i++)); do
@@ -49,6 +49,21 @@ history_json() {
 	"$PNMT_PY" -m json.tool "$out" >/dev/null || fail "history $* is not JSON: $(head -c 300 "$out")"
 }
 
+# curl_recorded DB WHAT [DIR...]: stop the capture; curl's bytes in the
+# history of DB equal it, in each DIR (in, out; default in).
+curl_recorded() {
+	local db=$1 what=$2 tbi tbo got d
+	shift 2
+	capture_stop "$TEST_DIR/cap.pcap"
+	read -r tbi _ tbo _ _ _ < <(capture_sum "$TEST_DIR/cap.pcap")
+	info "capture: in ${tbi}B out ${tbo}B"
+	history_json "$TEST_DIR/h.json" --db "$db" --since 1h -n curl
+	for d in "${@:-in}"; do
+		got=$(json_get "$TEST_DIR/h.json" "d['rows'][0]['bytes_$d'] if d['rows'] else 0")
+		assert_within "$PNMT_TOL" "curl bytes_$d $what" "$got" "$([ "$d" = in ] && echo "$tbi" || echo "$tbo")"
+	done
+}
+
 # reconcile_hours DB FROM TO: for every hour from FROM to TO (Unix
 # seconds), each interface's processes plus its unattributed bytes equal
 # its total, exactly, in bytes and packets, both ways.
@@ -80,7 +95,7 @@ PYEOF
 # history equal the capture of both, the database is intact, and each
 # hour's processes plus unattributed equal the interface's total.
 test_daemon_restarts() {
-	local db t0 tbi tpi tbo tpo got n
+	local db t0 n
 	peer_site
 	db=$TEST_DIR/history.db
 	t0=$(date +%s)
@@ -104,17 +119,11 @@ test_daemon_restarts() {
 		soft_fail "the daemon after kill -9 did not take the interface over"
 	daemon_samples 2
 	daemon_stop TERM
-	capture_stop "$TEST_DIR/cap.pcap"
-	read -r tbi tpi tbo tpo _ _ < <(capture_sum "$TEST_DIR/cap.pcap")
-	info "capture of both downloads: in ${tbi}B/${tpi}p out ${tbo}B/${tpo}p"
-	[ "$tbi" -gt $((16 * 1024 * 1024)) ] || fail "the capture holds $tbi B, not two downloads"
-	history_json "$TEST_DIR/h.json" --db "$db" --since 1h -n curl
+	curl_recorded "$db" "of both downloads in the history" in out
+	[ "$(capture_sum "$TEST_DIR/cap.pcap" | cut -d' ' -f1)" -gt $((16 * 1024 * 1024)) ] ||
+		fail "the capture does not hold two downloads"
 	n=$(json_get "$TEST_DIR/h.json" "len(d['rows'])")
 	assert_eq "history rows for curl (two PIDs, one name)" "$n" 1
-	got=$(json_get "$TEST_DIR/h.json" "d['rows'][0]['bytes_in']")
-	assert_within "$PNMT_TOL" "curl bytes_in in the history" "$got" "$tbi"
-	got=$(json_get "$TEST_DIR/h.json" "d['rows'][0]['bytes_out']")
-	assert_within "$PNMT_TOL" "curl bytes_out in the history" "$got" "$tbo"
 	assert_eq "PRAGMA integrity_check" "$(sqlite3 "$db" 'PRAGMA integrity_check')" ok
 	reconcile_hours "$db" "$t0" "$(date +%s)"
 	check_soft_failures
@@ -170,7 +179,7 @@ test_daemon_new_iface() {
 # The unit's capabilities, and no others (setpriv): the daemon attaches,
 # records a download exactly, and detaches.
 test_daemon_capabilities() {
-	local db caps tbi got want unit i reader
+	local db caps got want unit reader
 	command -v setpriv >/dev/null || skip "no setpriv"
 	peer_site
 	db=$TEST_DIR/history.db
@@ -180,15 +189,9 @@ test_daemon_capabilities() {
 	info "the unit's capabilities: $caps"
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 	capture_start "$TEST_DIR/cap.pcap" "tcp port $PNMT_HTTP_PORT and host $PNMT_IP1"
-	setpriv --bounding-set=-all,"$caps" --inh-caps=-all,"$caps" --ambient-caps=-all,"$caps" \
-		"$PNM_TC" -v daemon --db "$db" --interval 1s "$PNMT_IF0" 2>>"$TEST_DIR/daemon.log" 9>&- &
-	DAEMON_PID=$!
-	at_cleanup "kill_wait $DAEMON_PID TERM"
-	for ((i = 0; i < 100; i++)); do
-		grep -q recording "$TEST_DIR/daemon.log" && break
-		kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died: $(tail -3 "$TEST_DIR/daemon.log")"
-		sleep 0.1
-	done
+	DAEMON_WRAP=(setpriv "--bounding-set=-all,$caps" "--inh-caps=-all,$caps" "--ambient-caps=-all,$caps")
+	daemon_start "$db" "$PNMT_IF0"
+	DAEMON_WRAP=(env)
 	got=$(awk '/^CapEff:/ { print $2 }' "/proc/$DAEMON_PID/status")
 	want=$("$PNMT_PY" -c '
 import sys
@@ -199,11 +202,7 @@ print("%016x" % sum(1 << bits[c.lstrip("+")] for c in sys.argv[1].split(",")))' 
 	daemon_samples 2
 	daemon_stop TERM
 	assert_eq "exit status after SIGTERM" "$DAEMON_RC" 0
-	capture_stop "$TEST_DIR/cap.pcap"
-	read -r tbi _ _ _ _ _ < <(capture_sum "$TEST_DIR/cap.pcap")
-	history_json "$TEST_DIR/h.json" --db "$db" --since 1h -n curl
-	got=$(json_get "$TEST_DIR/h.json" "d['rows'][0]['bytes_in'] if d['rows'] else 0")
-	assert_within "$PNMT_TOL" "curl bytes_in recorded with the unit's capabilities" "$got" "$tbi"
+	curl_recorded "$db" "recorded with the unit's capabilities"
 	pnm status
 	case $PNM_OUT in
 	*"not attached"*) ;;
@@ -215,10 +214,9 @@ print("%016x" % sum(1 << bits[c.lstrip("+")] for c in sys.argv[1].split(",")))' 
 	# here, and the daemon leaves it.)
 	caps=${caps/,+sys_admin/}
 	pnm_attach "$PNMT_IF0"
-	setpriv --bounding-set=-all,"$caps" --inh-caps=-all,"$caps" --ambient-caps=-all,"$caps" \
-		"$PNM_TC" -v daemon --db "$db" --interval 1s "$PNMT_IF0" 2>>"$TEST_DIR/daemon.log" 9>&- &
-	DAEMON_PID=$!
-	at_cleanup "kill_wait $DAEMON_PID TERM"
+	DAEMON_WRAP=(setpriv "--bounding-set=-all,$caps" "--inh-caps=-all,$caps" "--ambient-caps=-all,$caps")
+	daemon_start "$db" "$PNMT_IF0"
+	DAEMON_WRAP=(env)
 	daemon_samples 2
 	reader=$("$PNM_TC" status --json | "$PNMT_PY" -c 'import json, sys; print(json.load(sys.stdin)["socket_reader"]["used"])')
 	daemon_stop TERM
@@ -236,7 +234,7 @@ print("%016x" % sum(1 << bits[c.lstrip("+")] for c in sys.argv[1].split(",")))' 
 # kernel counts, and once there is room stores the growth since its last
 # stored sample: the download made meanwhile is all there.
 test_daemon_disk_full() {
-	local mnt db tbi got i
+	local mnt db i
 	peer_site
 	mnt=$TEST_DIR/small
 	mkdir -p "$mnt"
@@ -260,11 +258,7 @@ test_daemon_disk_full() {
 	daemon_samples 2
 	daemon_stop TERM
 	assert_eq "exit status after SIGTERM" "$DAEMON_RC" 0
-	capture_stop "$TEST_DIR/cap.pcap"
-	read -r tbi _ _ _ _ _ < <(capture_sum "$TEST_DIR/cap.pcap")
-	history_json "$TEST_DIR/h.json" --db "$db" --since 1h -n curl
-	got=$(json_get "$TEST_DIR/h.json" "d['rows'][0]['bytes_in'] if d['rows'] else 0")
-	assert_within "$PNMT_TOL" "curl bytes_in stored after the disk had room again" "$got" "$tbi"
+	curl_recorded "$db" "stored after the disk had room again"
 	assert_eq "PRAGMA integrity_check" "$(sqlite3 "$db" 'PRAGMA integrity_check')" ok
 	check_soft_failures
 }
@@ -351,9 +345,9 @@ PYEOF
 	wait_file "$sock" "the notification listener's socket"
 	conf=$TEST_DIR/pnm-tc.conf
 	printf 'interfaces = %s\n' "$PNMT_IF0" >"$conf"
-	DAEMON_ENV=("NOTIFY_SOCKET=$sock" WATCHDOG_USEC=400000)
+	DAEMON_WRAP=(env "NOTIFY_SOCKET=$sock" WATCHDOG_USEC=400000)
 	daemon_start "$TEST_DIR/h.db" --config "$conf"
-	DAEMON_ENV=()
+	DAEMON_WRAP=(env)
 	daemon_samples 2
 	printf 'interfaces = %s lo\ninterval = 2s\n' "$PNMT_IF0" >"$conf"
 	kill -HUP "$DAEMON_PID"
