@@ -21,8 +21,9 @@
 #    per GB with neither, nethogs alone, pnm-tc alone;
 #  - map memory at defaults, and show's latency with 10000 processes;
 #  - per connection and per spawn, the socket and process hooks' ns next to
-#    programs that do nothing on the same hooks, and connections per second
-#    with wrk (Connection: close), attached vs detached;
+#    programs that do nothing on the same hooks (and one that creates the
+#    socket storage), and connections per second with wrk (Connection:
+#    close): detached, with the floor's programs alone, attached;
 #  - the history store: the time to write 30 days of 1000 processes as the
 #    daemon would (tests/helpers/pnmt_storefill.c), the file's size, and
 #    `history --top 10 --since 24h` on it;
@@ -86,6 +87,17 @@ for base in ("tcp_bps", "udp64_pps", "pingpong_rtps", "conn_rps"):
         ratios[base] = statistics.median(a) / statistics.median(d)
         # Each attached run over the detached one just before it.
         ratios[base + "_pairs"] = statistics.median(x / y for x, y in zip(a, d) if y)
+# The floor's programs alone over detached (conn_rps_floor: the most any
+# tool on these hooks could reach), and what pnm-tc adds per connection
+# above the floor with storage, over that floor (target: at most 1).
+for mode in ("floor", "floor_storage"):
+    a, d = vals.get("conn_rps." + mode), vals.get("conn_rps.detached")
+    if a and d:
+        ratios["conn_rps_" + mode] = statistics.median(a) / statistics.median(d)
+        ratios["conn_rps_" + mode + "_pairs"] = statistics.median(x / y for x, y in zip(a, d) if y)
+a, f = vals.get("conn_ns.above_floor_with_storage"), vals.get("conn_ns.floor_with_storage")
+if a and f:
+    ratios["conn_ns_above_floor_over_floor"] = statistics.median(a) / statistics.median(f)
 a, b = vals.get("nethogs.cpu_s_per_gb"), vals.get("pnm.cpu_s_per_gb")
 if a and b and statistics.median(b) > 0:
     ratios["cpu_per_gb_nethogs_over_pnm"] = statistics.median(a) / statistics.median(b)
@@ -220,14 +232,15 @@ for _ in range(n):
 print(n / (time.monotonic() - t))
 ' "$PNMT_IP1" $((PNMT_IPERF_PORT + 1)); }
 
-# prog_stats: "name run_time_ns run_cnt" of pnm-tc's and the empty program,
-# summed by name (the empty program runs on both hooks), sorted for join.
+# prog_stats: "name run_time_ns run_cnt" of pnm-tc's, the empty program and
+# the floors' programs, summed by name (the empty program runs on both
+# hooks), sorted for join.
 prog_stats() { bpftool prog show -j | "$PNMT_PY" -c '
 import json, sys
 t = {}
 for p in json.load(sys.stdin):
     n = p.get("name", "")
-    if n.startswith("pnm_"):
+    if n.startswith("pnm_") or n.startswith("floor_"):
         a = t.setdefault(n, [0, 0])
         a[0] += p.get("run_time_ns", 0)
         a[1] += p.get("run_cnt", 0)
@@ -245,12 +258,16 @@ stats_delta() {
 		printf "%s.%s %.1f\n%s_runs.%s %.3f\n", p, $1, ($4 - $2) / ($5 - $3), p, $1, ($5 - $3) / u }' >>"$R"
 }
 
-# per_unit UNITS KEY PROG...: the PROGs' ns per unit summed, from s0/s1.
+# per_unit UNITS KEY [-]PROG...: the PROGs' ns per unit summed, from
+# s0/s1; a PROG written -PROG is taken off (a floor's program that another
+# stands in for, a floor taken off pnm-tc's sum).
 per_unit() {
 	local u=$1 k=$2
 	shift 2
-	LC_ALL=C join "$OUT/s0" "$OUT/s1" | awk -v u="$u" -v k="$k" -v want=" $* " '
-		index(want, " " $1 " ") { t += $4 - $2 } END { printf "%s %.1f\n", k, t / u }' >>"$R"
+	LC_ALL=C join "$OUT/s0" "$OUT/s1" | awk -v u="$u" -v k="$k" -v progs="$*" '
+		BEGIN { n = split(progs, a, " "); for (i = 1; i <= n; i++)
+			if (sub(/^-/, "", a[i])) w[a[i]]--; else w[a[i]]++ }
+		$1 in w { t += w[$1] * ($4 - $2) } END { printf "%s %.1f\n", k, t / u }' >>"$R"
 }
 
 if part conn; then
@@ -258,17 +275,31 @@ if part conn; then
 # beside a program that does nothing on the same hook (and one that only
 # creates a socket's storage), over CONNS short TCP connections (both ends
 # on this host, one request of 100 B each) and SPAWNS runs of /bin/true.
+# The floor (issue 18): programs that do nothing on every hook pnm-tc runs
+# per connection (tests/bench/conn_floor.bpf.c for the socket hooks,
+# hooks_floor.bpf.c for TC and the send and receive tracepoints), plus one
+# that only creates the socket storage (storage_floor.bpf.c), which stands
+# in for the empty creation program in floor_with_storage: one program per
+# hook. The sums before 2 December (pnm_old, floor_old: no connect4, no
+# floor on the send and receive tracepoints) are kept to compare.
 CONNS=${BENCH_CONNS:-1000} SPAWNS=${BENCH_SPAWNS:-300}
 section "per connection and per process: $REPS x ($CONNS connections, $SPAWNS spawns), over the floor"
 sysctl -qw kernel.bpf_stats_enabled=1
 "$PNM_TC" attach "$PNMT_IF0" >/dev/null || { echo "attach failed" >&2; exit 1; }
 CGROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
-"$PNMT_FLOOR" "$OUT/conn_floor.bpf.o" - "$CGROOT" >"$OUT/conn_floor.out" 9>&- &
+CONN_FLOOR=$OUT/conn_floor.bpf.o,$HOOKS_FLOOR
+"$PNMT_FLOOR" "$CONN_FLOOR,$OUT/storage_floor.bpf.o" "$PNMT_IF0" "$CGROOT" >"$OUT/conn_floor.out" 9>&- &
 floor_pid=$!
 at_cleanup "kill_wait $floor_pid INT"
 wait_ready "$OUT/conn_floor.out" "the connection floor"
 cport=$((PNMT_IPERF_PORT + 3))
-conn_hooks="pnm_sock_create pnm_sock_releas pnm_sockops pnm_tcp_state pnm_tcp_send pnm_send pnm_recv"
+conn_old="pnm_sock_create pnm_sock_releas pnm_sockops pnm_tcp_state pnm_tcp_send pnm_send pnm_recv"
+conn_hooks="$conn_old pnm_connect4"
+floor_old="pnm_fl_create pnm_fl_release pnm_fl_sockops pnm_fl_state"
+conn_floor="$floor_old pnm_fl_connect floor_tcp_send floor_send floor_recv"
+floor_ws="$conn_floor -pnm_fl_create pnm_fl_storage"
+# negate PROG...: each PROG taken off where it was added, and back.
+negate() { for p; do [ "${p#-}" = "$p" ] && echo "-$p" || echo "${p#-}"; done; }
 for ((i = 0; i < REPS; i++)); do
 	nsx "$PNMT_TRAFFIC" sink "$PNMT_IP1" "$cport" "$CONNS" >"$OUT/sink" 9>&- &
 	sink_pid=$!
@@ -278,10 +309,19 @@ for ((i = 0; i < REPS; i++)); do
 	wait "$sink_pid"
 	prog_stats >"$OUT/s1"
 	stats_delta "$CONNS" conn
-	# shellcheck disable=SC2086
-	per_unit "$CONNS" conn_ns.pnm $conn_hooks
-	per_unit "$CONNS" conn_ns.floor pnm_fl_create pnm_fl_release pnm_fl_sockops pnm_fl_state
-	per_unit "$CONNS" conn_ns.storage_only pnm_fl_storage
+	# shellcheck disable=SC2086,SC2046
+	{
+		per_unit "$CONNS" conn_ns.pnm $conn_hooks
+		per_unit "$CONNS" conn_ns.floor $conn_floor
+		per_unit "$CONNS" conn_ns.floor_with_storage $floor_ws
+		per_unit "$CONNS" conn_ns.storage_only pnm_fl_storage
+		per_unit "$CONNS" conn_ns.above_floor_with_storage $conn_hooks $(negate $floor_ws)
+		per_unit "$CONNS" conn_ns.pnm_old $conn_old
+		per_unit "$CONNS" conn_ns.floor_old $floor_old
+		# TC on the client's interface (pnmt0): both directions.
+		per_unit "$CONNS" conn_ns.tc_pnm pnm_tc_ingress pnm_tc_egress
+		per_unit "$CONNS" conn_ns.tc_floor floor_tc_in floor_tc_out
+	}
 	prog_stats >"$OUT/s0"
 	for ((j = 0; j < SPAWNS; j++)); do /bin/true; done
 	prog_stats >"$OUT/s1"
@@ -294,8 +334,12 @@ kill_wait "$floor_pid" INT
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 
 # Connections per second with wrk (one request each, Connection: close)
-# against nginx in the peer namespace, 1 KiB responses.
-section "connections per second (wrk, Connection: close): detached vs attached, alternated $REPS times"
+# against nginx in the peer namespace, 1 KiB responses: detached, with the
+# floor's programs alone on every hook pnm-tc uses per connection (floor:
+# the empty ones; floor_storage: the creation one making a socket's
+# storage; one program per hook, none of pnm-tc's), and attached.
+# floor over detached is the most any tool on these hooks could reach.
+section "connections per second (wrk, Connection: close): detached, floor, floor_storage, attached, alternated $REPS times"
 ndir=$(mktemp_dir)
 at_cleanup "rm -rf '$ndir'"
 nginx_conf "$ndir" 2 "$PNMT_IP1:$((PNMT_IPERF_PORT + 4))"
@@ -312,11 +356,28 @@ nginx_start "$ndir" peer fg
 wait_listen $((PNMT_IPERF_PORT + 4)) peer
 wrk_rps() { wrk -t2 -c16 -d"${SECS}s" -H 'Connection: close' \
 	"http://$PNMT_IP1:$((PNMT_IPERF_PORT + 4))/small" 2>/dev/null | awk '/^Requests\/sec/ { print $2 }'; }
+# wrk_floor [-x PROG]: the floor's programs held while wrk runs.
+wrk_floor() {
+	local fl
+	"$PNMT_FLOOR" "$@" "$CONN_FLOOR,$OUT/storage_floor.bpf.o" "$PNMT_IF0" "$CGROOT" \
+		>"$OUT/wrk_floor.out" 9>&- &
+	fl=$!
+	wait_ready "$OUT/wrk_floor.out" "the wrk floor"
+	wrk_rps
+	kill_wait "$fl" INT
+}
 for ((i = 0; i < REPS; i++)); do
-	for mode in detached attached; do
-		[ $mode = attached ] && "$PNM_TC" attach "$PNMT_IF0" >/dev/null
-		raw "conn_rps.$mode" "$(wrk_rps)"
-		[ $mode = attached ] && "$PNM_TC" detach >/dev/null
+	for mode in detached floor floor_storage attached; do
+		case $mode in
+		detached) raw "conn_rps.$mode" "$(wrk_rps)" ;;
+		floor) raw "conn_rps.$mode" "$(wrk_floor -x pnm_fl_storage)" ;;
+		floor_storage) raw "conn_rps.$mode" "$(wrk_floor -x pnm_fl_create)" ;;
+		attached)
+			"$PNM_TC" attach "$PNMT_IF0" >/dev/null
+			raw "conn_rps.$mode" "$(wrk_rps)"
+			"$PNM_TC" detach >/dev/null
+			;;
+		esac
 	done
 done
 fi # conn

@@ -1,25 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* The floor of what pnm-tc costs per connection and per process: programs
- * that do nothing on each hook it uses there (socket creation and release,
- * sockops, TCP state changes, fork, exec, exit), and one that only creates
- * a socket's storage, as pnm-tc's creation hook must. Attached by
- * tests/helpers/pnmt_floor.c (the cgroup ones to the cgroup v2 root). */
+ * that do nothing on each hook it uses there (socket creation, connect and
+ * release, sockops, TCP state changes, fork, exec, exit). With
+ * hooks_floor.bpf.c (TC, the send and receive tracepoints) every hook
+ * pnm-tc runs per connection has one; storage_floor.bpf.c stands in for
+ * the creation one where a socket's storage is made, as pnm-tc's creation
+ * hook must. Attached by tests/helpers/pnmt_floor.c (the cgroup ones to
+ * the cgroup v2 root). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* The size of pnm-tc's (struct pnm_sock, maps/pnm.h). */
-struct floor_sock {
-	__u64 w[24];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct floor_sock);
-} floor_storage SEC(".maps");
 
 SEC("cgroup/sock_create")
 int pnm_fl_create(struct bpf_sock *ctx)
@@ -28,10 +19,10 @@ int pnm_fl_create(struct bpf_sock *ctx)
 	return 1;
 }
 
-SEC("cgroup/sock_create")
-int pnm_fl_storage(struct bpf_sock *ctx)
+SEC("cgroup/connect4")
+int pnm_fl_connect(struct bpf_sock_addr *ctx)
 {
-	bpf_sk_storage_get(&floor_storage, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	(void)ctx;
 	return 1;
 }
 

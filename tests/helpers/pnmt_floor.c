@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * pnmt_floor OBJECT DEV [CGROUP]: the benchmark's hooks floor. Loads
- * OBJECT (tests/bench/hooks_floor.bpf.c or conn_floor.bpf.c: programs that
- * do nothing), attaches its TC programs to DEV's tcx ingress and egress
- * hooks (Linux 6.6+; DEV "-": none), its cgroup ones to the cgroup v2
- * directory CGROUP, and the others to their tracepoints, prints "ready",
- * and holds them until SIGINT or SIGTERM. Its links are its file
- * descriptors: they go with it, however it ends.
+ * pnmt_floor [-x PROG]... OBJECT[,OBJECT...] DEV [CGROUP]: the benchmark's
+ * hooks floor. Loads each OBJECT (the floors of tests/bench/: programs that
+ * do nothing, or only create a socket's storage), attaches their TC
+ * programs to DEV's tcx ingress and egress hooks (Linux 6.6+; DEV "-":
+ * none, and TC programs are not loaded), their cgroup ones to the cgroup
+ * v2 directory CGROUP, and the others to their tracepoints, prints
+ * "ready", and holds them until SIGINT or SIGTERM. -x PROG leaves program
+ * PROG out: one program per hook where two objects have one for the same
+ * hook. Its links are its file descriptors: they go with it, however it
+ * ends.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,7 +41,8 @@ static int attach(struct bpf_program *p, int ifindex, int cg)
 	size_t n = strlen(name);
 	struct bpf_link *link;
 
-	if (type == BPF_PROG_TYPE_CGROUP_SOCK || type == BPF_PROG_TYPE_SOCK_OPS) {
+	if (type == BPF_PROG_TYPE_CGROUP_SOCK || type == BPF_PROG_TYPE_SOCK_OPS ||
+	    type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR) {
 		link = cg >= 0 ? bpf_program__attach_cgroup(p, cg) : NULL;
 		return link ? 0 : die(name, cg >= 0 ? errno : EINVAL);
 	}
@@ -56,15 +61,58 @@ static int attach(struct bpf_program *p, int ifindex, int cg)
 	return 0; /* held until exit */
 }
 
-int main(int argc, char **argv)
+/* Is program p left out, by a -x of argv[1..n)? TC programs are without a
+ * device. */
+static bool skipped(struct bpf_program *p, int ifindex, char **skip, int n)
+{
+	if (!ifindex && bpf_program__type(p) == BPF_PROG_TYPE_SCHED_CLS)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(skip[i], bpf_program__name(p)))
+			return true;
+	return false;
+}
+
+/* Open, load and attach object path; its programs stay attached until
+ * exit. */
+static int hold(const char *path, int ifindex, int cg, char **skip, int nskip)
 {
 	struct bpf_object *obj;
 	struct bpf_program *p;
-	sigset_t set;
-	int ifindex = 0, cg = -1, sig, err;
 
+	obj = bpf_object__open_file(path, NULL);
+	if (!obj)
+		return die(path, errno);
+	bpf_object__for_each_program(p, obj)
+	{
+		if (skipped(p, ifindex, skip, nskip))
+			bpf_program__set_autoload(p, false);
+	}
+	if (bpf_object__load(obj))
+		return die("load", errno);
+	bpf_object__for_each_program(p, obj)
+	{
+		if (bpf_program__autoload(p) && attach(p, ifindex, cg))
+			return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char *skip[16], *objs, *path;
+	int ifindex = 0, cg = -1, nskip = 0, sig, err, opt;
+	sigset_t set;
+
+	while ((opt = getopt(argc, argv, "x:")) != -1) {
+		if (opt != 'x' || nskip == (int)(sizeof(skip) / sizeof(skip[0])))
+			return 2;
+		skip[nskip++] = optarg;
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc != 3 && argc != 4) {
-		fprintf(stderr, "usage: pnmt_floor OBJECT DEV [CGROUP]\n");
+		fprintf(stderr, "usage: pnmt_floor [-x PROG]... OBJECT[,OBJECT...] DEV [CGROUP]\n");
 		return 2;
 	}
 	if (strcmp(argv[2], "-")) {
@@ -77,16 +125,10 @@ int main(int argc, char **argv)
 		if (cg < 0)
 			return die(argv[3], errno);
 	}
-	obj = bpf_object__open_file(argv[1], NULL);
-	if (!obj)
-		return die(argv[1], errno);
-	if (bpf_object__load(obj))
-		return die("load", errno);
-	bpf_object__for_each_program(p, obj)
-	{
-		if (attach(p, ifindex, cg))
+	objs = argv[1];
+	while ((path = strsep(&objs, ",")))
+		if (hold(path, ifindex, cg, skip, nskip))
 			return 1;
-	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -96,6 +138,5 @@ int main(int argc, char **argv)
 	err = sigwait(&set, &sig);
 	if (err)
 		return die("sigwait", err);
-	bpf_object__close(obj);
 	return 0;
 }
