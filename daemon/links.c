@@ -199,7 +199,7 @@ int pnm_links_open(struct pnm_links *l)
 
 int pnm_links_fd(const struct pnm_links *l)
 {
-	return nl_socket_get_fd(l->sk);
+	return l->sk ? nl_socket_get_fd(l->sk) : -1; /* poll passes -1 over */
 }
 
 int pnm_links_events(struct pnm_links *l, const struct pnm_daemon_cfg *c)
@@ -207,6 +207,8 @@ int pnm_links_events(struct pnm_links *l, const struct pnm_daemon_cfg *c)
 	struct event_ctx x = { l, c };
 	int rc;
 
+	if (!l->sk)
+		return 0;
 	nl_socket_modify_cb(l->sk, NL_CB_VALID, NL_CB_CUSTOM, on_msg, &x);
 	do {
 		rc = nl_recvmsgs_default(l->sk);

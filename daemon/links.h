@@ -30,6 +30,7 @@ struct pnm_links {
 
 /* Subscribe to link events and take over the list a killed daemon left. */
 int pnm_links_open(struct pnm_links *l);
+/* The events' socket, -1 when there is none (it could not be opened). */
 int pnm_links_fd(const struct pnm_links *l);
 /* Attach every interface that matches c and is not attached; *n: how many
  * of them are attached now (ours or not). */
