@@ -366,14 +366,19 @@ static __always_inline void syn_sweep(void)
  * False when it cannot be counted there (a full map, a third interface):
  * then it is the listener owner's at once.
  */
-static __always_inline bool syn_add(const struct pnm_tuple *t, const struct pnm_owner *o, int dir,
-				    __u64 bytes, __u32 packets)
+static __always_inline bool syn_add(const struct pnm_tuple *t, const struct pnm_owner *o,
+				    struct pnm_sock *lps, int dir, __u64 bytes, __u32 packets)
 {
 	struct pnm_syn *e = bpf_map_lookup_elem(&pnm_synpend, t);
 	struct pnm_counter *c;
 	__u64 now = bpf_ktime_get_ns();
 	int i;
 
+	/* Before the stash: the handshake's connection is cloned from the
+	 * listener (lps) after this packet on its CPU, or after a later one
+	 * that crossed this hook first. */
+	if (lps && !(PNM_ONCE(lps->flags) & PNM_SOCK_SYNPEND))
+		__sync_fetch_and_or(&lps->flags, PNM_SOCK_SYNPEND);
 	if (!e) {
 		struct pnm_syn fresh = { .owner = *o, .last = now };
 

@@ -380,13 +380,18 @@ static __always_inline void retire_skops(struct bpf_sock_ops *skops)
 
 /* An accepted connection is established: the bytes of its handshake, which
  * only found the listener (pnm_synpend), are its own now, and its first
- * user's with the rest (PNM_SOCK_ACCEPTED). */
+ * user's with the rest (PNM_SOCK_ACCEPTED). Looked for only where one may
+ * be: its listener had a handshake stashed (PNM_SOCK_SYNPEND, cloned with
+ * the storage), or an XDP ingress stashes them; an XDP stash of an
+ * interface detached since went with it. */
 static __always_inline void take_handshake(struct bpf_sock_ops *skops, struct pnm_sock *ps)
 {
 	struct pnm_tuple t = {};
 	struct pnm_folds *f;
 	struct pnm_syn *e;
 
+	if (!(PNM_ONCE(ps->flags) & PNM_SOCK_SYNPEND) && !xdp_owners())
+		return;
 	tuple_of_skops(skops, &t);
 	e = bpf_map_lookup_elem(&pnm_synpend, &t);
 	if (!e)

@@ -495,7 +495,7 @@ static __always_inline int account(struct __sk_buff *skb, int dir)
 		}
 		return TC_ACT_UNSPEC;
 	}
-	if (owned && ref.state == PNM_TCP_LISTEN && syn_add(&p.t, &o, dir, bytes, packets))
+	if (owned && ref.state == PNM_TCP_LISTEN && syn_add(&p.t, &o, ref.ps, dir, bytes, packets))
 		return TC_ACT_UNSPEC;
 	count(owned ? &o : NULL, uclass(skb->protocol, pr, &p), dir, bytes, packets);
 	if (owned && ref.cookie) {

@@ -90,7 +90,7 @@ int pnm_xdp_ingress(struct xdp_md *ctx)
 			owned = rawflow_owner(&p.t, &o);
 	}
 	bytes = at_layer(bytes, 1);
-	if (owned && ref.state == PNM_TCP_LISTEN && syn_add(&p.t, &o, PNM_IN, bytes, 1))
+	if (owned && ref.state == PNM_TCP_LISTEN && syn_add(&p.t, &o, NULL, PNM_IN, bytes, 1))
 		return XDP_PASS;
 	count(owned ? &o : NULL, uclass(proto, pr, &p), PNM_IN, bytes, 1);
 	if (owned) {

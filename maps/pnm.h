@@ -18,7 +18,7 @@
 
 /* Bump when a struct below changes: a pinned state of another layout is
  * refused instead of misread. */
-#define PNM_LAYOUT_VERSION 10
+#define PNM_LAYOUT_VERSION 11
 
 /* Default map sizes. */
 #define PNM_MAX_IFACES 64      /* attached interfaces */
@@ -240,6 +240,11 @@ struct pnm_syn {
  * (the request that came before the accept), and until then it makes no
  * flow-cache entries (their bytes would stay the listener owner's). */
 #define PNM_SOCK_ACCEPTED 0x8
+/* A listener some of whose handshakes TC stashed in pnm_synpend (set
+ * before the first stash, so every socket it accepts from then on is
+ * cloned with it): only then does an accepted socket look for its
+ * handshake there (or with an XDP ingress, which cannot reach storage). */
+#define PNM_SOCK_SYNPEND 0x10
 struct pnm_sock_rec {
 	__u64 cookie;
 	struct pnm_conn conn; /* closed: PNM_SOCK_RELEASED */
