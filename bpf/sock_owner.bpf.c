@@ -362,12 +362,14 @@ static __noinline void tuple_of_skops(const struct bpf_sock_ops *skops, struct p
 }
 
 /* An established connection reaches CLOSE: retire it here, while its local
- * port is still set (pnm_tcp_state sees it cleared). */
+ * port is still set (pnm_tcp_state sees it cleared). Its cookie is read in
+ * place (it got one when created or accepted): the helper is a call. */
 static __always_inline void retire_skops(struct bpf_sock_ops *skops)
 {
 	struct pnm_tuple t = {};
 	struct bpf_sock *sk = skops->sk;
 	struct pnm_sock *ps;
+	__u64 cookie = 0;
 
 	if (!sk)
 		return;
@@ -375,7 +377,12 @@ static __always_inline void retire_skops(struct bpf_sock_ops *skops)
 	if (!ps)
 		return;
 	tuple_of_skops(skops, &t);
-	retire(ps, bpf_get_socket_cookie(skops), &t, PNM_TCP_CLOSE);
+	if (bpf_rdonly_cast)
+		cookie = ((struct sock *)bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock)))
+				 ->__sk_common.skc_cookie.counter;
+	if (!cookie)
+		cookie = bpf_get_socket_cookie(skops);
+	retire(ps, cookie, &t, PNM_TCP_CLOSE);
 }
 
 /* An accepted connection is established: the bytes of its handshake, which
