@@ -262,12 +262,17 @@ stats_delta() {
 # s0/s1; a PROG written -PROG is taken off (a floor's program that another
 # stands in for, a floor taken off pnm-tc's sum).
 per_unit() {
-	local u=$1 k=$2
-	shift 2
-	LC_ALL=C join "$OUT/s0" "$OUT/s1" | awk -v u="$u" -v k="$k" -v progs="$*" '
+	local k=$2
+	raw "$k" "$(unit_ns "$1" "${@:3}")"
+}
+# unit_ns UNITS [-]PROG...: that sum alone.
+unit_ns() {
+	local u=$1
+	shift
+	LC_ALL=C join "$OUT/s0" "$OUT/s1" | awk -v u="$u" -v progs="$*" '
 		BEGIN { n = split(progs, a, " "); for (i = 1; i <= n; i++)
 			if (sub(/^-/, "", a[i])) w[a[i]]--; else w[a[i]]++ }
-		$1 in w { t += w[$1] * ($4 - $2) } END { printf "%s %.1f\n", k, t / u }' >>"$R"
+		$1 in w { t += w[$1] * ($4 - $2) } END { printf "%.1f\n", t / u }'
 }
 
 if part conn; then
@@ -282,25 +287,19 @@ if part conn; then
 # in for the empty creation program in floor_with_storage: one program per
 # hook. The sums before 2 December (pnm_old, floor_old: no connect4, no
 # floor on the send and receive tracepoints) are kept to compare.
+# The storage-creating program is measured alone first (storage_only):
+# beside pnm-tc it ran second on each socket and found the socket's
+# storage container made already by pnm-tc's, for half the cost
+# (storage_beside_pnm, kept to compare).
 CONNS=${BENCH_CONNS:-1000} SPAWNS=${BENCH_SPAWNS:-300}
 section "per connection and per process: $REPS x ($CONNS connections, $SPAWNS spawns), over the floor"
 sysctl -qw kernel.bpf_stats_enabled=1
-"$PNM_TC" attach "$PNMT_IF0" >/dev/null || { echo "attach failed" >&2; exit 1; }
 CGROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 CONN_FLOOR=$OUT/conn_floor.bpf.o,$HOOKS_FLOOR
-"$PNMT_FLOOR" "$CONN_FLOOR,$OUT/storage_floor.bpf.o" "$PNMT_IF0" "$CGROOT" >"$OUT/conn_floor.out" 9>&- &
-floor_pid=$!
-at_cleanup "kill_wait $floor_pid INT"
-wait_ready "$OUT/conn_floor.out" "the connection floor"
 cport=$((PNMT_IPERF_PORT + 3))
-conn_old="pnm_sock_create pnm_sock_releas pnm_sockops pnm_tcp_state pnm_tcp_send pnm_send pnm_recv"
-conn_hooks="$conn_old pnm_connect4"
-floor_old="pnm_fl_create pnm_fl_release pnm_fl_sockops pnm_fl_state"
-conn_floor="$floor_old pnm_fl_connect floor_tcp_send floor_send floor_recv"
-floor_ws="$conn_floor -pnm_fl_create pnm_fl_storage"
-# negate PROG...: each PROG taken off where it was added, and back.
-negate() { for p; do [ "${p#-}" = "$p" ] && echo "-$p" || echo "${p#-}"; done; }
-for ((i = 0; i < REPS; i++)); do
+# conns_run: CONNS connections to a sink in the peer, between two
+# prog_stats (s0, s1).
+conns_run() {
 	nsx "$PNMT_TRAFFIC" sink "$PNMT_IP1" "$cport" "$CONNS" >"$OUT/sink" 9>&- &
 	sink_pid=$!
 	wait_ready "$OUT/sink" "the sink"
@@ -308,14 +307,41 @@ for ((i = 0; i < REPS; i++)); do
 	"$PNMT_TRAFFIC" conns "$PNMT_IP1" "$cport" "$CONNS" 1 100 >/dev/null 9>&-
 	wait "$sink_pid"
 	prog_stats >"$OUT/s1"
+}
+"$PNMT_FLOOR" "$OUT/storage_floor.bpf.o" - "$CGROOT" >"$OUT/storage_floor.out" 9>&- &
+floor_pid=$!
+at_cleanup "kill_wait $floor_pid INT"
+wait_ready "$OUT/storage_floor.out" "the storage floor"
+storage=()
+for ((i = 0; i < REPS; i++)); do
+	conns_run
+	storage[i]=$(unit_ns "$CONNS" pnm_fl_storage)
+	raw conn_ns.storage_only "${storage[i]}"
+done
+kill_wait "$floor_pid" INT
+"$PNM_TC" attach "$PNMT_IF0" >/dev/null || { echo "attach failed" >&2; exit 1; }
+"$PNMT_FLOOR" "$CONN_FLOOR,$OUT/storage_floor.bpf.o" "$PNMT_IF0" "$CGROOT" >"$OUT/conn_floor.out" 9>&- &
+floor_pid=$!
+at_cleanup "kill_wait $floor_pid INT"
+wait_ready "$OUT/conn_floor.out" "the connection floor"
+conn_old="pnm_sock_create pnm_sock_releas pnm_sockops pnm_tcp_state pnm_tcp_send pnm_send pnm_recv"
+conn_hooks="$conn_old pnm_connect4"
+floor_old="pnm_fl_create pnm_fl_release pnm_fl_sockops pnm_fl_state"
+conn_floor="$floor_old pnm_fl_connect floor_tcp_send floor_send floor_recv"
+for ((i = 0; i < REPS; i++)); do
+	conns_run
 	stats_delta "$CONNS" conn
-	# shellcheck disable=SC2086,SC2046
+	# shellcheck disable=SC2086
 	{
-		per_unit "$CONNS" conn_ns.pnm $conn_hooks
+		pnm=$(unit_ns "$CONNS" $conn_hooks)
+		fws=$(unit_ns "$CONNS" $conn_floor -pnm_fl_create)
+		fws=$(awk -v a="$fws" -v b="${storage[i]}" 'BEGIN { printf "%.1f\n", a + b }')
+		raw conn_ns.pnm "$pnm"
 		per_unit "$CONNS" conn_ns.floor $conn_floor
-		per_unit "$CONNS" conn_ns.floor_with_storage $floor_ws
-		per_unit "$CONNS" conn_ns.storage_only pnm_fl_storage
-		per_unit "$CONNS" conn_ns.above_floor_with_storage $conn_hooks $(negate $floor_ws)
+		raw conn_ns.floor_with_storage "$fws"
+		raw conn_ns.above_floor_with_storage \
+			"$(awk -v a="$pnm" -v b="$fws" 'BEGIN { printf "%.1f\n", a - b }')"
+		per_unit "$CONNS" conn_ns.storage_beside_pnm pnm_fl_storage
 		per_unit "$CONNS" conn_ns.pnm_old $conn_old
 		per_unit "$CONNS" conn_ns.floor_old $floor_old
 		# TC on the client's interface (pnmt0): both directions.
@@ -366,8 +392,12 @@ wrk_floor() {
 	wrk_rps
 	kill_wait "$fl" INT
 }
+# Each round starts with the next mode: whichever runs first after the
+# last round's TIME-WAIT sockets is not always the same one.
+modes=(detached floor floor_storage attached)
 for ((i = 0; i < REPS; i++)); do
-	for mode in detached floor floor_storage attached; do
+	for ((k = 0; k < ${#modes[@]}; k++)); do
+		mode=${modes[(i + k) % ${#modes[@]}]}
 		case $mode in
 		detached) raw "conn_rps.$mode" "$(wrk_rps)" ;;
 		floor) raw "conn_rps.$mode" "$(wrk_floor -x pnm_fl_storage)" ;;
